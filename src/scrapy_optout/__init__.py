@@ -1,0 +1,53 @@
+"""Respect AI-training and text-and-data-mining opt-outs in Scrapy crawls.
+
+The pure evaluators live in :mod:`scrapy_optout.signals` and
+:mod:`scrapy_optout.verdict` and import nothing from Scrapy. The Scrapy
+components (``Addon``, ``OptOutMiddleware``, ``OptOutPipeline``) are loaded on
+first access, so ``import scrapy_optout.signals`` stays light.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from scrapy_optout.exceptions import ConfigurationError, FetchError, OptOutError
+from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Addon",
+    "ConfigurationError",
+    "FetchError",
+    "Finding",
+    "OptOutError",
+    "OptOutMiddleware",
+    "OptOutPipeline",
+    "Purpose",
+    "Signal",
+    "Stance",
+    "Verdict",
+    "Where",
+    "__version__",
+    "decide",
+]
+
+_LAZY = {
+    "Addon": "scrapy_optout.addon",
+    "OptOutMiddleware": "scrapy_optout.middleware",
+    "OptOutPipeline": "scrapy_optout.pipeline",
+}
+
+if TYPE_CHECKING:
+    from scrapy_optout.addon import Addon
+    from scrapy_optout.middleware import OptOutMiddleware
+    from scrapy_optout.pipeline import OptOutPipeline
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
