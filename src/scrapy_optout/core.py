@@ -1,0 +1,189 @@
+"""The per-crawler state shared by the middleware, spider middleware and pipeline.
+
+There is one :class:`OptOutCore` per crawler: the settings, the evaluator, the
+policy store and the ledger. :meth:`OptOutCore.exclude` is the single place an
+exclusion is recorded (ledger line, evidence, stats, signal, log line), in that
+order, before the caller acts on it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+import tldextract
+from scrapy import signals
+
+from scrapy_optout import events
+from scrapy_optout.ledger import SCHEMA_VERSION, Ledger
+from scrapy_optout.origin import Assessment, Evaluator, isoformat, origin_of, utcnow
+from scrapy_optout.policystore import PolicyStore
+from scrapy_optout.settings import OptOutSettings
+from scrapy_optout.verdict import Finding, Purpose, Verdict
+
+if TYPE_CHECKING:
+    from scrapy import Request
+    from scrapy.crawler import Crawler
+
+logger = logging.getLogger("scrapy_optout")
+
+#: Request.meta keys users may set.
+META_PURPOSE = "optout_purpose"
+META_MODE = "optout_mode"
+META_SKIP = "dont_optout"
+#: Request.meta key where the verdict summary of a response is left for the spider.
+META_RESULT = "optout"
+
+# The bundled public suffix list only: never fetched from the network.
+_tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+_cores: WeakKeyDictionary[Crawler, OptOutCore] = WeakKeyDictionary()
+
+
+def registrable_domain(url: str) -> str:
+    """The registrable domain of *url* (``news.example.co.uk`` -> ``example.co.uk``)."""
+    parts = _tld(url)
+    return parts.top_domain_under_public_suffix or parts.domain or ""
+
+
+@dataclass
+class ItemSource:
+    """What the pipeline needs to know about the response an item came from."""
+
+    url: str
+    verdict: Verdict | None
+    image_findings: list[Finding] = field(default_factory=list)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+
+
+class OptOutCore:
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        self.settings = OptOutSettings.from_settings(crawler.settings)
+        self.evaluator = Evaluator(self.settings.user_agent, extra_agents=self.settings.agents)
+        self.store = PolicyStore(crawler, self.settings)
+        self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
+        self.assessments: WeakKeyDictionary[Request, Assessment] = WeakKeyDictionary()
+        self.item_sources: dict[int, ItemSource] = {}
+        crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+            crawler.signals.connect(self._forget_item, signal=signal)
+
+    @classmethod
+    def for_crawler(cls, crawler: Crawler) -> OptOutCore:
+        core = _cores.get(crawler)
+        if core is None:
+            core = _cores[crawler] = cls(crawler)
+        return core
+
+    # -- per-request options ------------------------------------------------------
+
+    def purpose_for(self, request: Request | None) -> Purpose:
+        if request is not None and META_PURPOSE in request.meta:
+            return Purpose(str(request.meta[META_PURPOSE]).lower())
+        return self.settings.purpose
+
+    def measuring(self, request: Request | None) -> bool:
+        if request is not None and META_MODE in request.meta:
+            return str(request.meta[META_MODE]).lower() == "measure"
+        return self.settings.measure
+
+    # -- recording ----------------------------------------------------------------
+
+    def record(
+        self,
+        *,
+        stage: str,
+        url: str,
+        verdict: Verdict,
+        assessment: Assessment | None,
+        request: Request | None = None,
+        item: Any = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Write one ledger line (and its evidence) for *verdict*; return the record."""
+        evidence = assessment.evidence if assessment is not None else []
+        spider = self.crawler.spider
+        record: dict[str, Any] = {
+            "v": SCHEMA_VERSION,
+            "time": isoformat(utcnow()),
+            "url": url,
+            "origin": origin_of(url),
+            "domain": registrable_domain(url),
+            "stage": stage,
+            "purpose": str(verdict.purpose),
+            "verdict": verdict.label,
+            "mode": "measure" if self.measuring(request) else "enforce",
+            "reasons": [f.reason() for f in verdict.reasons],
+            "evidence": evidence,
+            "spider": spider.name if spider is not None else None,
+            "token": self.evaluator.token,
+        }
+        if extra:
+            record.update(extra)
+        if assessment is not None:
+            self.ledger.store_evidence(assessment.files)
+        self.ledger.write(record)
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value(f"optout/verdict/{verdict.label}")
+        return record
+
+    def exclude(
+        self,
+        *,
+        stage: str,
+        url: str,
+        verdict: Verdict,
+        assessment: Assessment | None,
+        request: Request | None = None,
+        item: Any = None,
+        extra: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Record an exclusion: ledger line, evidence, stats, signal and a log line."""
+        record = self.record(
+            stage=stage,
+            url=url,
+            verdict=verdict,
+            assessment=assessment,
+            request=request,
+            item=item,
+            extra=extra,
+        )
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value("optout/excluded_count")
+            stats.inc_value(f"optout/excluded_stage/{stage}")
+            for signal in verdict.signals:
+                stats.inc_value(f"optout/excluded/{signal}")
+        self.crawler.signals.send_catch_log(
+            events.content_excluded, record=record, request=request, item=item
+        )
+        if self.settings.log_exclusions:
+            first = verdict.reasons[0] if verdict.reasons else None
+            logger.info(
+                "Excluded %(url)s for %(purpose)s at the %(stage)s stage: %(signals)s %(rule)r",
+                {
+                    "url": url,
+                    "purpose": verdict.purpose,
+                    "stage": stage,
+                    "signals": ", ".join(verdict.signals),
+                    "rule": first.rule if first else "",
+                },
+                extra={"spider": self.crawler.spider},
+            )
+        return record
+
+    # -- item bookkeeping ---------------------------------------------------------
+
+    def _forget_item(self, item: Any, **kwargs: Any) -> None:
+        self.item_sources.pop(id(item), None)
+
+    def _spider_closed(self, spider: Any = None, reason: str = "") -> None:
+        self.ledger.close()
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.set_value("optout/ledger_records", self.ledger.records_written)
+            stats.set_value("optout/origins_cached", len(self.store))

@@ -1,0 +1,213 @@
+"""Blocking HTTP fetching with ``requests``, for ``optout check``.
+
+Policy files and the page under examination are fetched with explicit limits:
+a connect and read timeout, a total deadline per fetch (a server dripping one
+byte a second cannot hold a check forever), at most five redirects followed by
+hand so that each hop is checked (only http and https), and a cap on the bytes
+read after decompression (a gzip bomb stops at the cap). Proxies and ``.netrc``
+from the environment are ignored.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from scrapy_optout.origin import (
+    AI_TXT,
+    ROBOTS_TXT,
+    TDMREP_JSON,
+    TOO_MANY_REDIRECTS,
+    OriginPolicy,
+    PolicyFile,
+    policy_url,
+    utcnow,
+)
+
+#: Bytes read of a policy file; RFC 9309 asks that at least 500 KiB of robots.txt be parsed.
+POLICY_MAX_BYTES = 1024 * 1024
+#: Bytes read of a page: enough for any real ``<head>``.
+PAGE_MAX_BYTES = 2 * 1024 * 1024
+MAX_REDIRECTS = 5
+
+
+@dataclass
+class FetchResult:
+    """The outcome of one GET, after redirects."""
+
+    url: str
+    status: int | None
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    body: bytes = b""
+    final_url: str | None = None
+    error: str | None = None
+    truncated: bool = False
+    fetched_at: datetime = field(default_factory=utcnow)
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str | None:
+        values = self.headers.get("content-type")
+        return values[-1] if values else None
+
+
+class HttpFetcher:
+    """Fetches URLs and origin policy snapshots with ``requests``."""
+
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        timeout: float = 15.0,
+        max_redirects: int = MAX_REDIRECTS,
+        session: requests.Session | None = None,
+    ) -> None:
+        self.user_agent = user_agent
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self.session = session or requests.Session()
+        # Nothing from the environment steers where a check connects.
+        self.session.trust_env = False
+
+    def fetch(
+        self, url: str, *, max_bytes: int = PAGE_MAX_BYTES, follow: bool = True
+    ) -> FetchResult:
+        """GET *url*, following up to ``max_redirects`` http(s) redirects.
+
+        With ``follow=False`` a redirect is returned as it came (status 3xx),
+        for callers that check each hop themselves.
+        """
+        started = utcnow()
+        current = url
+        hops: list[str] = []
+        deadline = time.monotonic() + self.timeout * 2
+        while True:
+            if urlsplit(current).scheme not in ("http", "https"):
+                return FetchResult(
+                    url,
+                    None,
+                    error=f"refused non-http(s) URL {current!r}",
+                    fetched_at=started,
+                    redirects=hops,
+                )
+            try:
+                response = self.session.get(
+                    current,
+                    headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+                    timeout=(self.timeout, self.timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                return FetchResult(
+                    url, None, error=_describe(exc), fetched_at=started, redirects=hops
+                )
+            with response:
+                headers = _header_lists(response)
+                location = response.headers.get("Location")
+                if response.is_redirect and location and follow:
+                    if len(hops) >= self.max_redirects:
+                        return FetchResult(
+                            url,
+                            response.status_code,
+                            headers,
+                            final_url=current,
+                            error=f"{TOO_MANY_REDIRECTS} (more than {self.max_redirects})",
+                            fetched_at=started,
+                            redirects=hops,
+                        )
+                    hops.append(current)
+                    current = urljoin(current, location)
+                    continue
+                body, truncated, error = _read_capped(response, max_bytes, deadline)
+            return FetchResult(
+                url,
+                response.status_code,
+                headers,
+                body,
+                current,
+                error,
+                truncated,
+                started,
+                hops,
+            )
+
+    def policy_file(self, origin: str, kind: str) -> PolicyFile:
+        url = policy_url(origin, kind)
+        result = self.fetch(url, max_bytes=POLICY_MAX_BYTES)
+        status = result.status
+        if result.error and status is not None and 200 <= status < 300:
+            # A body cut short by the network is a failed fetch, not a short file.
+            status = None
+        return PolicyFile(
+            kind=kind,
+            url=url,
+            status=status,
+            body=result.body,
+            fetched_at=result.fetched_at,
+            error=result.error,
+            final_url=result.final_url,
+            content_type=result.content_type,
+            truncated=result.truncated,
+        )
+
+    def origin_policy(self, origin: str) -> OriginPolicy:
+        """Fetch robots.txt, ai.txt and tdmrep.json of *origin* concurrently."""
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            files = dict(
+                zip(
+                    (ROBOTS_TXT, AI_TXT, TDMREP_JSON),
+                    pool.map(
+                        lambda kind: self.policy_file(origin, kind),
+                        (ROBOTS_TXT, AI_TXT, TDMREP_JSON),
+                    ),
+                    strict=True,
+                )
+            )
+        return OriginPolicy(origin, files[ROBOTS_TXT], files[AI_TXT], files[TDMREP_JSON])
+
+
+def _header_lists(response: requests.Response) -> dict[str, list[str]]:
+    """Every header line kept apart: ``X-Robots-Tag`` scoping is per line."""
+    raw = getattr(response.raw, "headers", None)
+    out: dict[str, list[str]] = {}
+    if raw is not None and hasattr(raw, "getlist"):
+        for name in raw:
+            out.setdefault(name.lower(), []).extend(raw.getlist(name))
+        return out
+    headers: Mapping[str, str] = response.headers
+    for name, value in headers.items():
+        out.setdefault(name.lower(), []).append(value)
+    return out
+
+
+def _read_capped(
+    response: requests.Response, max_bytes: int, deadline: float
+) -> tuple[bytes, bool, str | None]:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=16384):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= max_bytes:
+                return b"".join(chunks)[:max_bytes], True, None
+            if time.monotonic() > deadline:
+                return b"".join(chunks), True, "body read deadline exceeded"
+    except requests.RequestException as exc:
+        return b"".join(chunks), True, _describe(exc)
+    return b"".join(chunks), False, None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    if isinstance(exc, requests.ConnectionError):
+        return f"connection failed: {type(exc.__context__ or exc).__name__}"
+    return f"{type(exc).__name__}: {exc}"

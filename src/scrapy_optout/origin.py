@@ -1,0 +1,364 @@
+"""Per-origin policy snapshots and the evaluator that applies every signal.
+
+An *origin* is ``scheme://host:port``. Its policy snapshot holds the three
+well-known files (robots.txt, ai.txt, ``/.well-known/tdmrep.json``) as fetched,
+each parsed once. The :class:`Evaluator` turns a snapshot plus what is known of
+one response into findings, at three points of increasing cost:
+
+* :meth:`Evaluator.origin_stage` - before the request leaves, from the files;
+* :meth:`Evaluator.headers_stage` - when the response headers arrive;
+* :meth:`Evaluator.body_stage` - once the body (HTML head, EPUB/PDF metadata) is read.
+
+TDMRep is the one protocol whose later sources override earlier ones: a page's
+header or ``<meta>`` may lift a reservation made in ``tdmrep.json``. Its
+reservation is therefore *pending* until no later source can arrive, and only
+then counts in the verdict (see :attr:`Assessment.final`).
+
+This module does no I/O; fetching is the front end's job (Scrapy, requests).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlsplit
+
+from scrapy_optout.signals import aipref, aitxt, content_signal, noai, robots, tdmrep
+from scrapy_optout.signals.agents import AgentCatalogue
+from scrapy_optout.signals.html import head_meta
+from scrapy_optout.verdict import Finding, Purpose, Verdict, Where, decide
+
+ROBOTS_TXT = "robots.txt"
+AI_TXT = "ai.txt"
+TDMREP_JSON = "tdmrep.json"
+
+#: Path of each policy file on an origin.
+POLICY_PATHS: dict[str, str] = {
+    ROBOTS_TXT: "/robots.txt",
+    AI_TXT: "/ai.txt",
+    TDMREP_JSON: "/.well-known/tdmrep.json",
+}
+
+#: Start of the ``error`` of a policy fetch that gave up on a redirect chain.
+TOO_MANY_REDIRECTS = "too many redirects"
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: Content types whose body may carry a later TDMRep source (meta or metadata).
+_BODY_SIGNAL_TYPES = (
+    "text/html",
+    "application/xhtml+xml",
+    "application/epub+zip",
+    "application/pdf",
+)
+
+
+def origin_of(url: str) -> str:
+    """``scheme://host:port`` of *url*, with the default port made explicit.
+
+    ``http://Example.com/a`` and ``http://example.com:80/b`` share an origin;
+    ``https://example.com`` does not.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if port is None:
+        port = _DEFAULT_PORTS.get(scheme, 0)
+    if ":" in host:  # IPv6 literal
+        host = f"[{host}]"
+    return f"{scheme}://{host}:{port}"
+
+
+def policy_url(origin: str, kind: str) -> str:
+    """URL of the policy file *kind* on *origin* (as returned by :func:`origin_of`)."""
+    scheme, _, rest = origin.partition("://")
+    host, _, port = rest.rpartition(":")
+    if _DEFAULT_PORTS.get(scheme) == int(port or 0):
+        rest = host
+    return f"{scheme}://{rest}{POLICY_PATHS[kind]}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def isoformat(moment: datetime) -> str:
+    """UTC ISO-8601 with a ``Z`` suffix and millisecond precision."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class PolicyFile:
+    """One policy file as fetched: the evidence behind origin-stage findings.
+
+    ``status`` is the final HTTP status after redirects, or ``None`` when no
+    response arrived; ``error`` then says why (timeout, reset, too many
+    redirects, ...). ``body`` holds at most the capped number of bytes read.
+    """
+
+    kind: str
+    url: str
+    status: int | None
+    body: bytes = b""
+    fetched_at: datetime = field(default_factory=utcnow)
+    error: str | None = None
+    final_url: str | None = None
+    content_type: str | None = None
+    truncated: bool = False
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def ok(self) -> bool:
+        return self.status is not None and 200 <= self.status < 300
+
+    def evidence(self) -> dict[str, Any]:
+        """The ledger's evidence shape: ``{source, status, sha256, fetched_at}``."""
+        data: dict[str, Any] = {
+            "source": self.url,
+            "status": self.status,
+            "sha256": self.sha256,
+            "fetched_at": isoformat(self.fetched_at),
+        }
+        if self.error:
+            data["error"] = self.error
+        if self.final_url and self.final_url != self.url:
+            data["final_url"] = self.final_url
+        if self.truncated:
+            data["truncated"] = True
+        return data
+
+
+class OriginPolicy:
+    """The parsed policy files of one origin.
+
+    A missing ai.txt or tdmrep.json (``None``) means it was not fetched; a
+    missing robots.txt is not allowed: pass the outcome of its fetch, failed or not.
+    """
+
+    def __init__(
+        self,
+        origin: str,
+        robots_file: PolicyFile,
+        aitxt_file: PolicyFile | None = None,
+        tdmrep_file: PolicyFile | None = None,
+    ) -> None:
+        self.origin = origin
+        self.robots_file = robots_file
+        self.aitxt_file = aitxt_file
+        self.tdmrep_file = tdmrep_file
+        self.robots = robots.RobotsTxt.parse(robots_file.body) if robots_file.ok else None
+        self.aitxt = (
+            aitxt.AiTxt.parse(aitxt_file.body, content_type=aitxt_file.content_type)
+            if aitxt_file is not None and aitxt_file.ok
+            else None
+        )
+        self.tdmrep = (
+            tdmrep.TdmrepFile.parse(tdmrep_file.body, content_type=tdmrep_file.content_type)
+            if tdmrep_file is not None and tdmrep_file.ok
+            else None
+        )
+        self.created_at = utcnow()
+
+    @property
+    def files(self) -> list[PolicyFile]:
+        return [f for f in (self.robots_file, self.aitxt_file, self.tdmrep_file) if f is not None]
+
+    def evidence(self) -> list[dict[str, Any]]:
+        return [f.evidence() for f in self.files]
+
+
+@dataclass
+class Assessment:
+    """Everything known about one URL at one stage.
+
+    ``findings`` holds every finding so far except TDMRep's; ``tdm`` is the
+    TDMRep value after the sources seen so far. ``final`` is false while a later
+    source could still override that value, and a pending TDMRep reservation
+    does not count yet. ``image_findings`` are reservations that bind the images
+    of an HTML page (``noimageai``), not the page itself.
+    """
+
+    url: str
+    stage: str
+    findings: list[Finding]
+    tdm: tdmrep.TdmValue | None
+    final: bool
+    files: list[PolicyFile]
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    image_findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def evidence(self) -> list[dict[str, Any]]:
+        """The ledger's evidence list: one entry per policy file consulted."""
+        return [f.evidence() for f in self.files]
+
+    @property
+    def tdm_findings(self) -> list[Finding]:
+        return tdmrep.findings(self.tdm)
+
+    @property
+    def all_findings(self) -> list[Finding]:
+        return self.findings + self.tdm_findings
+
+    def verdict(self, purpose: Purpose | str) -> Verdict:
+        """The verdict for *purpose*; a pending TDMRep reservation is left out."""
+        return decide(self.all_findings if self.final else self.findings, purpose)
+
+
+def _lower_headers(headers: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, values in (headers or {}).items():
+        out.setdefault(name.lower(), []).extend(values)
+    return out
+
+
+def _content_type(headers: Mapping[str, list[str]]) -> str | None:
+    values = headers.get("content-type")
+    return values[-1] if values else None
+
+
+def may_carry_body_signals(content_type: str | None, url: str = "") -> bool:
+    """Whether a response of this type can carry TDMRep or robots meta in its body."""
+    if content_type:
+        mime = content_type.split(";", 1)[0].strip().lower()
+        return mime in _BODY_SIGNAL_TYPES
+    path = urlsplit(url).path.lower()
+    return path.endswith((".html", ".htm", ".xhtml", ".epub", ".pdf", "/")) or "." not in path
+
+
+class Evaluator:
+    """Applies every signal, for one crawler identity, to URLs and responses.
+
+    *user_agent* is the crawler's User-Agent string; its first product token is
+    what robots.txt groups and per-crawler meta/header lines are matched against.
+    *extra_agents* are product tokens whose robots.txt groups count as training
+    reservations in addition to the built-in catalogue.
+    """
+
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        extra_agents: Iterable[str] = (),
+        catalogue: AgentCatalogue | None = None,
+    ) -> None:
+        self.user_agent = user_agent
+        self.token = robots.product_token(user_agent)
+        self.extra_agents = tuple(extra_agents)
+        base = catalogue if catalogue is not None else AgentCatalogue.default()
+        self.catalogue = base.with_tokens(self.extra_agents) if self.extra_agents else base
+
+    # -- origin stage -----------------------------------------------------------------
+
+    def origin_stage(self, policy: OriginPolicy, url: str) -> Assessment:
+        """Findings from the origin's policy files alone, before fetching *url*."""
+        rf = policy.robots_file
+        found = robots.evaluate(
+            policy.robots,
+            url,
+            status=rf.status,
+            error=rf.error,
+            token=self.token,
+            source=rf.url,
+            catalogue=self.catalogue,
+        )
+        af = policy.aitxt_file
+        if af is not None:
+            found += aitxt.evaluate(
+                policy.aitxt, url, status=af.status, error=af.error, token=self.token, source=af.url
+            )
+        tdm = None
+        tf = policy.tdmrep_file
+        if tf is not None and policy.tdmrep is not None:
+            if policy.tdmrep.error:
+                found += tdmrep.findings(None, file_error=policy.tdmrep.error, source_file=tf.url)
+            else:
+                tdm = policy.tdmrep.lookup(url, source=tf.url)
+        return Assessment(url, "origin", found, tdm, False, policy.files)
+
+    # -- response stages ----------------------------------------------------------------
+
+    def headers_stage(self, prior: Assessment, headers: Mapping[str, Sequence[str]]) -> Assessment:
+        """Add what the response headers say; final unless the body may still speak."""
+        hdrs = _lower_headers(headers)
+        url = prior.url
+        found = prior.findings + self._header_findings(url, hdrs)
+        tdm = tdmrep.resolve(prior.tdm, tdmrep.header_value(hdrs, source=url))
+        final = not may_carry_body_signals(_content_type(hdrs), url)
+        return Assessment(url, "headers", found, tdm, final, prior.files, hdrs)
+
+    def body_stage(
+        self, prior: Assessment, body: bytes, *, encoding: str | None = None
+    ) -> Assessment:
+        """The complete assessment of a downloaded response (*prior* is its headers stage)."""
+        url, hdrs = prior.url, prior.headers
+        found = list(prior.findings)
+        tdm = prior.tdm
+        images: list[Finding] = []
+        ctype = _content_type(hdrs)
+        mime = (ctype or "").split(";", 1)[0].strip().lower()
+        if mime in ("text/html", "application/xhtml+xml") or (not mime and _looks_html(body)):
+            # Robots meta counts anywhere in the page (as search engines read it);
+            # TDMRep places its meta in the head.
+            metas = head_meta(body, encoding=encoding, include_body=True)
+            found += noai.meta_findings(metas, token=self.token, is_image=False, source=url)
+            images = noai.image_findings(
+                hdrs.get("x-robots-tag", []), metas, token=self.token, source=url
+            )
+            head = [m for m in metas if m.in_head]
+            tdm = tdmrep.resolve(tdm, tdmrep.meta_value(head, source=url))
+        elif mime in ("application/epub+zip", "application/pdf"):
+            tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, ctype, source=url))
+        return Assessment(url, "body", found, tdm, True, prior.files, hdrs, images)
+
+    def _header_findings(self, url: str, hdrs: Mapping[str, list[str]]) -> list[Finding]:
+        found: list[Finding] = []
+        ctype = _content_type(hdrs)
+        xrt = hdrs.get("x-robots-tag")
+        if xrt:
+            found += noai.xrobots_findings(
+                xrt,
+                token=self.token,
+                is_image=noai.is_image_type(ctype, url),
+                source=url,
+            )
+        usage = hdrs.get("content-usage")
+        if usage:
+            found += aipref.header_findings(usage, source=url)
+        csig = hdrs.get("content-signal")
+        if csig:
+            found += content_signal.findings(csig, where=Where.HEADER, source=url)
+        return found
+
+
+def _looks_html(body: bytes) -> bool:
+    head = body[:512].lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<meta"))
+
+
+__all__ = [
+    "AI_TXT",
+    "POLICY_PATHS",
+    "ROBOTS_TXT",
+    "TDMREP_JSON",
+    "TOO_MANY_REDIRECTS",
+    "Assessment",
+    "Evaluator",
+    "OriginPolicy",
+    "PolicyFile",
+    "isoformat",
+    "may_carry_body_signals",
+    "origin_of",
+    "policy_url",
+]

@@ -1,0 +1,350 @@
+"""Cheap, bounded extraction of ``<meta>`` elements from an HTML document.
+
+Several opt-out protocols live in ``<meta>`` elements: TDMRep
+(``tdm-reservation``, ``tdm-policy``) and the ``noai`` / ``noimageai`` rules of
+``<meta name="robots">``. Reading them must not cost a full HTML parse, and it
+must stay fast on whatever a hostile or broken server sends. So this module is a
+small hand-written scanner that follows the shape of the WHATWG tokenizer only
+as far as needed to find tags correctly:
+
+* comments (``<!-- ... -->``), doctypes and other bogus comments are skipped, so
+  a commented-out ``<meta>`` is not read;
+* the contents of ``<script>``, ``<style>``, ``<title>``, ``<textarea>``,
+  ``<template>`` and the other raw-text elements are skipped;
+* attributes may come in any order, in any case, double-, single- or unquoted;
+  character references (``&amp;``) in values are decoded;
+* a tag cut off by the end of input is dropped, as a browser drops it.
+
+Every search moves forward and a failed search ends the scan, so the work is
+linear in the input, and at most ``limit`` bytes are looked at.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html import unescape
+
+__all__ = ["DEFAULT_LIMIT", "MetaTag", "head_meta"]
+
+#: Default number of bytes of a document that :func:`head_meta` looks at.
+DEFAULT_LIMIT = 512 * 1024
+
+# How much of the document is searched for a <meta charset> when neither the
+# caller nor a byte-order mark says what the encoding is (the HTML standard's
+# prescan looks at the first 1024 bytes).
+_PRESCAN_BYTES = 1024
+
+_WHITESPACE = "\t\n\f\r "
+_TAG_OPEN = re.compile(r"<[!/?A-Za-z]")
+_TAG_NAME = re.compile(r"[^\t\n\f\r />]*")
+_GAP = re.compile(r"[\t\n\f\r /]*")
+_SPACES = re.compile(r"[\t\n\f\r ]*")
+# An attribute name may begin with "=" (the tokenizer keeps it as a name
+# character there), but not continue with one.
+_ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r />=]*")
+_UNQUOTED_VALUE = re.compile(r"[^\t\n\f\r >]*")
+_COMMENT_END = re.compile(r"--!?>")
+_CHARSET = re.compile(r"charset[\t\n\f\r ]*=[\t\n\f\r ]*[\"']?([^\t\n\f\r \"';]+)", re.IGNORECASE)
+
+# Elements whose content is text, not markup: a "<meta" inside them is not a
+# tag. <template> content is markup, but inert: it is not part of the document.
+_RAW_TEXT = frozenset(
+    {"script", "style", "title", "textarea", "template", "xmp", "iframe", "noembed", "noframes"}
+)
+_RAW_TEXT_END = {name: re.compile(rf"</{name}[\t\n\f\r />]", re.IGNORECASE) for name in _RAW_TEXT}
+
+# Where the head ends as far as an author is concerned. (An HTML parser also
+# ends it at the first non-head element; authors and crawlers do not think of
+# a <meta> after a stray <div> as being "in the body", so neither do we.)
+_BODY_START_TAGS = frozenset({"body", "frameset"})
+_HEAD_END_TAGS = frozenset({"head", "body", "html"})
+
+# The encodings of the WHATWG Encoding Standard, by Python codec name. Labels
+# naming anything else (Python-only codecs such as "rot13" or "idna") are not
+# trusted: a document cannot choose an arbitrary Python codec for us.
+_WEB_ENCODINGS = frozenset(
+    codecs.lookup(label).name
+    for label in (
+        "utf-8",
+        "ibm866",
+        "iso-8859-2",
+        "iso-8859-3",
+        "iso-8859-4",
+        "iso-8859-5",
+        "iso-8859-6",
+        "iso-8859-7",
+        "iso-8859-8",
+        "iso-8859-10",
+        "iso-8859-13",
+        "iso-8859-14",
+        "iso-8859-15",
+        "iso-8859-16",
+        "koi8-r",
+        "koi8-u",
+        "mac-roman",
+        "mac-cyrillic",
+        "cp874",
+        "cp1250",
+        "cp1251",
+        "cp1252",
+        "cp1253",
+        "cp1254",
+        "cp1255",
+        "cp1256",
+        "cp1257",
+        "cp1258",
+        "gbk",
+        "gb18030",
+        "big5",
+        "euc-jp",
+        "iso-2022-jp",
+        "shift_jis",
+        "euc-kr",
+        "utf-16-le",
+        "utf-16-be",
+    )
+)
+# The HTML standard reads these labels as windows-1252.
+_WINDOWS_1252_LABELS = {"iso8859-1": "cp1252", "ascii": "cp1252"}
+_UTF16_DEFAULTS = {"utf-16": "utf-16-le"}
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MetaTag:
+    """One ``<meta>`` element that names something.
+
+    ``attr`` says which attribute carried the name: ``"name"``, ``"property"``
+    or ``"http-equiv"``; ``name`` is that attribute's value, trimmed and
+    lower-cased (HTML compares these names case-insensitively). ``content`` is
+    the ``content`` attribute with character references decoded and otherwise
+    as written (empty when absent). ``in_head`` is false for elements found
+    after the head ended, which :func:`head_meta` reports only on request.
+    """
+
+    name: str
+    content: str
+    attr: str
+    in_head: bool = True
+
+
+def head_meta(
+    body: bytes,
+    *,
+    encoding: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    include_body: bool = False,
+) -> list[MetaTag]:
+    """Return the named ``<meta>`` elements of an HTML document, in order.
+
+    At most *limit* bytes of *body* are read. The scan stops where the head
+    ends, at ``</head>`` or ``<body>``; with *include_body* it goes on to the
+    limit and marks later elements ``in_head=False``. Google reads robots
+    ``<meta>`` elements anywhere in a page, so the ``noai`` evaluation asks for
+    the body too, while TDMRep places its elements in the head.
+
+    The text is decoded with the encoding given by a byte-order mark, else
+    *encoding* (typically the HTTP ``Content-Type`` charset), else a
+    ``<meta charset>`` near the start, else UTF-8; undecodable bytes become
+    U+FFFD. An element with both ``name`` and ``property`` yields one
+    :class:`MetaTag` for each.
+    """
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise TypeError(f"body must be bytes, not {type(body).__name__}")
+    if limit <= 0:
+        return []
+    data = bytes(body[:limit])
+    text = _decode(data, encoding)
+    metas: list[MetaTag] = []
+    in_head = True
+    for is_start, name, attrs in _tags(text):
+        if in_head and (
+            (is_start and name in _BODY_START_TAGS) or (not is_start and name in _HEAD_END_TAGS)
+        ):
+            if not include_body:
+                break
+            in_head = False
+        if is_start and name == "meta":
+            metas.extend(_meta_tags(attrs, in_head))
+    return metas
+
+
+def _meta_tags(attrs: dict[str, str], in_head: bool) -> Iterator[MetaTag]:
+    content = unescape(attrs.get("content", ""))
+    for attr in ("name", "property", "http-equiv"):
+        value = attrs.get(attr)
+        if value is None:
+            continue
+        name = unescape(value).strip(_WHITESPACE).lower()
+        if name:
+            yield MetaTag(name=name, content=content, attr=attr, in_head=in_head)
+
+
+def _tags(text: str) -> Iterator[tuple[bool, str, dict[str, str]]]:
+    """Yield ``(is_start, name, attributes)`` for each tag of *text*.
+
+    Names are lower-cased. For an attribute given twice the first value counts,
+    as in a browser. End tags carry no attributes.
+    """
+    size = len(text)
+    pos = 0
+    while True:
+        # A "<" that starts no tag ("a < b", "<3") is text: skip it in C.
+        match = _TAG_OPEN.search(text, pos)
+        if match is None:
+            return
+        lt = match.start()
+        nxt = text[lt + 1]
+        if nxt == "!":
+            if text.startswith("<!--", lt):
+                start = lt + 4
+                # "<!-->" and "<!--->" are complete (empty) comments.
+                if text.startswith(">", start):
+                    pos = start + 1
+                    continue
+                if text.startswith("->", start):
+                    pos = start + 2
+                    continue
+                match = _COMMENT_END.search(text, start)
+                if match is None:
+                    return  # an unclosed comment runs to the end
+                pos = match.end()
+                continue
+            pos = _skip_bogus(text, lt + 2)  # doctype, CDATA and the like
+        elif nxt == "?":
+            pos = _skip_bogus(text, lt + 2)
+        elif nxt == "/":
+            if lt + 2 < size and _is_ascii_letter(text[lt + 2]):
+                tag = _read_tag(text, lt + 2)
+                if tag is None:
+                    return
+                name, _attrs, pos = tag
+                yield False, name, {}
+            elif text.startswith("</>", lt):
+                pos = lt + 3
+            else:
+                pos = _skip_bogus(text, lt + 2)
+        else:  # an ASCII letter
+            tag = _read_tag(text, lt + 1)
+            if tag is None:
+                return
+            name, attrs, pos = tag
+            yield True, name, attrs
+            if name == "plaintext":
+                return  # everything after <plaintext> is text
+            end = _RAW_TEXT_END.get(name)
+            if end is not None:
+                match = end.search(text, pos)
+                if match is None:
+                    return
+                pos = match.start()
+        if pos < 0:
+            return
+
+
+def _skip_bogus(text: str, start: int) -> int:
+    """Position after the ``>`` ending a bogus comment, or -1 at end of input."""
+    gt = text.find(">", start)
+    return gt + 1 if gt >= 0 else -1
+
+
+def _read_tag(text: str, start: int) -> tuple[str, dict[str, str], int] | None:
+    """Read a tag whose name begins at *start*.
+
+    Returns the lower-cased name, the attributes and the position after the
+    closing ``>``, or ``None`` when the input ends inside the tag.
+    """
+    size = len(text)
+    match = _TAG_NAME.match(text, start)
+    assert match is not None  # the pattern also matches the empty string
+    name = match.group().lower()
+    pos = match.end()
+    attrs: dict[str, str] = {}
+    while True:
+        pos = _end_of(_GAP, text, pos)
+        if pos >= size:
+            return None
+        if text[pos] == ">":
+            return name, attrs, pos + 1
+        match = _ATTR_NAME.match(text, pos)
+        assert match is not None  # text[pos] is none of whitespace, "/", ">"
+        attr = match.group().lower()
+        pos = _end_of(_SPACES, text, match.end())
+        value = ""
+        if pos < size and text[pos] == "=":
+            pos = _end_of(_SPACES, text, pos + 1)
+            if pos >= size:
+                return None
+            quote = text[pos]
+            if quote in "\"'":
+                close = text.find(quote, pos + 1)
+                if close < 0:
+                    return None
+                value = text[pos + 1 : close]
+                pos = close + 1
+            else:
+                match = _UNQUOTED_VALUE.match(text, pos)
+                assert match is not None
+                value = match.group()
+                pos = match.end()
+        attrs.setdefault(attr, value)
+
+
+def _end_of(pattern: re.Pattern[str], text: str, pos: int) -> int:
+    match = pattern.match(text, pos)
+    return pos if match is None else match.end()
+
+
+def _is_ascii_letter(char: str) -> bool:
+    return char.isascii() and char.isalpha()
+
+
+def _decode(data: bytes, encoding: str | None) -> str:
+    # A byte-order mark outranks even the HTTP charset, as in the HTML
+    # standard: it cannot be there by accident.
+    for bom, codec in _BOMS:
+        if data.startswith(bom):
+            return data[len(bom) :].decode(codec, "replace")
+    codec = _web_codec(encoding, declared_in_document=False) or _prescan_charset(data) or "utf-8"
+    return data.decode(codec, "replace")
+
+
+def _prescan_charset(data: bytes) -> str | None:
+    """The encoding a ``<meta>`` near the start of *data* declares, if usable."""
+    # Latin-1 maps every byte to one character, so ASCII markup reads right
+    # whatever the real encoding is.
+    head = data[:_PRESCAN_BYTES].decode("latin-1")
+    for is_start, name, attrs in _tags(head):
+        if not is_start or name != "meta":
+            continue
+        label = attrs.get("charset")
+        if label is None and attrs.get("http-equiv", "").strip().lower() == "content-type":
+            match = _CHARSET.search(attrs.get("content", ""))
+            label = match.group(1) if match else None
+        codec = _web_codec(label, declared_in_document=True)
+        if codec is not None:
+            return codec
+    return None
+
+
+def _web_codec(label: str | None, *, declared_in_document: bool) -> str | None:
+    """The Python codec for an encoding *label*, or ``None`` if not usable."""
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip(_WHITESPACE)).name
+    except (LookupError, ValueError):
+        return None
+    if name.startswith("utf-16"):
+        # A document readable far enough to declare UTF-16 in ASCII is not
+        # UTF-16; a bare "utf-16" label from the caller means little-endian.
+        name = "utf-8" if declared_in_document else _UTF16_DEFAULTS.get(name, name)
+    name = _WINDOWS_1252_LABELS.get(name, name)
+    return name if name in _WEB_ENCODINGS else None

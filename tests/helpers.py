@@ -1,0 +1,74 @@
+"""Shared helpers of the test suite: paths, the crawl runner."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from scrapy_optout.ledger import read_ledger
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+SITES = FIXTURES / "sites"
+TEST_UA = "optout-test/1.0 (+https://example.invalid/bot)"
+
+# Tests never leave the machine: no proxy from the environment.
+for _var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+    os.environ.pop(_var, None)
+os.environ["NO_PROXY"] = "*"
+
+
+@dataclass
+class CrawlResult:
+    out: Path
+    items: list[dict[str, Any]]
+    ledger: list[dict[str, Any]]
+    stats: dict[str, Any]
+    log: str
+
+    @property
+    def item_urls(self) -> set[str]:
+        return {item["url"] for item in self.items}
+
+    def reserved(self) -> dict[str, dict[str, Any]]:
+        return {r["url"]: r for r in self.ledger if r["verdict"] == "reserved"}
+
+
+def run_crawl(
+    out: Path, start_urls: list[str], settings: dict[str, Any] | None = None, timeout: int = 240
+) -> CrawlResult:
+    out.mkdir(parents=True, exist_ok=True)
+    config = out / "config.json"
+    config.write_text(
+        json.dumps({"start_urls": start_urls, "out": str(out), "settings": settings or {}})
+    )
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "run_crawl.py"), str(config)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=out,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    items_file = out / "items.jsonl"
+    items = (
+        [json.loads(line) for line in items_file.read_text().splitlines()]
+        if items_file.exists()
+        else []
+    )
+    ledger_file = Path((settings or {}).get("OPTOUT_LEDGER", out / "optout-ledger.jsonl"))
+    ledger = list(read_ledger(ledger_file)) if ledger_file.exists() else []
+    stats = json.loads((out / "stats.json").read_text())
+    return CrawlResult(out, items, ledger, stats, proc.stderr)
+
+
+def load_manifest(scenario: str) -> dict[str, Any]:
+    path = SITES / scenario / "manifest.json"
+    return json.loads(path.read_text()) if path.exists() else {}
