@@ -283,8 +283,8 @@ class Evaluator:
         if tf is not None and policy.tdmrep is not None:
             if policy.tdmrep.error:
                 found += tdmrep.findings(None, file_error=policy.tdmrep.error, source_file=tf.url)
-            else:
-                tdm = policy.tdmrep.lookup(url, source=tf.url)
+            # A partly broken file keeps its usable rules.
+            tdm = policy.tdmrep.lookup(url, source=tf.url)
         return Assessment(url, "origin", found, tdm, False, policy.files)
 
     # -- response stages ----------------------------------------------------------------
