@@ -110,6 +110,8 @@ def test_training_tokens() -> None:
     tokens = CATALOGUE.training_tokens()
     assert {"gptbot", "ccbot", "google-extended", "applebot-extended"} <= tokens
     assert not {"oai-searchbot", "chatgpt-user", "perplexitybot", "scrapy"} & tokens
+    assert {"img2dataset", "ai2bot", "kangaroo bot"} <= tokens
+    assert not {"img", "ai", "kangaroo"} & tokens
     agents = CATALOGUE.training_agents()
     assert len({a.key for a in agents}) == len(agents)
     assert all(a.counts_for_train for a in agents)

@@ -345,6 +345,7 @@ def test_plain_url_shortcut_agrees_with_normalise_path(tail: str) -> None:
         (None, "DNS lookup failed", Stance.RESERVE, "unreachable: DNS lookup failed"),
         (None, "timeout", Stance.RESERVE, "unreachable: timeout"),
         (None, "too many redirects", Stance.ALLOW, "too many redirects"),
+        (600, None, Stance.RESERVE, "HTTP 600"),
     ],
 )
 def test_fetch_outcome(status: int | None, error: str | None, stance: Stance, rule: str) -> None:
@@ -495,6 +496,10 @@ def test_own_training_token_is_not_reported_twice() -> None:
 def test_extra_tokens() -> None:
     body = "User-agent: OAI-SearchBot\nUser-agent: FooAI\nDisallow: /\n"
     found = run(body, extra=("FooAI",))
+    assert found == evaluate(
+        RobotsTxt.parse(body), URL, status=200, error=None, token="MyBot", source=SOURCE,
+        extra_tokens=["FooAI"],
+    )  # fmt: skip
     [finding] = reservations(found, Purpose.TRAIN)
     assert finding.agent == "FooAI"
     assert "configured" in finding.detail

@@ -122,7 +122,7 @@ class AgentCatalogue:
             if agent.counts_for_train:
                 counting.setdefault(agent.key, agent)
         self._training_agents = tuple(counting.values())
-        self._training = frozenset(a.normalised for a in self._agents if a.counts_for_train)
+        self._training = frozenset(counting)
 
     @classmethod
     def default(cls) -> AgentCatalogue:
@@ -176,7 +176,14 @@ class AgentCatalogue:
         return AgentCatalogue(agents)
 
     def training_tokens(self) -> frozenset[str]:
-        """The normalised tokens of every agent that counts for training."""
+        """The :attr:`Agent.key` of every agent that counts for training.
+
+        Lower-cased and normalised for valid tokens (``"gptbot"``); spelled
+        in full for the others (``"img2dataset"``, never ``"img"``), so that
+        intersecting with ``RobotsTxt.tokens()`` cannot count a group meant
+        for another token. To find the group of an agent, pass its ``token``
+        to ``RobotsTxt.named_group()``.
+        """
         return self._training
 
     def training_agents(self) -> tuple[Agent, ...]:

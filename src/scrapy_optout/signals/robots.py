@@ -33,7 +33,10 @@ The parser is lenient about content and strict about meaning:
   case, with the group tokens; never as a substring, so ``User-agent: bot``
   does not bind ``GPTBot``. All groups naming the token are merged. Only when
   none does, the merged ``*`` groups apply; a group naming the token blocks
-  that fallback even when it has no rules.
+  that fallback even when it has no rules. A token that is not a valid
+  product token (``img2dataset``, ``Kangaroo Bot``, as some AI crawlers call
+  themselves) is compared with the ``user-agent`` values spelled in full
+  instead, since its cut form (``img``) is another token.
 * **Matching** (RFC 9309 §2.2.2, §2.2.3) uses :mod:`scrapy_optout.signals.patterns`:
   path plus query, fragment removed, percent-encoding normalised, ``*`` and a
   final ``$``; the longest matching pattern wins and ``allow`` wins a tie.
@@ -60,6 +63,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAX_BYTES",
+    "TRAINING_PURPOSES",
     "Group",
     "RobotsTxt",
     "Rule",
@@ -81,8 +85,8 @@ _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _TOKEN = re.compile(r"[A-Za-z_-]+")
 _ROBOTS_PATH = "/robots.txt"
 # A URL whose path and query hold only characters that normalisation leaves
-# as they are (no "%", no fragment): its path is then already normalised and
-# evaluate() can skip normalise_path(), which costs more than the matching.
+# as they are (no "%", no fragment): its path is then already normalised, and
+# normalise_path(), which costs more than the matching, can be skipped.
 _PLAIN_URL = re.compile(
     r"(?:[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*)?(/[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=]*)"
 ).fullmatch
@@ -213,6 +217,12 @@ class ValueRule:
         return f"ValueRule({self.text!r}, line={self.line})"
 
 
+def _path_of(url: str) -> str:
+    """The normalised path and query of *url* (a URL or a path)."""
+    plain = _PLAIN_URL(url)
+    return plain[1] if plain is not None else normalise_path(url)
+
+
 def _plain_prefix(pattern: Pattern) -> str | None:
     """The pattern's text when it is a plain prefix (no ``*``, no final ``$``)."""
     return pattern.pieces[0] if len(pattern.pieces) == 1 and not pattern.anchored else None
@@ -303,11 +313,11 @@ class Group:
         ``None`` means no rule matches, so the URL is allowed. The special case
         of ``/robots.txt`` is left to :meth:`allowed`.
         """
-        return self._match_path(normalise_path(url))
+        return self._match_path(_path_of(url))
 
     def allowed(self, url: str) -> bool:
         """Tell whether this group lets a crawler fetch *url*."""
-        path = normalise_path(url)
+        path = _path_of(url)
         if path == _ROBOTS_PATH:
             return True
         rule = self._match_path(path)
@@ -317,11 +327,12 @@ class Group:
         """The ``Content-Usage`` lines that apply to *url*.
 
         Per draft-ietf-aipref-attach §3.1 the line with the longest matching
-        path applies. Several lines with equally long paths are all returned;
-        their preferences are combined with the vocabulary's rule (a
-        disallow wins). Empty when no line covers the URL.
+        path applies; a line without a path weighs as much as one with path
+        ``/``. Several lines with equally long paths are all returned, and
+        their preferences combine with the vocabulary's rule: a disallow wins.
+        Empty when no line covers the URL.
         """
-        return self._usage_for(normalise_path(url))
+        return self._usage_for(_path_of(url))
 
     def content_signal(self, url: str) -> tuple[ValueRule, ...]:
         """The ``Content-Signal`` lines that cover *url*, most specific first.
@@ -331,7 +342,7 @@ class Group:
         whole site. :func:`evaluate` counts every line returned, so a ``no``
         wins over a ``yes`` whatever their paths.
         """
-        return self._signals_for(normalise_path(url))
+        return self._signals_for(_path_of(url))
 
     def coverage(self) -> Literal["full", "partial", "none"]:
         """How much of the site the group closes, for surveys.
@@ -679,9 +690,8 @@ def evaluate(
     """
     if status is None and error is None and robots is not None:
         status = 200  # a parsed file whose fetch status is unknown (a stored copy)
-    outcome = _fetch_outcome(status, error, source)
-    if outcome is not None:
-        return list(outcome)
+    if error is not None or status is None or not 200 <= status < 300:
+        return list(_fetch_outcome(status, error, source))
     if robots is None:
         robots = _EMPTY  # a 2xx response without a body to parse
     if catalogue is None:
@@ -694,10 +704,10 @@ def evaluate(
     if plan is None:
         plan = robots._plans[plan_key] = _make_plan(robots, token, catalogue, extra)
 
-    plain = _PLAIN_URL(url)
-    path = plain[1] if plain is not None else normalise_path(url)
+    path = _path_of(url)
+    robots_path = path == _ROBOTS_PATH
     own = plan.own
-    if own is None or path == _ROBOTS_PATH:
+    if own is None or robots_path:
         own_rule = None
         usage: tuple[ValueRule, ...] = ()
         signals: tuple[ValueRule, ...] = ()
@@ -709,10 +719,10 @@ def evaluate(
             usage = own._usage_for(path) if own.usage_rules else ()
             signals = own._signals_for(path) if own.signal_rules else ()
     others = tuple([match(path) for match in plan.matchers])
-    key = (plan, source, path == _ROBOTS_PATH, own_rule, others, usage, signals)
+    key = (plan, source, robots_path, own_rule, others, usage, signals)
     cached = robots._findings.get(key)
     if cached is None:
-        cached = _findings(plan, source, path == _ROBOTS_PATH, own_rule, others, usage, signals)
+        cached = _findings(plan, source, robots_path, own_rule, others, usage, signals)
         if len(robots._findings) >= _FINDINGS_CACHE_SIZE:
             robots._findings.clear()
         robots._findings[key] = cached
@@ -747,10 +757,8 @@ def _make_plan(
     return _Plan(own, label, others)
 
 
-def _fetch_outcome(
-    status: int | None, error: str | None, source: str
-) -> tuple[Finding, ...] | None:
-    """Findings decided by the fetch alone, or ``None`` when the file applies."""
+def _fetch_outcome(status: int | None, error: str | None, source: str) -> tuple[Finding, ...]:
+    """The findings of a fetch that gave no file to apply (not 2xx, or failed)."""
     if error is not None:
         if "redirect" in error.lower():
             return (
@@ -773,8 +781,6 @@ def _fetch_outcome(
         )
     if status is None:
         return ()
-    if 200 <= status < 300:
-        return None
     if 300 <= status < 400:
         return (
             _robots_finding(
@@ -794,8 +800,11 @@ def _fetch_outcome(
                 f"robots.txt unavailable (HTTP {status}): everything allowed (RFC 9309 §2.3.1.3)",
             ),
         )
-    why = "too many requests, treated like a server error" if status == 429 else "server error"
-    if not 400 <= status < 600:
+    if status == 429:
+        why = "too many requests, treated like a server error"
+    elif 500 <= status < 600:
+        why = "server error"
+    else:
         why = "unexpected status"
     return (
         _robots_finding(
