@@ -36,8 +36,11 @@ class ReservedItem(DropItem):
     """Dropped because one of the item's sources is reserved for the purpose."""
 
     def __init__(self, url: str, verdict: Verdict, record: dict[str, Any]) -> None:
+        # INFO, not Scrapy's WARNING: an exclusion is the component doing its job,
+        # and the ledger already holds the details.
         super().__init__(
-            f"Source {url} is reserved for {verdict.purpose} by {', '.join(verdict.signals)}"
+            f"Source {url} is reserved for {verdict.purpose} by {', '.join(verdict.signals)}",
+            log_level="INFO",
         )
         self.url = url
         self.verdict = verdict
