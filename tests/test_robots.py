@@ -57,7 +57,7 @@ def reservations(findings: list[Finding], purpose: Purpose) -> list[Finding]:
     [
         ("MyBot/1.0 (+http://example.com/bot)", "MyBot"),
         ("Scrapy/2.19 (+https://scrapy.org)", "Scrapy"),
-        ("Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)", "Mozilla"),
+        ("Mozilla/5.0 (compatible; GPTBot/1.2; +https://openai.com/gptbot)", "GPTBot"),
         ("  example-bot_2 ", "example-bot_"),
         ("ExampleBot", "ExampleBot"),
         ("", "*"),
@@ -669,3 +669,20 @@ def test_content_signal_not_applied_to_disallowed_urls() -> None:
     found = run("User-agent: *\nContent-Signal: ai-train=no\nDisallow: /articles\n")
     assert signals(found) == {}
     assert decide(found, "train").reserved  # the crawl reservation covers it
+
+
+@pytest.mark.parametrize(
+    ("user_agent", "token"),
+    [
+        ("Mozilla/5.0 (compatible; GPTBot/1.0; +https://openai.com/gptbot)", "GPTBot"),
+        (
+            "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; ClaudeBot/1.0;"
+            " +claudebot@anthropic.com)",
+            "ClaudeBot",
+        ),
+        ("Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101 Firefox/140.0", "Mozilla"),
+        ("optout-test/1.0 (+https://example.invalid/bot)", "optout-test"),
+    ],
+)
+def test_product_token_of_browser_like_strings(user_agent, token):
+    assert product_token(user_agent) == token

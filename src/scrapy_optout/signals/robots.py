@@ -113,6 +113,8 @@ _RULE_KEYS = frozenset({"allow", "disallow", "content-usage"})
 
 # -- product tokens --------------------------------------------------------------
 
+_COMPATIBLE = re.compile(r"[(;]\s*compatible\s*;\s*([A-Za-z_-]+)")
+
 
 def product_token(user_agent: str) -> str:
     """Return the product token a crawler with this User-Agent string obeys.
@@ -120,13 +122,22 @@ def product_token(user_agent: str) -> str:
     That is the leading run of letters, ``_`` and ``-``:
     ``"MyBot/1.0 (+https://example.com/bot)"`` gives ``"MyBot"``, Scrapy's
     default ``"Scrapy/2.19 (+https://scrapy.org)"`` gives ``"Scrapy"``, and a
-    browser-like string gives ``"Mozilla"`` (such a crawler should name its
-    token explicitly). When the string does not start with a product token
-    (empty, or starting with a digit), the result is ``"*"``: a crawler
-    without a token can only be bound by the global group.
+    browser-like string names its crawler in the ``compatible;`` comment, as
+    in ``"Mozilla/5.0 (compatible; ExampleBot/2.1; +https://...)"``, which
+    gives ``"ExampleBot"`` (without such a comment it gives ``"Mozilla"``).
+    When the string does not start with a product token (empty, or starting
+    with a digit), the result is ``"*"``: a crawler without a token can only
+    be bound by the global group.
     """
-    match = _TOKEN.match(user_agent.strip())
-    return match.group() if match else "*"
+    text = user_agent.strip()
+    match = _TOKEN.match(text)
+    if match is None:
+        return "*"
+    if match.group().lower() == "mozilla":
+        compatible = _COMPATIBLE.search(text)
+        if compatible is not None:
+            return compatible.group(1)
+    return match.group()
 
 
 def valid_product_token(token: str) -> bool:
