@@ -88,7 +88,8 @@ def check_url(
         response = fetcher.fetch(current, follow=False)
         if response.status is None:
             raise FetchError(f"cannot fetch {current}: {response.error}")
-        location = (response.headers.get("location") or [None])[-1]
+        locations = response.headers.get("location") or []
+        location = locations[-1] if locations else None
         if 300 <= response.status < 400 and location:
             if len(chain) >= MAX_REDIRECTS:
                 raise FetchError(f"too many redirects from {url}")

@@ -128,9 +128,8 @@ def summarise(out: Path) -> str:
 
 
 def _scenario(url: str, out: Path) -> str:
-    origins = (
-        json.loads((out / "origins.json").read_text()) if (out / "origins.json").exists() else {}
-    )
+    path = out / "origins.json"
+    origins: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     for name, origin in origins.items():
         if url.startswith(origin):
             return name
