@@ -53,6 +53,15 @@ class Stance(StrEnum):
 
 ALL_PURPOSES: frozenset[Purpose] = frozenset(Purpose)
 
+#: Longest quote of a rule, value or explanation kept in a finding: a site's
+#: policy file must not be able to bloat the ledger.
+QUOTE_MAX = 300
+
+
+def clip(text: str, limit: int = QUOTE_MAX) -> str:
+    """*text* cut to *limit* characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 @dataclass(frozen=True, slots=True)
 class Finding:

@@ -28,7 +28,7 @@ from http_sfv.dictionary import Dictionary
 from http_sfv.item import Item
 from http_sfv.types import Token
 
-from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
+from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, clip
 
 __all__ = [
     "MAX_VALUE_LENGTH",
@@ -53,7 +53,6 @@ MAX_VALUE_LENGTH = 64 * 1024
 
 _MEANINGS = {"y": Stance.ALLOW, "n": Stance.RESERVE}
 _WORDS = {Stance.ALLOW: "allowed", Stance.RESERVE: "disallowed"}
-_RULE_MAX = 300  # longest quote of a field value kept in a finding
 
 
 def parse_content_usage(value: str) -> dict[str, str] | None:
@@ -108,7 +107,7 @@ def findings_for_preferences(
 def _findings(
     prefs: Mapping[str, str] | None, why: str, *, where: Where, rule: str, source: str
 ) -> list[Finding]:
-    quoted = _clip(rule)
+    quoted = clip(rule)
 
     def finding(stance: Stance, purposes: frozenset[Purpose], detail: str) -> Finding:
         return Finding(
@@ -170,7 +169,3 @@ def _parse(value: str) -> tuple[dict[str, str] | None, str]:
             if token in _MEANINGS:
                 prefs[label] = token
     return prefs, ""
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _RULE_MAX else text[: _RULE_MAX - 1] + "…"

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
+from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, clip
 
 __all__ = ["KEYS", "findings", "parse_content_signal"]
 
@@ -45,7 +45,6 @@ KEYS: Mapping[str, Purpose] = {
 }
 
 _STANCES = {"no": Stance.RESERVE, "yes": Stance.ALLOW}
-_RULE_MAX = 300  # longest quote of a line kept in a finding
 
 
 def parse_content_signal(value: str) -> dict[str, str]:
@@ -71,7 +70,7 @@ def findings(values: Sequence[str], *, where: Where, source: str) -> list[Findin
 
 def _value_findings(value: str, where: Where, source: str) -> list[Finding]:
     signals, ignored = _scan(value)
-    rule = _clip(f"Content-Signal: {value.strip()}")
+    rule = clip(f"Content-Signal: {value.strip()}")
     note = f"; ignored: {', '.join(ignored)}" if ignored else ""
 
     def finding(stance: Stance, purposes: frozenset[Purpose], detail: str) -> Finding:
@@ -82,7 +81,7 @@ def _value_findings(value: str, where: Where, source: str) -> list[Finding]:
             purposes=purposes,
             rule=rule,
             source=source,
-            detail=_clip(detail + note),
+            detail=clip(detail + note),
         )
 
     result = []
@@ -116,7 +115,3 @@ def _scan(value: str) -> tuple[dict[str, str], list[str]]:
         elif item.strip():
             ignored.append(item.strip())
     return signals, ignored
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _RULE_MAX else text[: _RULE_MAX - 1] + "…"

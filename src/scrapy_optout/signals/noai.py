@@ -37,7 +37,7 @@ from collections.abc import Iterator, Sequence
 from urllib.parse import urlsplit
 
 from scrapy_optout.signals.html import MetaTag
-from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
+from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, clip
 
 __all__ = ["PURPOSES", "image_findings", "is_image_type", "meta_findings", "xrobots_findings"]
 
@@ -81,8 +81,6 @@ _IMAGE_EXTENSIONS = frozenset(
 _GENERIC_TYPES = frozenset(
     {"", "application/octet-stream", "binary/octet-stream", "application/x-download"}
 )
-
-_RULE_MAX = 300  # longest quote of a header line or element kept in a finding
 
 
 def xrobots_findings(
@@ -237,7 +235,7 @@ def _finding(
         where=where,
         stance=Stance.RESERVE,
         purposes=PURPOSES,
-        rule=_clip(rule),
+        rule=clip(rule),
         source=source,
         detail=f"{what}: {detail}" if detail else f"{what}: no AI training or AI input use",
         agent=agent,
@@ -247,7 +245,3 @@ def _finding(
 def _quote_meta(meta: MetaTag) -> str:
     content = meta.content.replace('"', "&quot;")
     return f'<meta name="{meta.name}" content="{content}">'
-
-
-def _clip(text: str) -> str:
-    return text if len(text) <= _RULE_MAX else text[: _RULE_MAX - 1] + "…"
