@@ -35,7 +35,56 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--user-agent", metavar="UA", help="User-Agent string of the crawler")
     check.add_argument("--timeout", type=float, default=15.0, help="seconds per fetch")
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
+
+    survey = commands.add_parser(
+        "survey",
+        help="measure opt-outs across a list of sites or stored captures",
+        description=(
+            "Survey every site of INPUT (one domain or base URL per line, or rank,domain CSV), "
+            "or stored captures (--captures), and write results.jsonl, summary.json and "
+            "report.html into the output folder. Re-running into the same folder skips "
+            "the sites already done."
+        ),
+    )
+    survey.add_argument("input", metavar="INPUT", nargs="?", help="site list file")
+    survey.add_argument("-o", "--out", metavar="DIR", required=True, help="output folder")
+    survey.add_argument(
+        "--captures",
+        metavar="FILE",
+        nargs="+",
+        help="survey JSON Lines or WARC(.gz) captures instead of fetching (no INPUT then)",
+    )
+    _purpose_arg(survey)
+    survey.add_argument("--user-agent", metavar="UA", help="User-Agent string of the survey")
+    survey.add_argument(
+        "--concurrency",
+        metavar="N",
+        type=_positive_int,
+        help="requests in flight across all sites (default 32; per origin it stays 2)",
+    )
+    survey.add_argument(
+        "--retry-unreachable",
+        action="store_true",
+        help="when resuming, survey again the sites an earlier run could not reach",
+    )
+    survey.add_argument("--quiet", action="store_true", help="no progress output")
+
+    report = commands.add_parser(
+        "report",
+        help="summarise the exclusions recorded in crawl ledgers",
+        description="Exclusions from one or many ledgers, by signal, stage, purpose and domain.",
+    )
+    report.add_argument("ledgers", metavar="LEDGER", nargs="+", help="ledger files (JSON Lines)")
+    report.add_argument("--json", action="store_true", help="print JSON instead of text")
+    report.add_argument("--html", metavar="FILE", help="also write an HTML report to FILE")
     return parser
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
 
 
 def _purpose_arg(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +105,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "check":
             return _check(args)
+        if args.command == "survey":
+            return _survey(args)
+        if args.command == "report":
+            return _report(args)
     except OptOutError as exc:
         print(f"optout: error: {exc}", file=sys.stderr)
         return EXIT_ERROR
@@ -75,6 +128,65 @@ def _check(args: argparse.Namespace) -> int:
     else:
         print(explain(result))
     return EXIT_RESERVED if result.verdict.reserved else EXIT_ALLOWED
+
+
+def _survey(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scrapy_optout.survey.spider import DEFAULT_USER_AGENT
+
+    if bool(args.input) == bool(args.captures):
+        print("optout survey: error: give either INPUT or --captures FILE...", file=sys.stderr)
+        return EXIT_ERROR
+    sources = [args.input] if args.input else args.captures
+    missing = [s for s in sources if not Path(s).is_file()]
+    if missing:
+        print(f"optout survey: error: no such file: {missing[0]}", file=sys.stderr)
+        return EXIT_ERROR
+    user_agent = args.user_agent or DEFAULT_USER_AGENT
+    if args.captures:
+        from scrapy_optout.survey.captures import survey_captures
+
+        summary = survey_captures(
+            args.captures,
+            args.out,
+            purpose=args.purpose,
+            user_agent=user_agent,
+            progress=not args.quiet,
+        )
+    else:
+        from scrapy_optout.survey.crawl import run_survey
+
+        summary = run_survey(
+            args.input,
+            args.out,
+            purpose=args.purpose,
+            user_agent=user_agent,
+            concurrency=args.concurrency,
+            retry_unreachable=args.retry_unreachable,
+            progress=not args.quiet,
+        )
+    print(
+        f"{summary['sites']} sites, {summary['reachable']} reachable, "
+        f"{summary['reserved_any']} reserving something for {summary['purpose']}; "
+        f"wrote {Path(args.out) / 'results.jsonl'}, summary.json and report.html"
+    )
+    return EXIT_ALLOWED
+
+
+def _report(args: argparse.Namespace) -> int:
+    from scrapy_optout.ledger_report import ledger_report, render_html, render_text
+
+    report = ledger_report(args.ledgers)
+    if args.html:
+        from pathlib import Path
+
+        Path(args.html).write_text(render_html(report), encoding="utf-8")
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(render_text(report))
+    return EXIT_ALLOWED
 
 
 if __name__ == "__main__":

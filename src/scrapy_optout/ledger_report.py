@@ -1,0 +1,199 @@
+"""``optout report``: what one or many crawl ledgers excluded, and why.
+
+Ledgers are JSON Lines files (see :mod:`scrapy_optout.ledger`); several
+processes write several files, and the report reads them together. Every
+exclusion (a record whose ``verdict`` is ``reserved``) is counted once per
+breakdown: by signal (each distinct signal among its reasons), by stage, by
+purpose and by registrable domain. Records of measure-mode crawls that
+allowed a URL are counted apart, as ``allowed``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from scrapy_optout.exceptions import ConfigurationError
+from scrapy_optout.ledger import read_ledger
+from scrapy_optout.survey.report_html import (
+    PALETTE,
+    Bar,
+    bar_chart,
+    cards,
+    note,
+    page,
+    percent,
+    section,
+    table,
+)
+from scrapy_optout.verdict import Purpose, Signal
+
+__all__ = ["REPORT_VERSION", "ledger_report", "render_html", "render_text"]
+
+REPORT_VERSION = 1
+#: Stages in the order a request meets them.
+STAGES = ("origin", "headers", "body", "item")
+#: How many rules the report quotes.
+TOP_RULES = 20
+
+
+def ledger_report(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
+    """Count the exclusions recorded in the ledgers *paths*.
+
+    Raises :class:`~scrapy_optout.ConfigurationError` when a ledger does not exist.
+    """
+    files = [Path(p) for p in paths]
+    for path in files:
+        if not path.is_file():
+            raise ConfigurationError(f"no such ledger: {path}")
+    records = [record for path in files for record in read_ledger(path)]
+    excluded = [r for r in records if r.get("verdict") == "reserved"]
+    by_signal: Counter[str] = Counter()
+    rules: Counter[tuple[str, str]] = Counter()
+    for record in excluded:
+        reasons = [r for r in record.get("reasons") or () if isinstance(r, Mapping)]
+        by_signal.update({str(r.get("signal")) for r in reasons})
+        rules.update({(str(r.get("signal")), str(r.get("rule", ""))) for r in reasons})
+    times = sorted(str(r["time"]) for r in records if r.get("time"))
+    domains = Counter(str(r.get("domain") or "") for r in excluded)
+    return {
+        "v": REPORT_VERSION,
+        "ledgers": [str(p) for p in files],
+        "records": len(records),
+        "exclusions": len(excluded),
+        "allowed": sum(1 for r in records if r.get("verdict") == "allowed"),
+        "first": times[0] if times else None,
+        "last": times[-1] if times else None,
+        "domains": len(domains),
+        "by_signal": _ordered(by_signal, [str(s) for s in Signal]),
+        "by_stage": _ordered(Counter(str(r.get("stage")) for r in excluded), STAGES),
+        "by_purpose": _ordered(
+            Counter(str(r.get("purpose")) for r in excluded), [str(p) for p in Purpose]
+        ),
+        "by_domain": dict(sorted(domains.items(), key=lambda item: (-item[1], item[0]))),
+        "by_spider": dict(Counter(str(r.get("spider")) for r in excluded).most_common()),
+        "top_rules": [
+            {"signal": signal, "rule": rule, "exclusions": count}
+            for (signal, rule), count in sorted(rules.items(), key=lambda i: (-i[1], i[0]))[
+                :TOP_RULES
+            ]
+        ],
+    }
+
+
+def _ordered(counts: Counter[str], known: Sequence[str]) -> dict[str, int]:
+    """Known keys first, in their order (zeros included), then any others by count."""
+    result = {key: counts.get(key, 0) for key in known}
+    for key, count in counts.most_common():
+        result.setdefault(key, count)
+    return result
+
+
+def render_text(report: Mapping[str, Any]) -> str:
+    """The report as plain text, for the terminal."""
+    lines = [
+        f"{report['exclusions']} exclusions in {report['records']} ledger records "
+        f"({len(report['ledgers'])} ledger(s), {report['domains']} domains)",
+    ]
+    if report.get("first"):
+        lines.append(f"from {report['first']} to {report['last']}")
+    for title, key in (
+        ("signal", "by_signal"),
+        ("stage", "by_stage"),
+        ("purpose", "by_purpose"),
+        ("domain", "by_domain"),
+    ):
+        counts: Mapping[str, int] = report[key]
+        shown = [(k, v) for k, v in counts.items() if v][:25]
+        lines += ["", f"Exclusions by {title}:"]
+        lines += [f"  {k:<32} {v:>6}" for k, v in shown] or ["  (none)"]
+        if key == "by_domain" and len(counts) > len(shown):
+            lines.append(f"  ... and {len(counts) - len(shown)} more")
+    if report.get("top_rules"):
+        lines += ["", "Most frequent rules:"]
+        lines += [
+            f"  {r['exclusions']:>6}  {r['signal']:<14} {r['rule'][:70]}"
+            for r in report["top_rules"]
+        ]
+    return "\n".join(lines)
+
+
+def render_html(report: Mapping[str, Any]) -> str:
+    """The report as a self-contained HTML page with charts."""
+    total = int(report["exclusions"])
+
+    def bars(counts: Mapping[str, int], colour: str, limit: int = 25) -> list[Bar]:
+        return [
+            Bar(key, [(value, colour)], f"{value} ({percent(value, total):.0f}%)")
+            for key, value in list(counts.items())[:limit]
+        ]
+
+    body = [
+        cards(
+            [
+                (str(total), "exclusions"),
+                (str(report["records"]), "ledger records"),
+                (str(report["allowed"]), "allowed (measure mode)"),
+                (str(report["domains"]), "domains"),
+                (str(len(report["ledgers"])), "ledgers"),
+            ]
+        ),
+        note("An exclusion whose reasons name several signals counts once for each."),
+        section(
+            "By signal",
+            bar_chart(
+                bars(report["by_signal"], PALETTE[0]),
+                caption="Exclusions by signal",
+                ident="chart-signal",
+            ),
+            anchor="signals",
+        ),
+        section(
+            "By stage",
+            bar_chart(
+                bars(report["by_stage"], PALETTE[1]),
+                caption="Exclusions by the stage that decided",
+                ident="chart-stage",
+            ),
+            anchor="stages",
+        ),
+        section(
+            "By purpose",
+            bar_chart(
+                bars(report["by_purpose"], PALETTE[2]),
+                caption="Exclusions by the crawl's purpose",
+                ident="chart-purpose",
+            ),
+            anchor="purposes",
+        ),
+        section(
+            "By domain",
+            bar_chart(
+                bars(report["by_domain"], PALETTE[4]),
+                caption="Exclusions by registrable domain (largest 25)",
+                ident="chart-domain",
+            ),
+            table(
+                ["domain", "exclusions"],
+                list(report["by_domain"].items()),
+                numeric=(1,),
+                scroll=True,
+            ),
+            anchor="domains",
+        ),
+        section(
+            "Most frequent rules",
+            table(
+                ["exclusions", "signal", "rule"],
+                [(r["exclusions"], r["signal"], r["rule"]) for r in report["top_rules"]],
+                numeric=(0,),
+            ),
+            anchor="rules",
+        ),
+    ]
+    span = f"{report['first']} to {report['last']}" if report.get("first") else "no records"
+    subtitle = f"{', '.join(report['ledgers'])} \u00b7 {span}"
+    return page("Opt-out exclusions", subtitle, body)

@@ -1,0 +1,45 @@
+"""Scrapy project settings for the ``survey`` spider.
+
+The top-level ``scrapy.cfg`` points here, so ``scrapy crawl survey`` works from
+a checkout, and ``optout survey`` starts from the same values. The defaults are
+polite: two requests at a time per origin with a short delay between them,
+one retry, a 20 s timeout and capped bodies.
+"""
+
+BOT_NAME = "scrapy-optout-survey"
+
+SPIDER_MODULES = ["scrapy_optout.survey.spider"]
+NEWSPIDER_MODULE = "scrapy_optout.survey.spider"
+
+USER_AGENT = "scrapy-optout-survey/0.1 (+https://github.com/scrapy-optout/scrapy-optout)"
+
+# The policy files are what is being surveyed, so Scrapy must not read
+# robots.txt on its own (nor refuse a request because of it).
+ROBOTSTXT_OBEY = False
+
+# Politeness, per origin: the spider makes every origin its own download slot.
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 2
+DOWNLOAD_DELAY = 0.25  # randomised by Scrapy between 0.5x and 1.5x
+AUTOTHROTTLE_ENABLED = False
+
+RETRY_TIMES = 1
+DOWNLOAD_TIMEOUT = 20
+DNS_TIMEOUT = 20
+REDIRECT_MAX_TIMES = 10
+
+# The spider cuts bodies at SURVEY_MAXSIZE; these are the hard limits behind it.
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 0
+SURVEY_MAXSIZE = 1024 * 1024
+
+# Progress on standard error: a bar on a terminal, else a count line this often.
+SURVEY_PROGRESS = True
+SURVEY_PROGRESS_INTERVAL = 10.0
+
+# Nothing a survey fetches should be cached or remembered between runs; the
+# output folder's results.jsonl is what makes a survey resumable.
+HTTPCACHE_ENABLED = False
+COOKIES_ENABLED = False
+
+LOG_LEVEL = "INFO"
