@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
-import tldextract
 from scrapy import signals
 
 from scrapy_optout import events
@@ -21,7 +20,7 @@ from scrapy_optout.ledger import SCHEMA_VERSION, Ledger
 from scrapy_optout.origin import Assessment, Evaluator, isoformat, origin_of, utcnow
 from scrapy_optout.policystore import PolicyStore
 from scrapy_optout.settings import OptOutSettings
-from scrapy_optout.verdict import Finding, Purpose, Verdict
+from scrapy_optout.verdict import Finding, Purpose, Verdict, clip
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -36,14 +35,25 @@ META_SKIP = "dont_optout"
 #: Request.meta key where the verdict summary of a response is left for the spider.
 META_RESULT = "optout"
 
-# The bundled public suffix list only: never fetched from the network.
-_tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+_tld: Any = None
 
 _cores: WeakKeyDictionary[Crawler, OptOutCore] = WeakKeyDictionary()
+
+#: Longest ``rule`` quoted in a ledger line. A site may write a rule of any
+#: length (a 500 KiB robots.txt line); the evidence file keeps it whole.
+MAX_RULE_QUOTE = 2000
 
 
 def registrable_domain(url: str) -> str:
     """The registrable domain of *url* (``news.example.co.uk`` -> ``example.co.uk``)."""
+    global _tld
+    if _tld is None:
+        # Imported on first use: tldextract brings requests and urllib3 with it,
+        # a fifth of a second at start-up that a crawl excluding nothing never needs.
+        import tldextract
+
+        # The bundled public suffix list only: never fetched from the network.
+        _tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
     parts = _tld(url)
     return parts.top_domain_under_public_suffix or parts.domain or ""
 
@@ -62,7 +72,11 @@ class OptOutCore:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.settings = OptOutSettings.from_settings(crawler.settings)
-        self.evaluator = Evaluator(self.settings.user_agent, extra_agents=self.settings.agents)
+        self.evaluator = Evaluator(
+            self.settings.user_agent,
+            extra_agents=self.settings.agents,
+            reserve_unknown=self.settings.reserve_unknown,
+        )
         self.store = PolicyStore(crawler, self.settings)
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
         self.assessments: WeakKeyDictionary[Request, Assessment] = WeakKeyDictionary()
@@ -116,11 +130,14 @@ class OptOutCore:
             "purpose": str(verdict.purpose),
             "verdict": verdict.label,
             "mode": "measure" if self.measuring(request) else "enforce",
-            "reasons": [f.reason() for f in verdict.reasons],
+            "reasons": [_quoted(f.reason()) for f in verdict.reasons],
             "evidence": evidence,
             "spider": spider.name if spider is not None else None,
             "token": self.evaluator.token,
         }
+        redirects = request.meta.get("redirect_urls") if request is not None else None
+        if redirects:
+            record["redirect_urls"] = list(redirects)
         if extra:
             record.update(extra)
         if assessment is not None:
@@ -187,3 +204,9 @@ class OptOutCore:
         if stats is not None:
             stats.set_value("optout/ledger_records", self.ledger.records_written)
             stats.set_value("optout/origins_cached", len(self.store))
+
+
+def _quoted(reason: dict[str, str]) -> dict[str, str]:
+    if len(reason["rule"]) > MAX_RULE_QUOTE:
+        reason = {**reason, "rule": clip(reason["rule"], MAX_RULE_QUOTE)}
+    return reason

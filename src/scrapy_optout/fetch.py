@@ -1,15 +1,20 @@
 """Blocking HTTP fetching with ``requests``, for ``optout check``.
 
 Policy files and the page under examination are fetched with explicit limits:
-a connect and read timeout, a total deadline per fetch (a server dripping one
-byte a second cannot hold a check forever), at most five redirects followed by
-hand so that each hop is checked (only http and https), and a cap on the bytes
-read after decompression (a gzip bomb stops at the cap). Proxies and ``.netrc``
-from the environment are ignored.
+a connect and read timeout, a total deadline per fetch of twice the timeout (a
+server dripping its headers or body one byte at a time cannot hold a check
+forever: the fetch runs in a worker thread that is abandoned at the deadline),
+at most five redirects followed by hand so that each hop is checked (only http
+and https: a redirect elsewhere is returned as it came, as Scrapy does), and a
+cap on the bytes read after decompression (a gzip bomb stops at the cap).
+Proxies and ``.netrc`` from the environment are ignored. Errors are fixed
+descriptions, never text the server chose.
 """
 
 from __future__ import annotations
 
+import http.client
+import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -21,6 +26,7 @@ import requests
 
 from scrapy_optout.origin import (
     AI_TXT,
+    BODY_SCAN_LIMIT,
     ROBOTS_TXT,
     TDMREP_JSON,
     TOO_MANY_REDIRECTS,
@@ -32,9 +38,16 @@ from scrapy_optout.origin import (
 
 #: Bytes read of a policy file; RFC 9309 asks that at least 500 KiB of robots.txt be parsed.
 POLICY_MAX_BYTES = 1024 * 1024
-#: Bytes read of a page: enough for any real ``<head>``.
-PAGE_MAX_BYTES = 2 * 1024 * 1024
+#: Bytes read of a page: as many as the Scrapy body stage searches for ``<meta>``.
+PAGE_MAX_BYTES = BODY_SCAN_LIMIT
 MAX_REDIRECTS = 5
+#: Header lines accepted in one response. The standard library refuses more
+#: than 100, so a response repeating ``X-Robots-Tag`` a hundred times could not
+#: be checked at all; browsers and Scrapy read such responses.
+MAX_HEADER_LINES = 1000
+
+if getattr(http.client, "_MAXHEADERS", MAX_HEADER_LINES) < MAX_HEADER_LINES:
+    setattr(http.client, "_MAXHEADERS", MAX_HEADER_LINES)  # noqa: B010 - private name
 
 
 @dataclass
@@ -81,18 +94,37 @@ class HttpFetcher:
         """GET *url*, following up to ``max_redirects`` http(s) redirects.
 
         With ``follow=False`` a redirect is returned as it came (status 3xx),
-        for callers that check each hop themselves.
+        for callers that check each hop themselves. The whole fetch, redirects
+        included, ends within twice the timeout.
         """
         started = utcnow()
+        budget = self.timeout * 2
+        outcome: list[FetchResult] = []
+
+        def run() -> None:
+            outcome.append(self._fetch(url, max_bytes, follow, started, time.monotonic() + budget))
+
+        worker = threading.Thread(target=run, name="optout-fetch", daemon=True)
+        worker.start()
+        worker.join(budget + 1)
+        if outcome:
+            return outcome[0]
+        # Still connecting or reading headers a byte at a time: give up on it.
+        return FetchResult(
+            url, None, error=f"timeout (no answer within {budget:g} s)", fetched_at=started
+        )
+
+    def _fetch(
+        self, url: str, max_bytes: int, follow: bool, started: datetime, deadline: float
+    ) -> FetchResult:
         current = url
         hops: list[str] = []
-        deadline = time.monotonic() + self.timeout * 2
         while True:
             if urlsplit(current).scheme not in ("http", "https"):
                 return FetchResult(
                     url,
                     None,
-                    error=f"refused non-http(s) URL {current!r}",
+                    error="refused: not an http(s) URL",
                     fetched_at=started,
                     redirects=hops,
                 )
@@ -111,7 +143,13 @@ class HttpFetcher:
             with response:
                 headers = _header_lists(response)
                 location = response.headers.get("Location")
-                if response.is_redirect and location and follow:
+                target = urljoin(current, location) if location else None
+                if (
+                    response.is_redirect
+                    and target
+                    and follow
+                    and urlsplit(target).scheme in ("http", "https")
+                ):
                     if len(hops) >= self.max_redirects:
                         return FetchResult(
                             url,
@@ -123,7 +161,7 @@ class HttpFetcher:
                             redirects=hops,
                         )
                     hops.append(current)
-                    current = urljoin(current, location)
+                    current = target
                     continue
                 body, truncated, error = _read_capped(response, max_bytes, deadline)
             return FetchResult(
@@ -206,8 +244,9 @@ def _read_capped(
 
 
 def _describe(exc: BaseException) -> str:
+    # Exception messages quote URLs, which a site controls: keep class names only.
     if isinstance(exc, requests.Timeout):
         return "timeout"
     if isinstance(exc, requests.ConnectionError):
         return f"connection failed: {type(exc.__context__ or exc).__name__}"
-    return f"{type(exc).__name__}: {exc}"
+    return f"download failed ({type(exc).__name__})"

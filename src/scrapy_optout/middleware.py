@@ -9,22 +9,41 @@
 * **body** (``process_response``): the HTML head or document metadata; a
   reserved response never reaches the spider.
 
+A request for a ``file:``, ``ftp:`` or other non-http(s) URL is refused
+(:class:`RefusedScheme`) unless it is a start request: a page cannot make the
+crawler, or the Files pipeline, read a local file.
+
+A response whose headers reserve it but that also carries a ``Location``
+(a redirect, most likely) is not stopped at the headers: the redirect middleware
+follows it, and the target is judged on its own. A stopped download is not
+retried, so one exclusion is one ledger line. A compressed response expands to
+at most ``OPTOUT_DECOMPRESSION_MAXSIZE`` bytes (a gzip bomb is dropped by
+Scrapy's HttpCompressionMiddleware instead of exhausting memory), and large
+bodies are searched in a worker thread so that the reactor keeps serving the
+other downloads.
+
 :class:`OptOutSpiderMiddleware` remembers which response each item came from,
 for :class:`~scrapy_optout.OptOutPipeline`.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
 
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
+from scrapy.http import Headers as ScrapyHeaders
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.threads import deferToThread
 
 from scrapy_optout.core import META_RESULT, META_SKIP, ItemSource, OptOutCore
 from scrapy_optout.origin import Assessment, origin_of
-from scrapy_optout.policystore import POLICY_META_KEY
+from scrapy_optout.policystore import POLICY_META_KEY, describe_error
+from scrapy_optout.signals.html import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
     from typing import Self
@@ -32,7 +51,10 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http.headers import Headers
 
-_STOPPED = "_optout_stopped"
+#: Request.meta key: ``download_maxsize`` was set by the middleware for decompression.
+_CAP_KEY = "_optout_page_decompression_cap"
+#: Bodies larger than this are searched in a worker thread.
+_THREAD_THRESHOLD = DEFAULT_LIMIT
 
 
 class ReservedContent(IgnoreRequest):
@@ -44,6 +66,30 @@ class ReservedContent(IgnoreRequest):
         self.record = record
 
 
+class RefusedScheme(IgnoreRequest):
+    """Raised to drop a request for a non-http(s) URL that a site put in the crawl's way."""
+
+
+#: Schemes a site may send the crawler to. ``data:`` reads nothing but the URL.
+_SITE_SCHEMES = ("http://", "https://", "data:")
+
+
+def _refused(request: Request) -> bool:
+    """Whether *request* goes to a local file or another protocol on a site's say-so.
+
+    A ``file:``, ``ftp:`` or ``s3:`` URL found in a page (a link, an ``<img
+    src>`` collected into ``file_urls``) would make Scrapy read a local file or
+    reach a host the operator never named. Start requests are the operator's
+    choice and pass, as does anything marked ``dont_optout``.
+    """
+    return (
+        not request.url.lower().startswith(_SITE_SCHEMES)
+        and not request.meta.get("is_start_request")
+        and not request.meta.get(META_SKIP)
+        and POLICY_META_KEY not in request.meta
+    )
+
+
 def _skip(request: Request) -> bool:
     return (
         POLICY_META_KEY in request.meta
@@ -53,9 +99,12 @@ def _skip(request: Request) -> bool:
 
 
 def _header_lists(headers: Headers) -> dict[str, list[str]]:
+    # Scrapy's Headers keeps each value list under its normalised key, which is
+    # what Headers.items() looks up again for every key: read the dict directly.
+    items = dict.items(headers) if type(headers) is ScrapyHeaders else headers.items()
     return {
         key.decode("latin-1").lower(): [v.decode("latin-1") for v in values]
-        for key, values in headers.items()
+        for key, values in items
     }
 
 
@@ -67,13 +116,26 @@ class OptOutMiddleware:
             raise NotConfigured("OPTOUT_ENABLED is off")
         self.crawler = crawler
         self.core = OptOutCore.for_crawler(crawler)
+        settings = self.core.settings
+        cap = settings.decompression_maxsize
+        download_maxsize = crawler.settings.getint("DOWNLOAD_MAXSIZE", 0)
+        if download_maxsize and (not cap or download_maxsize < cap):
+            cap = 0  # Scrapy's own limit is already the tighter one
+        self.decompression_cap = cap
+        # Downloads stopped at the headers stage, with their ledger record. Kept
+        # by request object: a copy (redirect, retry) is a download of its own.
+        self._stopped: WeakKeyDictionary[Request, dict[str, Any]] = WeakKeyDictionary()
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
+        crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
     async def process_request(self, request: Request) -> None:
+        if _refused(request):
+            self._inc("optout/refused_scheme")
+            raise RefusedScheme(f"Refused a non-http(s) URL that no start request named: {request}")
         if _skip(request):
             return
         core = self.core
@@ -92,15 +154,29 @@ class OptOutMiddleware:
             )
             raise ReservedContent(request.url, record)
 
+    # The signal handlers take **kwargs: pydispatch then passes the signal's
+    # arguments as they are instead of filtering them for each call.
     def _headers_received(
-        self, headers: Headers, body_length: int, request: Request, spider: Any = None
+        self,
+        headers: Headers,
+        body_length: int,
+        request: Request,
+        spider: Any = None,
+        **kwargs: Any,
     ) -> None:
+        if request.meta.pop(_CAP_KEY, False):
+            # Set for an earlier response of this request (redirect, retry);
+            # this download keeps the usual limit.
+            request.meta.pop("download_maxsize", None)
         core = self.core
         prior = core.assessments.get(request)
         if prior is None or _skip(request):
             return
         assessment = core.evaluator.headers_stage(prior, _header_lists(headers))
         core.assessments[request] = assessment
+        if b"Location" in headers:
+            # Probably a redirect: decided in process_response if it is not followed.
+            return
         verdict = assessment.verdict(core.purpose_for(request))
         if verdict.reserved and not core.measuring(request):
             record = core.exclude(
@@ -110,15 +186,32 @@ class OptOutMiddleware:
                 assessment=assessment,
                 request=request,
             )
-            request.meta[_STOPPED] = record
+            self._stopped[request] = record
+            # Decided and recorded: a retry would only record it again.
+            request.meta["dont_retry"] = True
             self._inc("optout/downloads_stopped")
             raise StopDownload(fail=False)
 
-    def process_response(self, request: Request, response: Response) -> Request | Response:
+    def _response_downloaded(
+        self, response: Response, request: Request, spider: Any = None, **kwargs: Any
+    ) -> None:
+        cap = self.decompression_cap
+        if (
+            cap
+            and "download_maxsize" not in request.meta
+            and response.headers.get(b"Content-Encoding")
+            and not _skip(request)
+        ):
+            # Read by HttpCompressionMiddleware when it expands the body; set only
+            # after the download, so that it never cancels one.
+            request.meta["download_maxsize"] = cap
+            request.meta[_CAP_KEY] = True
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
         if _skip(request):
             return response
         core = self.core
-        stopped = request.meta.pop(_STOPPED, None)
+        stopped = self._stopped.pop(request, None)
         if stopped is not None:
             raise ReservedContent(request.url, stopped)
         prior = core.assessments.get(request)
@@ -129,18 +222,26 @@ class OptOutMiddleware:
         if prior.stage == "origin":
             # No headers_received signal (cached response, another handler).
             prior = core.evaluator.headers_stage(prior, _header_lists(response.headers))
+        if prior.stage == "headers" and not measuring:
+            # Reserved by its headers but not stopped (no signal, or a Location).
             verdict = prior.verdict(purpose)
-            if verdict.reserved and not measuring:
+            if verdict.reserved:
                 record = core.exclude(
                     stage="headers",
                     url=request.url,
                     verdict=verdict,
                     assessment=prior,
                     request=request,
+                    extra={"status": response.status},
                 )
                 raise ReservedContent(request.url, record)
         encoding = response.encoding if isinstance(response, TextResponse) else None
-        assessment = core.evaluator.body_stage(prior, response.body, encoding=encoding)
+        if len(response.body) > _THREAD_THRESHOLD:
+            assessment = await maybe_deferred_to_future(
+                deferToThread(core.evaluator.body_stage, prior, response.body, encoding=encoding)
+            )
+        else:
+            assessment = core.evaluator.body_stage(prior, response.body, encoding=encoding)
         core.assessments[request] = assessment
         verdict = assessment.verdict(purpose)
         if measuring:
@@ -170,6 +271,28 @@ class OptOutMiddleware:
         }
         return response
 
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        """In measure mode, record the verdict of a download that failed for good.
+
+        Nothing else to do: a failed download leaves nothing to drop, and an
+        exclusion decided before it failed is already in the ledger.
+        """
+        if _skip(request) or isinstance(exception, IgnoreRequest):
+            return
+        core = self.core
+        assessment = core.assessments.get(request)
+        if assessment is None or not core.measuring(request):
+            return
+        verdict = assessment.verdict(core.purpose_for(request))
+        core.record(
+            stage=_decisive_stage(assessment, verdict.reasons),
+            url=request.url,
+            verdict=verdict,
+            assessment=assessment,
+            request=request,
+            extra={"error": describe_error(exception)},
+        )
+
     def _inc(self, key: str) -> None:
         if self.crawler.stats is not None:
             self.crawler.stats.inc_value(key)
@@ -195,6 +318,26 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
             raise NotConfigured("OPTOUT_ENABLED is off")
         super().__init__(crawler)
         self.core = OptOutCore.for_crawler(crawler)
+
+    # What BaseSpiderMiddleware does with the spider's output, less its
+    # per-call wrapper (one more generator layer for every request and item of
+    # every page): requests pass unchanged, items are remembered.
+
+    def process_spider_output(
+        self, response: Response | None, result: Iterable[Any]
+    ) -> Iterable[Any]:
+        remember = self.get_processed_item
+        for o in result:
+            if isinstance(o, Request) or (o := remember(o, response)) is not None:
+                yield o
+
+    async def process_spider_output_async(
+        self, response: Response | None, result: AsyncIterator[Any]
+    ) -> AsyncIterator[Any]:
+        remember = self.get_processed_item
+        async for o in result:
+            if isinstance(o, Request) or (o := remember(o, response)) is not None:
+                yield o
 
     def get_processed_item(self, item: Any, response: Response | None) -> Any:
         if response is not None:

@@ -20,8 +20,10 @@ This module does no I/O; fetching is the front end's job (Scrapy, requests).
 from __future__ import annotations
 
 import hashlib
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
@@ -30,7 +32,7 @@ from urllib.parse import urlsplit
 from scrapy_optout.signals import aipref, aitxt, content_signal, noai, robots, tdmrep
 from scrapy_optout.signals.agents import AgentCatalogue
 from scrapy_optout.signals.html import head_meta
-from scrapy_optout.verdict import Finding, Purpose, Verdict, Where, decide
+from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
 
 ROBOTS_TXT = "robots.txt"
 AI_TXT = "ai.txt"
@@ -44,9 +46,16 @@ POLICY_PATHS: dict[str, str] = {
 }
 
 #: Start of the ``error`` of a policy fetch that gave up on a redirect chain.
-TOO_MANY_REDIRECTS = "too many redirects"
+TOO_MANY_REDIRECTS = robots.TOO_MANY_REDIRECTS
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+
+#: Bytes of a response body searched for ``<meta>`` elements at the body stage.
+#: The specs set no limit; this one reads the whole ``<head>`` of any real page
+#: (and of a hostile 5 MB one) while keeping the scan's cost bounded.
+BODY_SCAN_LIMIT = 8 * 1024 * 1024
+
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
 
 #: Content types whose body may carry a later TDMRep source (meta or metadata).
 _BODY_SIGNAL_TYPES = (
@@ -101,7 +110,10 @@ class PolicyFile:
 
     ``status`` is the final HTTP status after redirects, or ``None`` when no
     response arrived; ``error`` then says why (timeout, reset, too many
-    redirects, ...). ``body`` holds at most the capped number of bytes read.
+    redirects, ...). ``body`` holds at most the capped number of bytes read,
+    and ``truncated`` tells whether there was more. ``problem`` is set by
+    :class:`OriginPolicy` when a body that did arrive could not be read as
+    its protocol (an HTML page served as ai.txt, broken JSON), with the reason.
     """
 
     kind: str
@@ -113,6 +125,7 @@ class PolicyFile:
     final_url: str | None = None
     content_type: str | None = None
     truncated: bool = False
+    problem: str | None = None
 
     @cached_property
     def sha256(self) -> str:
@@ -122,13 +135,18 @@ class PolicyFile:
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
+    @cached_property
+    def _fetched_at_text(self) -> str:
+        # Formatted once: evidence is built for every item a page yields.
+        return isoformat(self.fetched_at)
+
     def evidence(self) -> dict[str, Any]:
         """The ledger's evidence shape: ``{source, status, sha256, fetched_at}``."""
         data: dict[str, Any] = {
             "source": self.url,
             "status": self.status,
             "sha256": self.sha256,
-            "fetched_at": isoformat(self.fetched_at),
+            "fetched_at": self._fetched_at_text,
         }
         if self.error:
             data["error"] = self.error
@@ -136,6 +154,8 @@ class PolicyFile:
             data["final_url"] = self.final_url
         if self.truncated:
             data["truncated"] = True
+        if self.problem:
+            data["problem"] = self.problem
         return data
 
 
@@ -168,6 +188,18 @@ class OriginPolicy:
             if tdmrep_file is not None and tdmrep_file.ok
             else None
         )
+        if (
+            self.tdmrep is not None
+            and tdmrep_file is not None
+            and not self.tdmrep.rules
+            and (tdmrep_file.truncated or len(tdmrep_file.body) > tdmrep.MAX_FILE_BYTES)
+        ):
+            self.tdmrep = _tdmrep_prefix(tdmrep_file.body, tdmrep_file.content_type) or self.tdmrep
+        # Say in the evidence why a body that arrived gave no (or a partial) signal.
+        if self.aitxt is not None and self.aitxt.error and aitxt_file is not None:
+            self.aitxt_file = replace(aitxt_file, problem=f"not an ai.txt: {self.aitxt.error}")
+        if self.tdmrep is not None and self.tdmrep.error and tdmrep_file is not None:
+            self.tdmrep_file = replace(tdmrep_file, problem=self.tdmrep.error)
         self.created_at = utcnow()
 
     @property
@@ -186,7 +218,10 @@ class Assessment:
     TDMRep value after the sources seen so far. ``final`` is false while a later
     source could still override that value, and a pending TDMRep reservation
     does not count yet. ``image_findings`` are reservations that bind the images
-    of an HTML page (``noimageai``), not the page itself.
+    of an HTML page (``noimageai``), not the page itself. ``tdm_assumed`` is
+    the reservation an evaluator that treats unknown as reserved assumes for a
+    ``tdmrep.json`` it could not read; like a reservation made in the file, it
+    holds unless a later TDMRep source (header, meta) gives a valid value.
     """
 
     url: str
@@ -197,6 +232,7 @@ class Assessment:
     files: list[PolicyFile]
     headers: dict[str, list[str]] = field(default_factory=dict)
     image_findings: list[Finding] = field(default_factory=list)
+    tdm_assumed: Finding | None = None
 
     @property
     def evidence(self) -> list[dict[str, Any]]:
@@ -205,7 +241,10 @@ class Assessment:
 
     @property
     def tdm_findings(self) -> list[Finding]:
-        return tdmrep.findings(self.tdm)
+        found = tdmrep.findings(self.tdm)
+        if self.tdm_assumed is not None and (self.tdm is None or self.tdm.reservation is None):
+            found.append(self.tdm_assumed)
+        return found
 
     @property
     def all_findings(self) -> list[Finding]:
@@ -244,6 +283,14 @@ class Evaluator:
     what robots.txt groups and per-crawler meta/header lines are matched against.
     *extra_agents* are product tokens whose robots.txt groups count as training
     reservations in addition to the built-in catalogue.
+
+    An ai.txt or ``tdmrep.json`` that could not be read (a failed fetch, a
+    5xx or 429 answer, a body that is not a file of its protocol) gives no
+    signal, with an ``unknown`` finding that says why. With *reserve_unknown*
+    it reserves the purposes its protocol governs instead (ai.txt: ``train``;
+    TDMRep: ``tdm``, ``train``, ``input``), with a finding that says why. A
+    file that is absent (a 4xx other than 429) or empty says nothing either
+    way. robots.txt keeps RFC 9309's own rules whatever this flag says.
     """
 
     def __init__(
@@ -252,10 +299,12 @@ class Evaluator:
         *,
         extra_agents: Iterable[str] = (),
         catalogue: AgentCatalogue | None = None,
+        reserve_unknown: bool = False,
     ) -> None:
         self.user_agent = user_agent
         self.token = robots.product_token(user_agent)
         self.extra_agents = tuple(extra_agents)
+        self.reserve_unknown = reserve_unknown
         base = catalogue if catalogue is not None else AgentCatalogue.default()
         self.catalogue = base.with_tokens(self.extra_agents) if self.extra_agents else base
 
@@ -275,17 +324,31 @@ class Evaluator:
         )
         af = policy.aitxt_file
         if af is not None:
-            found += aitxt.evaluate(
+            ai_found = aitxt.evaluate(
                 policy.aitxt, url, status=af.status, error=af.error, token=self.token, source=af.url
             )
+            why = unreadable(af, policy.aitxt.error if policy.aitxt else None)
+            if why is not None and self.reserve_unknown:
+                ai_found = [_assumed(Signal.AITXT, aitxt.PURPOSES, af, why)]
+            found += ai_found
         tdm = None
+        assumed = None
         tf = policy.tdmrep_file
-        if tf is not None and policy.tdmrep is not None:
-            if policy.tdmrep.error:
-                found += tdmrep.findings(None, file_error=policy.tdmrep.error, source_file=tf.url)
-            # A partly broken file keeps its usable rules.
-            tdm = policy.tdmrep.lookup(url, source=tf.url)
-        return Assessment(url, "origin", found, tdm, False, policy.files)
+        if tf is not None:
+            parsed = policy.tdmrep
+            if parsed is not None:
+                if parsed.error:
+                    found += tdmrep.findings(None, file_error=parsed.error, source_file=tf.url)
+                # A partly broken file keeps its usable rules.
+                tdm = parsed.lookup(url, source=tf.url)
+            why = unreadable(tf, parsed.error if parsed is not None else None)
+            if why is not None and parsed is None:
+                found += tdmrep.findings(
+                    None, file_error=f"not available ({why})", source_file=tf.url
+                )
+            if why is not None and self.reserve_unknown:
+                assumed = _assumed(Signal.TDMREP, tdmrep.PURPOSES, tf, why)
+        return Assessment(url, "origin", found, tdm, False, policy.files, tdm_assumed=assumed)
 
     # -- response stages ----------------------------------------------------------------
 
@@ -296,12 +359,17 @@ class Evaluator:
         found = prior.findings + self._header_findings(url, hdrs)
         tdm = tdmrep.resolve(prior.tdm, tdmrep.header_value(hdrs, source=url))
         final = not may_carry_body_signals(_content_type(hdrs), url)
-        return Assessment(url, "headers", found, tdm, final, prior.files, hdrs)
+        return Assessment(
+            url, "headers", found, tdm, final, prior.files, hdrs, tdm_assumed=prior.tdm_assumed
+        )
 
     def body_stage(
         self, prior: Assessment, body: bytes, *, encoding: str | None = None
     ) -> Assessment:
-        """The complete assessment of a downloaded response (*prior* is its headers stage)."""
+        """The complete assessment of a downloaded response (*prior* is its headers stage).
+
+        At most :data:`BODY_SCAN_LIMIT` bytes of an HTML body are searched.
+        """
         url, hdrs = prior.url, prior.headers
         found = list(prior.findings)
         tdm = prior.tdm
@@ -311,7 +379,12 @@ class Evaluator:
         if mime in ("text/html", "application/xhtml+xml") or (not mime and _looks_html(body)):
             # Robots meta counts anywhere in the page (as search engines read it);
             # TDMRep places its meta in the head.
-            metas = head_meta(body, encoding=encoding, include_body=True)
+            metas = head_meta(
+                body,
+                encoding=_scan_encoding(body, encoding),
+                limit=BODY_SCAN_LIMIT,
+                include_body=True,
+            )
             found += noai.meta_findings(metas, token=self.token, is_image=False, source=url)
             images = noai.image_findings(
                 hdrs.get("x-robots-tag", []), metas, token=self.token, source=url
@@ -320,7 +393,9 @@ class Evaluator:
             tdm = tdmrep.resolve(tdm, tdmrep.meta_value(head, source=url))
         elif mime in ("application/epub+zip", "application/pdf"):
             tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, ctype, source=url))
-        return Assessment(url, "body", found, tdm, True, prior.files, hdrs, images)
+        return Assessment(
+            url, "body", found, tdm, True, prior.files, hdrs, images, tdm_assumed=prior.tdm_assumed
+        )
 
     def _header_findings(self, url: str, hdrs: Mapping[str, list[str]]) -> list[Finding]:
         found: list[Finding] = []
@@ -347,8 +422,102 @@ def _looks_html(body: bytes) -> bool:
     return head.startswith((b"<!doctype html", b"<html", b"<head", b"<meta"))
 
 
+def _tdmrep_prefix(body: bytes, content_type: str | None) -> tdmrep.TdmrepFile | None:
+    """The complete rules at the start of a ``tdmrep.json`` that was cut short.
+
+    In TDMRep the first matching rule wins, so the rules before the cut decide
+    every path they match exactly as the whole file would; paths they do not
+    match stay unknown. ``None`` when not even one complete rule is there.
+    """
+    text = body[: tdmrep.MAX_FILE_BYTES].decode("utf-8-sig", "replace")
+    pos = len(text) - len(text.lstrip())
+    if not text.startswith("[", pos):
+        return None
+    decoder = json.JSONDecoder()
+    items: list[Any] = []
+    pos += 1
+    while True:
+        pos = _skip_space(text, pos)
+        try:
+            item, pos = decoder.raw_decode(text, pos)
+        except (ValueError, RecursionError):
+            break
+        items.append(item)
+        pos = _skip_space(text, pos)
+        if not text.startswith(",", pos):
+            break
+        pos += 1
+    if not items:
+        return None
+    parsed = tdmrep.TdmrepFile.parse(json.dumps(items).encode(), content_type=content_type)
+    note = (
+        f"file cut short at {len(body)} bytes: its first {len(items)} complete rules were"
+        " read, the rest is unknown"
+    )
+    return tdmrep.TdmrepFile(parsed.rules, f"{note}; {parsed.error}" if parsed.error else note)
+
+
+def _skip_space(text: str, pos: int) -> int:
+    match = _JSON_SPACE.match(text, pos)
+    return match.end() if match else pos
+
+
+def _scan_encoding(body: bytes, declared: str | None) -> str | None:
+    """The encoding to read *body* with when looking for ``<meta>`` elements.
+
+    A UTF-16 label on a body whose first bytes hold no NUL is a lie (ASCII
+    markup in UTF-16 is every other byte NUL); trusting it would turn the
+    markup into noise and hide the page's meta elements, so the document's own
+    declaration (or UTF-8) is used instead. A byte-order mark still wins.
+    """
+    if declared and declared.lower().replace("_", "-").startswith(("utf-16", "utf16")):
+        start = body[:1024]
+        if not start.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in start:
+            return None
+    return declared
+
+
+def unreadable(policy_file: PolicyFile, parse_error: str | None = None) -> str | None:
+    """Why an ai.txt or ``tdmrep.json`` could not be read, or ``None``.
+
+    ``None`` when the file was read, is absent (a 4xx other than 429) or is
+    empty; otherwise a short account usable as a finding's ``rule``: the
+    network error, the HTTP status, or why the body is not a file of its
+    protocol (*parse_error*, from the parser).
+    """
+    if policy_file.error is not None:
+        return f"unreachable: {policy_file.error}"
+    status = policy_file.status
+    if status is not None and not 200 <= status < 300:
+        if 400 <= status < 500 and status != 429:
+            return None
+        return f"HTTP {status}"
+    if not policy_file.body.strip():
+        return None
+    if parse_error:
+        return f"unreadable: {parse_error}"
+    return None
+
+
+def _assumed(
+    signal: Signal, purposes: frozenset[Purpose], policy_file: PolicyFile, why: str
+) -> Finding:
+    """The reservation assumed for a policy file that could not be read."""
+    return Finding(
+        signal,
+        Where.FILE,
+        Stance.RESERVE,
+        purposes,
+        why,
+        policy_file.url,
+        f"{policy_file.kind} could not be read ({why}); unknown is treated as reserved"
+        " (OPTOUT_UNKNOWN = 'reserve')",
+    )
+
+
 __all__ = [
     "AI_TXT",
+    "BODY_SCAN_LIMIT",
     "POLICY_PATHS",
     "ROBOTS_TXT",
     "TDMREP_JSON",
@@ -361,4 +530,5 @@ __all__ = [
     "may_carry_body_signals",
     "origin_of",
     "policy_url",
+    "unreadable",
 ]

@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 ENFORCE = "enforce"
 MEASURE = "measure"
+ALLOW = "allow"
+RESERVE = "reserve"
 MAX_CACHE_TTL = 86400  # RFC 9309 §2.4: no cached robots.txt older than 24 h
 
 DEFAULTS: dict[str, object] = {
@@ -33,6 +35,8 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_POLICY_RETRY_TIMES": 1,
     "OPTOUT_ITEM_URL_FIELDS": [],
     "OPTOUT_LOG_EXCLUSIONS": True,
+    "OPTOUT_UNKNOWN": ALLOW,
+    "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
 }
 
 
@@ -54,10 +58,17 @@ class OptOutSettings:
     policy_retry_times: int
     item_url_fields: tuple[str, ...]
     log_exclusions: bool
+    unknown: str = ALLOW
+    decompression_maxsize: int = 64 * 1024 * 1024
 
     @property
     def measure(self) -> bool:
         return self.mode == MEASURE
+
+    @property
+    def reserve_unknown(self) -> bool:
+        """Whether an ai.txt or tdmrep.json that could not be read reserves."""
+        return self.unknown == RESERVE
 
     @classmethod
     def from_settings(cls, settings: BaseSettings) -> OptOutSettings:
@@ -96,6 +107,14 @@ class OptOutSettings:
             raise ConfigurationError(
                 "OPTOUT_POLICY_MAXSIZE must be at least 512000 (RFC 9309 asks for 500 KiB)"
             )
+        if_unknown = str(get("OPTOUT_UNKNOWN")).lower()
+        if if_unknown not in (ALLOW, RESERVE):
+            raise ConfigurationError(
+                f"OPTOUT_UNKNOWN must be 'allow' or 'reserve', not {if_unknown!r}"
+            )
+        decompression_maxsize = settings.getint("OPTOUT_DECOMPRESSION_MAXSIZE", 64 * 1024 * 1024)
+        if decompression_maxsize < 0:
+            raise ConfigurationError("OPTOUT_DECOMPRESSION_MAXSIZE must be 0 (no limit) or more")
         user_agent = settings.get("OPTOUT_USER_AGENT") or settings.get("USER_AGENT") or "Scrapy"
         evidence_dir = settings.get("OPTOUT_EVIDENCE_DIR")
         return cls(
@@ -117,4 +136,6 @@ class OptOutSettings:
             policy_retry_times=settings.getint("OPTOUT_POLICY_RETRY_TIMES", 1),
             item_url_fields=tuple(settings.getlist("OPTOUT_ITEM_URL_FIELDS", [])),
             log_exclusions=settings.getbool("OPTOUT_LOG_EXCLUSIONS", True),
+            unknown=if_unknown,
+            decompression_maxsize=decompression_maxsize,
         )

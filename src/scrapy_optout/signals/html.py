@@ -47,6 +47,26 @@ _SPACES = re.compile(r"[\t\n\f\r ]*")
 _ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r />=]*")
 _UNQUOTED_VALUE = re.compile(r"[^\t\n\f\r >]*")
 _COMMENT_END = re.compile(r"--!?>")
+# A tag from its name to the ">" that ends it, in one C-level match: exactly
+# the positions _read_tag() walks through. Every quantifier is possessive and
+# the one choice ("=" and a value, or no "=") is forced, so the pattern cannot
+# find another reading when _read_tag() finds none: it fails exactly where
+# _read_tag() returns None (end of input inside the tag, an unclosed quote).
+_WHOLE_TAG = re.compile(
+    r"([^\t\n\f\r />]*+)"  # the name
+    r"(?:[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+[\t\n\f\r ]*+"  # an attribute
+    r"(?:=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)|(?!=)))*+"
+    r"[\t\n\f\r /]*+>"
+)
+# One attribute, with its value double-, single- or unquoted: the same
+# pattern, read inside a tag that _WHOLE_TAG matched (so every one is complete).
+_ATTR = re.compile(
+    r"[\t\n\f\r /]*+([^\t\n\f\r />][^\t\n\f\r />=]*+)[\t\n\f\r ]*+"
+    r"(?:=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|(?![\"'])([^\t\n\f\r >]*+)))?"
+)
+# Where a <meta> start tag may begin; none after the head means none to find.
+_META_START = re.compile(r"<meta[\t\n\f\r />]", re.IGNORECASE)
+_META = frozenset({"meta"})
 _CHARSET = re.compile(r"charset[\t\n\f\r ]*=[\t\n\f\r ]*[\"']?([^\t\n\f\r \"';]+)", re.IGNORECASE)
 
 # Elements whose content is text, not markup: a "<meta" inside them is not a
@@ -164,15 +184,17 @@ def head_meta(
     text = _decode(data, encoding)
     metas: list[MetaTag] = []
     in_head = True
-    for is_start, name, attrs in _tags(text):
+    for is_start, name, attrs, end in _tags(text, attrs_of=_META):
         if in_head and (
             (is_start and name in _BODY_START_TAGS) or (not is_start and name in _HEAD_END_TAGS)
         ):
-            if not include_body:
-                break
+            if not include_body or _META_START.search(text, end) is None:
+                break  # the head is over, and no <meta> follows in the body
             in_head = False
         if is_start and name == "meta":
             metas.extend(_meta_tags(attrs, in_head))
+            if not in_head and _META_START.search(text, end) is None:
+                break
     return metas
 
 
@@ -187,11 +209,15 @@ def _meta_tags(attrs: dict[str, str], in_head: bool) -> Iterator[MetaTag]:
             yield MetaTag(name=name, content=content, attr=attr, in_head=in_head)
 
 
-def _tags(text: str) -> Iterator[tuple[bool, str, dict[str, str]]]:
-    """Yield ``(is_start, name, attributes)`` for each tag of *text*.
+def _tags(
+    text: str, attrs_of: frozenset[str] | None = None
+) -> Iterator[tuple[bool, str, dict[str, str], int]]:
+    """Yield ``(is_start, name, attributes, end)`` for each tag of *text*.
 
-    Names are lower-cased. For an attribute given twice the first value counts,
-    as in a browser. End tags carry no attributes.
+    Names are lower-cased; *end* is the position after the tag's ``>``. For an
+    attribute given twice the first value counts, as in a browser. End tags
+    carry no attributes, and with *attrs_of* neither do start tags whose name
+    is not in it (their attributes are skipped, not read: faster).
     """
     size = len(text)
     pos = 0
@@ -222,21 +248,21 @@ def _tags(text: str) -> Iterator[tuple[bool, str, dict[str, str]]]:
             pos = _skip_bogus(text, lt + 2)
         elif nxt == "/":
             if lt + 2 < size and _is_ascii_letter(text[lt + 2]):
-                tag = _read_tag(text, lt + 2)
+                tag = _read_tag(text, lt + 2) if attrs_of is None else _skip_tag(text, lt + 2)
                 if tag is None:
                     return
                 name, _attrs, pos = tag
-                yield False, name, {}
+                yield False, name, {}, pos
             elif text.startswith("</>", lt):
                 pos = lt + 3
             else:
                 pos = _skip_bogus(text, lt + 2)
         else:  # an ASCII letter
-            tag = _read_tag(text, lt + 1)
+            tag = _read_tag(text, lt + 1) if attrs_of is None else _skip_tag(text, lt + 1, attrs_of)
             if tag is None:
                 return
             name, attrs, pos = tag
-            yield True, name, attrs
+            yield True, name, attrs, pos
             if name == "plaintext":
                 return  # everything after <plaintext> is text
             end = _RAW_TEXT_END.get(name)
@@ -297,6 +323,23 @@ def _read_tag(text: str, start: int) -> tuple[str, dict[str, str], int] | None:
         attrs.setdefault(attr, value)
 
 
+def _skip_tag(
+    text: str, start: int, attrs_of: frozenset[str] = frozenset()
+) -> tuple[str, dict[str, str], int] | None:
+    """:func:`_read_tag`, reading the attributes only of tags named in *attrs_of*."""
+    tag = _WHOLE_TAG.match(text, start)
+    if tag is None:
+        return None
+    name = tag.group(1).lower()
+    attrs: dict[str, str] = {}
+    if name in attrs_of:
+        for attr in _ATTR.finditer(text, tag.end(1), tag.end() - 1):
+            key, double, single, bare = attr.groups()
+            value = double if double is not None else single if single is not None else bare
+            attrs.setdefault(key.lower(), value or "")
+    return name, attrs, tag.end()
+
+
 def _end_of(pattern: re.Pattern[str], text: str, pos: int) -> int:
     match = pattern.match(text, pos)
     return pos if match is None else match.end()
@@ -321,7 +364,7 @@ def _prescan_charset(data: bytes) -> str | None:
     # Latin-1 maps every byte to one character, so ASCII markup reads right
     # whatever the real encoding is.
     head = data[:_PRESCAN_BYTES].decode("latin-1")
-    for is_start, name, attrs in _tags(head):
+    for is_start, name, attrs, _end in _tags(head):
         if not is_start or name != "meta":
             continue
         label = attrs.get("charset")

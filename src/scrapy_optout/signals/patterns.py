@@ -47,11 +47,13 @@ _URI_CHARS = frozenset(
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~:/?#[]@!$&'()*+,;="
 )
 _SCHEME_AUTHORITY = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+# Text made of _URI_CHARS only (so ASCII, without "%"): already canonical.
+_CANONICAL = re.compile("[" + re.escape("".join(sorted(_URI_CHARS))) + "]*").fullmatch
 
 
 def _normalise(text: str) -> str:
     """Bring *text* to the canonical escaping described in the module docstring."""
-    if text.isascii() and "%" not in text and all(c in _URI_CHARS for c in text):
+    if _CANONICAL(text) is not None:
         return text  # the usual case: nothing to rewrite
     out: list[str] = []
     i, n = 0, len(text)

@@ -79,6 +79,8 @@ MAX_BYTES = 512_000
 
 #: Purposes that the groups of other agents bear on (see :func:`evaluate`).
 TRAINING_PURPOSES = frozenset({Purpose.TRAIN, Purpose.TDM})
+#: How a fetch ``error`` starts when the fetcher gave up on a redirect chain.
+TOO_MANY_REDIRECTS = "too many redirects"
 
 _BOM = b"\xef\xbb\xbf"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -245,6 +247,48 @@ def _pattern_matches(pattern: Pattern, path: str) -> bool:
     return path.startswith(prefix) if prefix is not None else pattern._matches_normalised(path)
 
 
+# Plain prefixes (no "*", no final "$") at least this long are indexed by
+# their first characters, so that a path is tested against few of them.
+_BUCKET = 4
+_NO_RANK = 1 << 62
+_wild_matches = Pattern._matches_normalised
+
+
+class _Table:
+    """A group's rules in rank order (RFC 9309 §2.2.2), split for fast matching.
+
+    Rank is the position in the order longest pattern first, ``allow``
+    before ``disallow`` on a tie, file order after that: the matching rule
+    of lowest rank decides. Empty patterns (``Disallow:``) match nothing and
+    are left out. ``buckets`` holds the plain prefixes of at least
+    :data:`_BUCKET` characters by those first characters, ``short`` the
+    shorter ones, ``wild`` the patterns with ``*`` or ``$``, each in rank order.
+    """
+
+    __slots__ = ("buckets", "short", "wild")
+
+    def __init__(self, rules: Sequence[Rule]) -> None:
+        ordered = sorted(
+            (r for r in rules if r.pattern.length),
+            key=lambda r: (-r.pattern.length, not r.allow),
+        )
+        buckets: dict[str, list[tuple[int, str, Rule]]] = {}
+        short: list[tuple[int, str, Rule]] = []
+        wild: list[tuple[int, str, Pattern, Rule]] = []
+        for rank, rule in enumerate(ordered):
+            pattern = rule.pattern
+            prefix = _plain_prefix(pattern)
+            if prefix is None:
+                wild.append((rank, pattern.pieces[0], pattern, rule))
+            elif len(prefix) < _BUCKET:
+                short.append((rank, prefix, rule))
+            else:
+                buckets.setdefault(prefix[:_BUCKET], []).append((rank, prefix, rule))
+        self.buckets = {key: tuple(entries) for key, entries in buckets.items()}
+        self.short = tuple(short)
+        self.wild = tuple(wild)
+
+
 class Group:
     """The rules that apply to a set of product tokens.
 
@@ -257,9 +301,7 @@ class Group:
     """
 
     __slots__ = (
-        "_all",
-        "_prefixes",
-        "_special",
+        "_table",
         "_unscoped_signals",
         "agents",
         "names",
@@ -281,21 +323,9 @@ class Group:
         self.rules = tuple(rules)
         self.usage_rules = tuple(usage_rules)
         self.signal_rules = tuple(signal_rules)
-        # Longest pattern first, allow before disallow on a tie: the first rule
-        # that matches is then the winner (RFC 9309 §2.2.2). Empty patterns
-        # ("Disallow:") match nothing and are left out. Each rule is kept with
-        # its test: a plain prefix, or the pattern's matcher for normalised
-        # paths (Pattern.matches() would normalise the path again).
-        ordered = sorted(
-            (r for r in self.rules if r.pattern.length),
-            key=lambda r: (-r.pattern.length, not r.allow),
-        )
-        tests = [(r, _plain_prefix(r.pattern), r.pattern._matches_normalised) for r in ordered]
-        self._all = tuple(tests)
-        # A path that starts with none of the plain prefixes can only match
-        # the other rules; one startswith() call rules out all the plain ones.
-        self._prefixes = tuple(prefix for _, prefix, _ in tests if prefix is not None)
-        self._special = tuple((r, test) for r, prefix, test in tests if prefix is None)
+        # The rules ready for matching, built on first use (see _build_table): most
+        # groups of a file (other crawlers') are never matched against a URL.
+        self._table: _Table | None = None
         # Content-Signal lines without a path (the usual form) cover every URL.
         scoped = any(r.path is not None for r in self.signal_rules)
         self._unscoped_signals = None if scoped else self.signal_rules
@@ -362,7 +392,7 @@ class Group:
         part; ``"partial"`` when some ``disallow`` line has a path; else
         ``"none"``.
         """
-        live = [rule for rule, _, _ in self._all]  # rules with a pattern
+        live = [rule for rule in self.rules if rule.pattern.length]  # rules with a pattern
         if all(rule.allow for rule in live):
             return "none"
         root = self._match_path("/")
@@ -373,15 +403,33 @@ class Group:
     # Internal versions taking an already normalised path.
 
     def _match_path(self, path: str) -> Rule | None:
-        if path.startswith(self._prefixes):
-            for rule, prefix, test in self._all:
-                if path.startswith(prefix) if prefix is not None else test(path):
-                    return rule
-        else:
-            for rule, test in self._special:
-                if test(path):
-                    return rule
-        return None
+        table = self._table
+        if table is None:
+            table = self._table = _Table(self.rules)
+        # The winner is the matching rule ranked first (longest pattern, allow
+        # before disallow on a tie, then file order). Each list below is in
+        # rank order, so its first match is its best, and a later list is
+        # only searched up to the rank already found.
+        best: Rule | None = None
+        best_rank = _NO_RANK
+        candidates = table.buckets.get(path[:_BUCKET])
+        if candidates is not None:
+            for rank, prefix, rule in candidates:
+                if path.startswith(prefix):
+                    best, best_rank = rule, rank
+                    break
+        for rank, prefix, rule in table.short:
+            if rank > best_rank:
+                break
+            if path.startswith(prefix):
+                best, best_rank = rule, rank
+                break
+        for rank, first, pattern, rule in table.wild:
+            if rank > best_rank:
+                break
+            if path.startswith(first) and _wild_matches(pattern, path):
+                return rule
+        return best
 
     def _usage_for(self, path: str) -> tuple[ValueRule, ...]:
         best: list[ValueRule] = []
@@ -771,7 +819,7 @@ def _make_plan(
 def _fetch_outcome(status: int | None, error: str | None, source: str) -> tuple[Finding, ...]:
     """The findings of a fetch that gave no file to apply (not 2xx, or failed)."""
     if error is not None:
-        if "redirect" in error.lower():
+        if error.startswith(TOO_MANY_REDIRECTS):
             return (
                 _robots_finding(
                     Stance.ALLOW,
