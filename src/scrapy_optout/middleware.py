@@ -324,7 +324,7 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
     # every page): requests pass unchanged, items are remembered.
 
     def process_spider_output(
-        self, response: Response | None, result: Iterable[Any]
+        self, response: Response | None, result: Iterable[Any], spider: Any = None
     ) -> Iterable[Any]:
         remember = self.get_processed_item
         for o in result:
@@ -332,7 +332,7 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
                 yield o
 
     async def process_spider_output_async(
-        self, response: Response | None, result: AsyncIterator[Any]
+        self, response: Response | None, result: AsyncIterator[Any], spider: Any = None
     ) -> AsyncIterator[Any]:
         remember = self.get_processed_item
         async for o in result:
