@@ -1,0 +1,1 @@
+"""Benchmarks of scrapy-optout: ``python -m benchmarks`` (see BENCHMARKS.md)."""

@@ -1,0 +1,157 @@
+"""``python -m benchmarks [--quick] [NAME [options]]``: run the benchmarks, print a table.
+
+With no NAME every benchmark runs, in the issue's order (crawl, decision,
+survey, memory, parse) plus the ``hooks`` diagnostic; with a NAME only that
+one, and the options after it are its own (``python -m benchmarks crawl
+--help``). ``--quick`` runs everything small, to check that the suite works;
+its figures are not the ones to quote. Every run merges its figures into
+``benchmarks/results/latest.json``; the table is printed from that file.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from benchmarks import crawl, decision, hooks, memory, parse, survey
+from benchmarks.common import RESULTS_DIR
+
+RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
+    "crawl": crawl.main,
+    "decision": decision.main,
+    "survey": survey.main,
+    "memory": memory.main,
+    "parse": parse.main,
+    "hooks": hooks.main,
+}
+
+QUICK: dict[str, list[str]] = {
+    "crawl": ["--case", "200x21", "--pairs", "2", "--no-wait"],
+    "decision": ["--rounds", "1"],
+    "survey": ["--sites", "100", "--runs", "1", "--latency", "0"],
+    "memory": ["--origins", "20000"],
+    "parse": ["--rounds", "1"],
+    "hooks": ["--number", "1000"],
+}
+
+
+def table(results: dict[str, Any]) -> str:
+    """One line per figure: what, the figure, the goal, whether it is met."""
+    rows: list[tuple[str, str, str, str]] = []
+    bench = results.get("benchmarks", {})
+    for key, value in sorted(bench.items()):
+        if key.startswith("crawl_"):
+            limit = value["request_limit"]
+            goal = 0.90 if value["pages_per_origin"] < 100 else 0.97
+            rows.append(
+                (
+                    f"crawl {value['origins']}x{value['pages_per_origin']} ({value['layout']})",
+                    f"{value['ratio_median']:.3f} (cpu {value['cpu_ratio_median']:.3f}), "
+                    f"{value['pairs']} pairs, limit {limit:.3f}",
+                    f">= {goal:.2f}",
+                    _met(value["ratio_median"] >= goal),
+                )
+            )
+    for name, value in bench.get("decision", {}).items():
+        if "skipped" in value:
+            rows.append((f"decision {name}", "skipped", "<= 2", "-"))
+            continue
+        rows.append(
+            (
+                f"decision {name}",
+                f"{value['ratio_median']:.2f}x ({value['addon_us']:.1f} vs "
+                f"{value['protego_us']:.1f} us)",
+                "<= 2x",
+                _met(value["ratio_median"] <= 2.0),
+            )
+        )
+    for name, value in bench.get("survey", {}).items():
+        rows.append(
+            (
+                f"survey {name}",
+                f"{value['ratio_median']:.2f}x ({value['survey_sites_per_s']:.0f} vs "
+                f"{value['script_sites_per_s']:.0f} sites/s)",
+                ">= 2x",
+                _met(value["ratio_median"] >= 2.0),
+            )
+        )
+    for key in sorted(k for k in bench if k.startswith("memory")):
+        value = bench[key]
+        rows.append(
+            (
+                f"memory {value['origins']} origins"
+                + (
+                    f", 404 pages of {value['notfound_bytes']} B" if value["notfound_bytes"] else ""
+                ),
+                f"{value['peak_rss_mb']:.0f} MB peak RSS",
+                "<= 200 MB",
+                _met(value["peak_rss_mb"] <= 200.0),
+            )
+        )
+    if "parse" in bench:
+        value = bench["parse"]
+        rows.append(
+            (
+                "parse 2019 corpus",
+                f"{value['addon_files_per_s']:.0f} vs {value['protego_files_per_s']:.0f} files/s "
+                f"({value['ratio']:.2f}x)",
+                "(Protego)",
+                "-",
+            )
+        )
+    if "hooks" in bench:
+        value = bench["hooks"]
+        rows.append(
+            (
+                "hooks (diagnostic)",
+                f"+{value['extra_per_page_us']:.0f} us per page",
+                "-",
+                "-",
+            )
+        )
+    widths = [
+        max(len(row[i]) for row in [("benchmark", "figure", "goal", "met"), *rows])
+        for i in range(4)
+    ]
+    lines = []
+    for row in [("benchmark", "figure", "goal", "met"), *rows]:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip())
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def _met(ok: bool) -> str:
+    return "yes" if ok else "NO"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    quick = "--quick" in args[:1]
+    if quick:
+        args = args[1:]
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        print("benchmarks:", ", ".join(RUNNERS))
+        return 0
+    if args and args[0] in RUNNERS:
+        name, rest = args[0], args[1:]
+        status = RUNNERS[name]((QUICK[name] if quick else []) + rest)
+    elif args:
+        print(f"unknown benchmark {args[0]!r}; one of: {', '.join(RUNNERS)}", file=sys.stderr)
+        return 2
+    else:
+        status = 0
+        for name, runner in RUNNERS.items():
+            print(f"== {name}", flush=True)
+            status |= runner(QUICK[name] if quick else [])
+    latest = RESULTS_DIR / "latest.json"
+    if latest.exists():
+        print()
+        print(table(json.loads(latest.read_text())))
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
