@@ -135,8 +135,8 @@ def _is_record(line: bytes) -> bool:
         return False
 
 
-def read_ledger(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
-    """Yield every complete record of a ledger; a torn last line is skipped."""
+def read_jsonl(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Yield every complete JSON object of a JSON Lines file; a torn line is skipped."""
     with Path(path).open(encoding="utf-8", errors="replace") as fh:
         for line in fh:
             line = line.strip()
@@ -148,3 +148,7 @@ def read_ledger(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
                 continue
             if isinstance(record, dict):
                 yield record
+
+
+#: A ledger is a JSON Lines file of records.
+read_ledger = read_jsonl

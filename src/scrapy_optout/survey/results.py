@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from scrapy_optout.ledger import read_jsonl
 from scrapy_optout.survey.inputs import SiteLine
 from scrapy_optout.survey.report_html import survey_report
 from scrapy_optout.survey.summary import summarise
@@ -39,20 +40,8 @@ REPORT = "report.html"
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every complete record of a results file; a torn last line is skipped."""
-    path = Path(path)
-    if not path.exists():
-        return
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(record, dict):
-                yield record
+    if Path(path).exists():
+        yield from read_jsonl(path)
 
 
 class ResultsWriter:
