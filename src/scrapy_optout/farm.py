@@ -902,14 +902,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    with farm:
+    # Ctrl-C may come as soon as the first origin is printed, so it ends the
+    # whole serving block, not only the wait.
+    with farm, contextlib.suppress(KeyboardInterrupt):
         width = max(len(name) for name in farm.scenarios) if farm.scenarios else 0
         for name in farm.scenarios:
             print(f"{name:<{width}}  {farm.origin(name)}")
         print("Serving; press Ctrl-C to stop.", file=sys.stderr, flush=True)
         sys.stdout.flush()
-        with contextlib.suppress(KeyboardInterrupt):
-            _wait_forever()
+        _wait_forever()
     return 0
 
 
