@@ -25,6 +25,7 @@ from scrapy_optout.verdict import Finding, Purpose, Verdict, clip
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
 logger = logging.getLogger("scrapy_optout")
 
@@ -65,7 +66,7 @@ class ItemSource:
     url: str
     verdict: Verdict | None
     image_findings: list[Finding] = field(default_factory=list)
-    evidence: list[dict[str, Any]] = field(default_factory=list)
+    assessment: Assessment | None = None
 
 
 class OptOutCore:
@@ -80,9 +81,15 @@ class OptOutCore:
         self.store = PolicyStore(crawler, self.settings)
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
         self.assessments: WeakKeyDictionary[Request, Assessment] = WeakKeyDictionary()
-        self.item_sources: dict[int, ItemSource] = {}
+        # The response each item came from, by id(item), from the spider
+        # middleware to the pipeline (set when the pipeline is enabled).
+        self.item_sources: dict[int, Response] = {}
+        self.pipeline: object | None = None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
-        for signal in (signals.item_scraped, signals.item_dropped, signals.item_error):
+        # The pipeline takes its item's entry; these catch items that never
+        # reach it (dropped or failed in an earlier pipeline). Not item_scraped:
+        # a receiver there would cost every item a signal call.
+        for signal in (signals.item_dropped, signals.item_error):
             crawler.signals.connect(self._forget_item, signal=signal)
 
     @classmethod
@@ -194,6 +201,20 @@ class OptOutCore:
         return record
 
     # -- item bookkeeping ---------------------------------------------------------
+
+    def item_source(self, response: Response) -> ItemSource:
+        """What the response an item came from says about it."""
+        request = response.request
+        assessment = self.assessments.get(request) if request is not None else None
+        if assessment is None:
+            return ItemSource(url=response.url, verdict=None)
+        purpose = self.purpose_for(request)
+        return ItemSource(
+            url=response.url,
+            verdict=assessment.verdict(purpose),
+            image_findings=[f for f in assessment.image_findings if f.bears_on(purpose)],
+            assessment=assessment,
+        )
 
     def _forget_item(self, item: Any, **kwargs: Any) -> None:
         self.item_sources.pop(id(item), None)

@@ -40,7 +40,7 @@ from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.defer import maybe_deferred_to_future
 from twisted.internet.threads import deferToThread
 
-from scrapy_optout.core import META_RESULT, META_SKIP, ItemSource, OptOutCore
+from scrapy_optout.core import META_RESULT, META_SKIP, OptOutCore
 from scrapy_optout.origin import Assessment, origin_of
 from scrapy_optout.policystore import POLICY_META_KEY, describe_error
 from scrapy_optout.signals.html import DEFAULT_LIMIT
@@ -98,13 +98,34 @@ def _skip(request: Request) -> bool:
     )
 
 
+#: The response headers any signal reads, under Scrapy's normalised names.
+_SIGNAL_HEADERS = tuple(
+    (name.title().encode("ascii"), name)
+    for name in (
+        "content-type",
+        "x-robots-tag",
+        "content-usage",
+        "content-signal",
+        "tdm-reservation",
+        "tdm-policy",
+    )
+)
+
+
 def _header_lists(headers: Headers) -> dict[str, list[str]]:
-    # Scrapy's Headers keeps each value list under its normalised key, which is
-    # what Headers.items() looks up again for every key: read the dict directly.
-    items = dict.items(headers) if type(headers) is ScrapyHeaders else headers.items()
+    """The headers the signals read, lower-case names to decoded values."""
+    if type(headers) is ScrapyHeaders:
+        # Scrapy's Headers keeps each value list under its normalised (title
+        # case) key: look up the few names wanted instead of decoding them all.
+        found: dict[str, list[str]] = {}
+        for key, name in _SIGNAL_HEADERS:
+            values = dict.get(headers, key)
+            if values:
+                found[name] = [v.decode("latin-1") for v in values]
+        return found
     return {
         key.decode("latin-1").lower(): [v.decode("latin-1") for v in values]
-        for key, values in items
+        for key, values in headers.items()
     }
 
 
@@ -125,8 +146,8 @@ class OptOutMiddleware:
         # Downloads stopped at the headers stage, with their ledger record. Kept
         # by request object: a copy (redirect, retry) is a download of its own.
         self._stopped: WeakKeyDictionary[Request, dict[str, Any]] = WeakKeyDictionary()
+        # One signal receiver for every download: each costs as much as a hook.
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
-        crawler.signals.connect(self._response_downloaded, signal=signals.response_downloaded)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -164,15 +185,22 @@ class OptOutMiddleware:
         spider: Any = None,
         **kwargs: Any,
     ) -> None:
-        if request.meta.pop(_CAP_KEY, False):
-            # Set for an earlier response of this request (redirect, retry);
-            # this download keeps the usual limit.
-            request.meta.pop("download_maxsize", None)
+        meta = request.meta
+        if meta.pop(_CAP_KEY, False):
+            # Set for an earlier response of this request (redirect, retry).
+            meta.pop("download_maxsize", None)
         core = self.core
         prior = core.assessments.get(request)
         if prior is None or _skip(request):
             return
-        assessment = core.evaluator.headers_stage(prior, _header_lists(headers))
+        cap = self.decompression_cap
+        if cap and "download_maxsize" not in meta and b"Content-Encoding" in headers:
+            # Read by HttpCompressionMiddleware when it expands the body. Scrapy
+            # also applies it to the compressed bytes still to come, which
+            # cannot exceed it without expanding beyond it.
+            meta["download_maxsize"] = cap
+            meta[_CAP_KEY] = True
+        assessment = core.evaluator.lowered_headers_stage(prior, _header_lists(headers))
         core.assessments[request] = assessment
         if b"Location" in headers:
             # Probably a redirect: decided in process_response if it is not followed.
@@ -192,21 +220,6 @@ class OptOutMiddleware:
             self._inc("optout/downloads_stopped")
             raise StopDownload(fail=False)
 
-    def _response_downloaded(
-        self, response: Response, request: Request, spider: Any = None, **kwargs: Any
-    ) -> None:
-        cap = self.decompression_cap
-        if (
-            cap
-            and "download_maxsize" not in request.meta
-            and response.headers.get(b"Content-Encoding")
-            and not _skip(request)
-        ):
-            # Read by HttpCompressionMiddleware when it expands the body; set only
-            # after the download, so that it never cancels one.
-            request.meta["download_maxsize"] = cap
-            request.meta[_CAP_KEY] = True
-
     async def process_response(self, request: Request, response: Response) -> Request | Response:
         if _skip(request):
             return response
@@ -221,7 +234,7 @@ class OptOutMiddleware:
         purpose = core.purpose_for(request)
         if prior.stage == "origin":
             # No headers_received signal (cached response, another handler).
-            prior = core.evaluator.headers_stage(prior, _header_lists(response.headers))
+            prior = core.evaluator.lowered_headers_stage(prior, _header_lists(response.headers))
         if prior.stage == "headers" and not measuring:
             # Reserved by its headers but not stopped (no signal, or a Location).
             verdict = prior.verdict(purpose)
@@ -340,18 +353,8 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
                 yield o
 
     def get_processed_item(self, item: Any, response: Response | None) -> Any:
-        if response is not None:
-            request = response.request
-            assessment = self.core.assessments.get(request) if request is not None else None
-            purpose = self.core.purpose_for(request)
-            self.core.item_sources[id(item)] = ItemSource(
-                url=response.url,
-                verdict=assessment.verdict(purpose) if assessment is not None else None,
-                image_findings=[
-                    f
-                    for f in (assessment.image_findings if assessment else [])
-                    if f.bears_on(purpose)
-                ],
-                evidence=assessment.evidence if assessment is not None else [],
-            )
+        # Only the response is kept: the pipeline reads what it needs from it
+        # when the item reaches it, and nothing is kept without the pipeline.
+        if response is not None and self.core.pipeline is not None:
+            self.core.item_sources[id(item)] = response
         return item

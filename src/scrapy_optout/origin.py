@@ -233,6 +233,10 @@ class Assessment:
     headers: dict[str, list[str]] = field(default_factory=dict)
     image_findings: list[Finding] = field(default_factory=list)
     tdm_assumed: Finding | None = None
+    # Verdicts by purpose: asked for again at each later hook of one response.
+    _verdicts: dict[Purpose, Verdict] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def evidence(self) -> list[dict[str, Any]]:
@@ -252,7 +256,11 @@ class Assessment:
 
     def verdict(self, purpose: Purpose | str) -> Verdict:
         """The verdict for *purpose*; a pending TDMRep reservation is left out."""
-        return decide(self.all_findings if self.final else self.findings, purpose)
+        known = self._verdicts.get(purpose)  # type: ignore[arg-type]
+        if known is None:
+            known = decide(self.all_findings if self.final else self.findings, purpose)
+            self._verdicts[known.purpose] = known
+        return known
 
 
 def _lower_headers(headers: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
@@ -354,7 +362,10 @@ class Evaluator:
 
     def headers_stage(self, prior: Assessment, headers: Mapping[str, Sequence[str]]) -> Assessment:
         """Add what the response headers say; final unless the body may still speak."""
-        hdrs = _lower_headers(headers)
+        return self.lowered_headers_stage(prior, _lower_headers(headers))
+
+    def lowered_headers_stage(self, prior: Assessment, hdrs: dict[str, list[str]]) -> Assessment:
+        """:meth:`headers_stage` for headers whose names are already lower-case."""
         url = prior.url
         found = prior.findings + self._header_findings(url, hdrs)
         tdm = tdmrep.resolve(prior.tdm, tdmrep.header_value(hdrs, source=url))

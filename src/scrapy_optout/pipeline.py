@@ -55,6 +55,7 @@ class OptOutPipeline:
             raise NotConfigured("OPTOUT_ENABLED is off")
         self.crawler = crawler
         self.core = OptOutCore.for_crawler(crawler)
+        self.core.pipeline = self
         self.fields = CONVENTIONAL_FIELDS + tuple(
             f for f in self.core.settings.item_url_fields if f not in CONVENTIONAL_FIELDS
         )
@@ -65,12 +66,13 @@ class OptOutPipeline:
 
     async def process_item(self, item: Any) -> Any:
         core = self.core
-        source = core.item_sources.pop(id(item), None)
+        response = core.item_sources.pop(id(item), None)
+        source = core.item_source(response) if response is not None else None
         purpose = core.settings.purpose
         measuring = core.settings.measure
         if source is not None and source.verdict is not None and source.verdict.reserved:
             # Reaches here only in measure mode: enforce mode stops it earlier.
-            self._act(source.url, source.verdict, None, item, source.url, measuring)
+            self._act(source.url, source.verdict, source.assessment, item, source.url, measuring)
         for field, url in self._source_urls(item):
             if not url.startswith(("http://", "https://")):
                 continue
@@ -86,9 +88,10 @@ class OptOutPipeline:
         return item
 
     def _source_urls(self, item: Any) -> Iterator[tuple[str, str]]:
-        adapter = ItemAdapter(item)
+        # A plain dict needs no adapter (and most items are plain dicts).
+        get = item.get if type(item) is dict else ItemAdapter(item).get
         for field in self.fields:
-            value = adapter.get(field)
+            value = get(field)
             if isinstance(value, str):
                 yield field, value
             elif isinstance(value, list | tuple):

@@ -132,7 +132,8 @@ def decide(findings: Iterable[Finding], purpose: Purpose | str) -> Verdict:
     leave that case to the crawler, and the EU text-and-data-mining exception
     applies where no reservation was made.
     """
-    purpose = Purpose(purpose)
-    relevant = tuple(f for f in findings if purpose in f.purposes)
-    reasons = tuple(f for f in relevant if f.stance is Stance.RESERVE)
+    if type(purpose) is not Purpose:
+        purpose = Purpose(purpose)
+    relevant = tuple([f for f in findings if purpose in f.purposes])
+    reasons = tuple([f for f in relevant if f.stance is Stance.RESERVE]) if relevant else ()
     return Verdict(purpose, bool(reasons), reasons, relevant)

@@ -52,12 +52,13 @@ _COMMENT_END = re.compile(r"--!?>")
 # the one choice ("=" and a value, or no "=") is forced, so the pattern cannot
 # find another reading when _read_tag() finds none: it fails exactly where
 # _read_tag() returns None (end of input inside the tag, an unclosed quote).
-_WHOLE_TAG = re.compile(
-    r"([^\t\n\f\r />]*+)"  # the name
+_TAG_REST = (
     r"(?:[\t\n\f\r /]*+[^\t\n\f\r />][^\t\n\f\r />=]*+[\t\n\f\r ]*+"  # an attribute
     r"(?:=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)|(?!=)))*+"
     r"[\t\n\f\r /]*+>"
 )
+_WHOLE_TAG = re.compile(r"([^\t\n\f\r />]*+)" + _TAG_REST)
+
 # One attribute, with its value double-, single- or unquoted: the same
 # pattern, read inside a tag that _WHOLE_TAG matched (so every one is complete).
 _ATTR = re.compile(
@@ -81,6 +82,38 @@ _RAW_TEXT_END = {name: re.compile(rf"</{name}[\t\n\f\r />]", re.IGNORECASE) for 
 # a <meta> after a stray <div> as being "in the body", so neither do we.)
 _BODY_START_TAGS = frozenset({"body", "frameset"})
 _HEAD_END_TAGS = frozenset({"head", "body", "html"})
+
+# head_meta()'s scanner: the same reading as _tags(), with the tags it has no
+# use for consumed in C. One match of _HEAD_SCAN skips text, comments, bogus
+# comments, raw-text elements and all other tags (_DULL), then ends at the next
+# token that matters: a <meta>, the start of the body, the end of the head, or
+# the place where _tags() would stop (an unclosed tag, comment or raw-text
+# element, <plaintext>, the end of input). Names compare ASCII
+# case-insensitively, as str.lower() does for every name that can equal these.
+_NAME_ENDS = r"(?![^\t\n\f\r />])"
+_RAW_TEXT_ELEMENT = "|".join(
+    rf"(?ai:{name}){_NAME_ENDS}{_TAG_REST}(?s:.*?)(?=</(?i:{name})[\t\n\f\r />])"
+    for name in sorted(_RAW_TEXT)
+)
+_KEPT_START = "|".join(["meta", "plaintext", *sorted(_BODY_START_TAGS), *sorted(_RAW_TEXT)])
+_KEPT_END = "|".join(sorted(_HEAD_END_TAGS))
+_DULL = (
+    r"(?:[^<]++|<(?:"
+    r"(?![!/?A-Za-z])"  # "<" as text
+    rf"|(?!(?ai:{_KEPT_START}){_NAME_ENDS})[A-Za-z][^\t\n\f\r />]*+{_TAG_REST}"
+    rf"|/(?:(?!(?ai:{_KEPT_END}){_NAME_ENDS})[A-Za-z][^\t\n\f\r />]*+{_TAG_REST}|>)"
+    r"|!--(?:-?>|(?s:.*?)--!?>)"
+    r"|(?:!(?!--)|\?|/(?![A-Za-z>]))[^>]*+>"
+    rf"|{_RAW_TEXT_ELEMENT}"
+    r"))*+"
+)
+_HEAD_SCAN = re.compile(
+    _DULL
+    + rf"(?:(?P<meta><(?ai:meta){_NAME_ENDS}(?P<attrs>{_TAG_REST}))"
+    + rf"|(?P<body><(?ai:{'|'.join(sorted(_BODY_START_TAGS))}){_NAME_ENDS}{_TAG_REST})"
+    + rf"|(?P<end></(?ai:{_KEPT_END}){_NAME_ENDS}{_TAG_REST})"
+    + r"|(?P<stop><|\Z))"
+)
 
 # The encodings of the WHATWG Encoding Standard, by Python codec name. Labels
 # naming anything else (Python-only codecs such as "rot13" or "idna") are not
@@ -184,17 +217,28 @@ def head_meta(
     text = _decode(data, encoding)
     metas: list[MetaTag] = []
     in_head = True
-    for is_start, name, attrs, end in _tags(text, attrs_of=_META):
-        if in_head and (
-            (is_start and name in _BODY_START_TAGS) or (not is_start and name in _HEAD_END_TAGS)
-        ):
-            if not include_body or _META_START.search(text, end) is None:
+    scan = _HEAD_SCAN.match
+    pos = 0
+    while True:
+        token = scan(text, pos)
+        assert token is not None  # the last alternative matches anywhere _DULL stops
+        kind = token.lastgroup
+        if kind == "stop":
+            break
+        pos = token.end()
+        if kind == "meta":
+            attrs: dict[str, str] = {}
+            for attr in _ATTR.finditer(text, token.start("attrs"), pos - 1):
+                key, double, single, bare = attr.groups()
+                value = double if double is not None else single if single is not None else bare
+                attrs.setdefault(key.lower(), value or "")
+            metas.extend(_meta_tags(attrs, in_head))
+            if not in_head and _META_START.search(text, pos) is None:
+                break
+        elif in_head:  # the body starts or the head ends
+            if not include_body or _META_START.search(text, pos) is None:
                 break  # the head is over, and no <meta> follows in the body
             in_head = False
-        if is_start and name == "meta":
-            metas.extend(_meta_tags(attrs, in_head))
-            if not in_head and _META_START.search(text, end) is None:
-                break
     return metas
 
 

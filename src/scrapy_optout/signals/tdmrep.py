@@ -221,17 +221,20 @@ def meta_value(metas: Sequence[MetaTag], *, source: str) -> TdmValue | None:
         if meta.attr != "name":
             continue
         name = meta.name.strip().lower()
-        quote = f'<meta name="{name}" content="{html.escape(meta.content)}">'
         if name == "tdm-reservation":
-            found.append((meta.content, quote))
+            found.append((meta.content, _meta_quote(name, meta.content)))
         elif name == "tdm-policy" and policy is None and meta.content.strip():
-            policy, policy_quote = meta.content.strip(), quote
+            policy, policy_quote = meta.content.strip(), _meta_quote(name, meta.content)
     if not found:
         if policy is None:
             return None
         return TdmValue(None, policy, policy_quote, Where.META, source)
     reservation, quote = _most_restrictive(found)
     return TdmValue(reservation, policy, quote, Where.META, source)
+
+
+def _meta_quote(name: str, content: str) -> str:
+    return f'<meta name="{name}" content="{html.escape(content)}">'
 
 
 def document_value(body: bytes, content_type: str | None, *, source: str) -> TdmValue | None:
