@@ -30,7 +30,7 @@ RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
 QUICK: dict[str, list[str]] = {
     "crawl": ["--case", "200x21", "--pairs", "2", "--no-wait"],
     "decision": ["--rounds", "1"],
-    "survey": ["--sites", "100", "--runs", "1", "--latency", "0"],
+    "survey": ["--sites", "200", "--runs", "1", "--latency", "0.1"],
     "memory": ["--origins", "20000"],
     "parse": ["--rounds", "1"],
     "hooks": ["--number", "1000"],

@@ -468,7 +468,7 @@ def test_resume_surveys_only_missing_sites(surveyed, population, population_inpu
     # A run killed mid-write leaves a torn last line; it must not matter.
     (resumed / "results.jsonl").write_text("\n".join(lines) + '\n{"line": 4, "inp', "utf-8")
     population.reset()
-    proc = run_optout("survey", str(path), "-o", str(resumed), "--quiet")
+    proc = run_optout("survey", str(path), "-o", str(resumed), "--quiet", "--delay", "0.05")
     assert proc.returncode == 0, proc.stderr[-4000:]
     hits = {name: population.hits(name) for name in population.scenarios}
     assert {name for name, count in hits.items() if count} == missing
@@ -580,4 +580,6 @@ def test_survey_needs_input_or_captures(tmp_path, capsys):
     assert main(["survey", str(tmp_path / "missing.txt"), "-o", str(tmp_path)]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["survey", str(sites), "-o", str(tmp_path), "--concurrency", "0"]) == 2
+    for delay in ("-1", "nan", "inf", "soon"):
+        assert main(["survey", str(sites), "-o", str(tmp_path), "--delay", delay]) == 2
     assert main(["survey", str(sites)]) == 2  # -o is required

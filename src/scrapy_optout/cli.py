@@ -60,7 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency",
         metavar="N",
         type=_positive_int,
-        help="requests in flight across all sites (default 32; per origin it stays 2)",
+        help="requests in flight across all sites (default 128; per origin it stays 2)",
+    )
+    survey.add_argument(
+        "--delay",
+        metavar="S",
+        type=_non_negative_float,
+        help="seconds between two requests to one origin, randomised (default 0)",
     )
     survey.add_argument(
         "--retry-unreachable",
@@ -84,6 +90,16 @@ def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a finite number, 0 or more")
     return value
 
 
@@ -163,6 +179,7 @@ def _survey(args: argparse.Namespace) -> int:
             purpose=args.purpose,
             user_agent=user_agent,
             concurrency=args.concurrency,
+            delay=args.delay,
             retry_unreachable=args.retry_unreachable,
             progress=not args.quiet,
         )

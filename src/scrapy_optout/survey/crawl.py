@@ -24,6 +24,7 @@ def run_survey(
     purpose: Purpose | str = Purpose.TRAIN,
     user_agent: str | None = None,
     concurrency: int | None = None,
+    delay: float | None = None,
     retry_unreachable: bool = False,
     progress: bool = True,
     settings: dict[str, Any] | None = None,
@@ -31,9 +32,11 @@ def run_survey(
     """Survey the sites listed in *input* into *out* with the ``survey`` spider.
 
     *concurrency* is the number of requests in flight across all sites
-    (``CONCURRENT_REQUESTS``); politeness per origin stays as configured in
-    :mod:`scrapy_optout.survey.settings`. *settings* override any Scrapy
-    setting. Returns the summary (also written to ``out/summary.json``).
+    (``CONCURRENT_REQUESTS``) and *delay* the seconds between two requests
+    to one origin (``DOWNLOAD_DELAY``, randomised); the other politeness
+    settings stay as configured in :mod:`scrapy_optout.survey.settings`.
+    *settings* override any Scrapy setting. Returns the summary (also
+    written to ``out/summary.json``).
     """
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
@@ -47,6 +50,8 @@ def run_survey(
         overrides["USER_AGENT"] = user_agent
     if concurrency:
         overrides["CONCURRENT_REQUESTS"] = concurrency
+    if delay is not None:
+        overrides["DOWNLOAD_DELAY"] = delay
     overrides.update(settings or {})
     config.setdict(overrides, priority="cmdline")
     process = CrawlerProcess(config)
