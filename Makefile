@@ -25,8 +25,9 @@ lint: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m scrapy_optout.demo --out demo-output
 
+# make bench [BENCH_ARGS="--quick" | BENCH_ARGS="crawl --pairs 9"]; see BENCHMARKS.md.
 bench: $(STAMP)
-	$(BIN)/python -m benchmarks
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) demo-output .pytest_cache
