@@ -50,6 +50,7 @@ and ``Content-Signal`` lines of the crawler's own group.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
@@ -140,6 +141,15 @@ def product_token(user_agent: str) -> str:
         if compatible is not None:
             return compatible.group(1)
     return match.group()
+
+
+@functools.lru_cache(maxsize=4096)
+def _group_key(token: str) -> tuple[bool, str]:
+    """How :meth:`RobotsTxt.named_group` looks *token* up: by token, or by name."""
+    token = token.strip()
+    if valid_product_token(token):
+        return True, token.lower()
+    return False, _name_key(token)
 
 
 def valid_product_token(token: str) -> bool:
@@ -634,11 +644,8 @@ class RobotsTxt:
         normalised form would be another token (``img``), whose group is not
         meant for it. Never a substring match.
         """
-        token = token.strip()
-        if valid_product_token(token):
-            indexes = self._by_token.get(token.lower())
-        else:
-            indexes = self._by_name.get(_name_key(token))
+        by_token, key = _group_key(token)
+        indexes = (self._by_token if by_token else self._by_name).get(key)
         return self._merge(indexes) if indexes else None
 
     def group_for(self, token: str) -> Group | None:

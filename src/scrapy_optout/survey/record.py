@@ -458,10 +458,14 @@ def agent_coverage(
             cache[key] = group.coverage()
         return cache[key]
 
-    return {
-        token: {
-            "named": coverage_of(parsed.named_group(token)),
-            "effective": coverage_of(parsed.group_for(token)),
-        }
-        for token in agents
-    }
+    # Most agents are named by no group: they all get the "*" group's coverage.
+    fallback = coverage_of(parsed.group_for("*"))
+    result: dict[str, dict[str, Coverage]] = {}
+    for token in agents:
+        group = parsed.named_group(token)
+        if group is None:
+            result[token] = {"named": "none", "effective": fallback}
+        else:
+            named = coverage_of(group)
+            result[token] = {"named": named, "effective": named}
+    return result

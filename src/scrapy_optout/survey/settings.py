@@ -24,6 +24,17 @@ ROBOTSTXT_OBEY = False
 CONCURRENT_REQUESTS = 128
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0  # optout survey --delay S: seconds between requests to one origin
+
+# The spider yields no items, and a request only when a site is tried again
+# over HTTP. Scrapy starts CONCURRENT_ITEMS tasks for the output of every
+# response, so its default (100) would cost each of the four responses of a
+# site a hundred tasks that have nothing to do.
+CONCURRENT_ITEMS = 4
+
+# Requests are queued site by site, so a plain priority queue keeps every slot
+# busy; Scrapy's default downloader-aware queue looks at every slot for every
+# request it hands out, which grows with the number of sites surveyed at once.
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.ScrapyPriorityQueue"
 AUTOTHROTTLE_ENABLED = False
 
 RETRY_TIMES = 1
