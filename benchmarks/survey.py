@@ -6,7 +6,7 @@ site list and make the same four requests per site (``/robots.txt``,
 ``/ai.txt``, ``/.well-known/tdmrep.json`` and the home page):
 
 * survey: ``optout survey SITES -o DIR --quiet`` in a fresh process, with its
-  defaults (128 requests in flight, per origin 2 at a time, no delay); it also
+  defaults (512 requests in flight, per origin 2 at a time, no delay); it also
   evaluates every signal and writes ``results.jsonl``, ``summary.json`` and
   ``report.html``;
 * script: 32 threads, each with its own ``requests.Session``, taking sites

@@ -583,3 +583,50 @@ def test_survey_needs_input_or_captures(tmp_path, capsys):
     for delay in ("-1", "nan", "inf", "soon"):
         assert main(["survey", str(sites), "-o", str(tmp_path), "--delay", delay]) == 2
     assert main(["survey", str(sites)]) == 2  # -o is required
+
+
+def test_survey_closes_idle_connections_after_seconds(tmp_path):
+    # Twisted keeps an idle connection 240 s; a survey moves on from a site within
+    # seconds, so its handler keeps them SURVEY_IDLE_CONNECTION_TIMEOUT seconds.
+    script = (
+        "import sys\n"
+        "from scrapy.crawler import Crawler\n"
+        "from scrapy.settings import Settings\n"
+        "from scrapy.utils.misc import load_object\n"
+        "from scrapy.utils.reactor import install_reactor\n"
+        "from scrapy_optout.survey.spider import SurveySpider\n"
+        "install_reactor('twisted.internet.asyncioreactor.AsyncioSelectorReactor')\n"
+        "settings = Settings()\n"
+        "settings.setmodule('scrapy_optout.survey.settings', priority='project')\n"
+        "if len(sys.argv) > 1:\n"
+        "    settings.set('SURVEY_IDLE_CONNECTION_TIMEOUT', sys.argv[1])\n"
+        "crawler = Crawler(SurveySpider, settings)\n"
+        "crawler._apply_settings()\n"
+        "for scheme in ('http', 'https'):\n"
+        "    handler = load_object(crawler.settings.getdict('DOWNLOAD_HANDLERS')[scheme])\n"
+        "    print(scheme, handler(crawler)._pool.cachedConnectionTimeout)\n"
+    )
+    for args, expected in (((), "2.0"), (("1.5",), "1.5")):
+        proc = subprocess.run(
+            [sys.executable, "-c", script, *args], capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert proc.stdout.split() == ["http", expected, "https", expected]
+
+
+def test_survey_raises_a_low_open_file_limit(tmp_path):
+    # At its default concurrency a survey can hold more sockets than the usual
+    # soft limit of 1024; optout survey raises the soft limit (never the hard one).
+    script = (
+        "import resource\n"
+        "from scrapy_optout.survey import crawl\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
+        "crawl._raise_open_file_limit(2048)\n"
+        "soft, after = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "expected = 2048 if hard == resource.RLIM_INFINITY else min(2048, hard)\n"
+        "print(soft == expected, after == hard)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.split() == ["True", "True"]

@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--concurrency",
         metavar="N",
         type=_positive_int,
-        help="requests in flight across all sites (default 128; per origin it stays 2)",
+        help="requests in flight across all sites (default 512; per origin it stays 2)",
     )
     survey.add_argument(
         "--delay",

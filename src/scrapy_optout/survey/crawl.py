@@ -16,6 +16,8 @@ from scrapy_optout.verdict import Purpose
 
 __all__ = ["run_survey"]
 
+logger = logging.getLogger(__name__)
+
 
 def run_survey(
     input: str | os.PathLike[str],
@@ -54,6 +56,7 @@ def run_survey(
         overrides["DOWNLOAD_DELAY"] = delay
     overrides.update(settings or {})
     config.setdict(overrides, priority="cmdline")
+    _raise_open_file_limit(2 * config.getint("CONCURRENT_REQUESTS") + 1024)
     process = CrawlerProcess(config)
     if "LOG_LEVEL" not in (settings or {}):
         # An unreachable site is data, recorded in results.jsonl; the retry
@@ -74,3 +77,24 @@ def run_survey(
     if summary is None:
         raise OptOutError("the survey did not finish; see the log above")
     return dict(summary)
+
+
+def _raise_open_file_limit(wanted: int) -> None:
+    """Raise this process's soft limit on open files towards *wanted*.
+
+    Every request in flight holds a socket, and each site's idle connections
+    linger for ``SURVEY_IDLE_CONNECTION_TIMEOUT``; the usual soft limit (1024)
+    is below what a survey at its default concurrency can reach. The hard
+    limit is never exceeded, and nothing happens where the platform has none.
+    """
+    try:
+        import resource
+    except ImportError:  # not on POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            logger.debug("Could not raise the open-file limit to %d", target)
