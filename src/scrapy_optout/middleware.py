@@ -38,10 +38,11 @@ from scrapy.http import Headers as ScrapyHeaders
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
 from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
 from scrapy_optout.core import META_RESULT, META_SKIP, OptOutCore
-from scrapy_optout.origin import Assessment, origin_of
+from scrapy_optout.origin import Assessment, origin_from_parts
 from scrapy_optout.policystore import POLICY_META_KEY, describe_error
 from scrapy_optout.signals.html import DEFAULT_LIMIT
 
@@ -90,6 +91,12 @@ def _refused(request: Request) -> bool:
     )
 
 
+def _origin(request: Request) -> str:
+    """:func:`origin_of` the request's URL, from the parse Scrapy keeps for it."""
+    parts = urlparse_cached(request)
+    return origin_from_parts(parts.scheme, parts.hostname, parts)
+
+
 def _skip(request: Request) -> bool:
     return (
         POLICY_META_KEY in request.meta
@@ -110,6 +117,13 @@ _SIGNAL_HEADERS = tuple(
         "tdm-policy",
     )
 )
+
+
+def _has_header(headers: Headers, key: bytes) -> bool:
+    """Whether *headers* has the field *key* (given in Scrapy's title case)."""
+    if type(headers) is ScrapyHeaders:
+        return dict.__contains__(headers, key)
+    return key in headers
 
 
 def _header_lists(headers: Headers) -> dict[str, list[str]]:
@@ -143,6 +157,7 @@ class OptOutMiddleware:
         if download_maxsize and (not cap or download_maxsize < cap):
             cap = 0  # Scrapy's own limit is already the tighter one
         self.decompression_cap = cap
+        self._inc_value: Any = None
         # Downloads stopped at the headers stage, with their ledger record. Kept
         # by request object: a copy (redirect, retry) is a download of its own.
         self._stopped: WeakKeyDictionary[Request, dict[str, Any]] = WeakKeyDictionary()
@@ -160,7 +175,7 @@ class OptOutMiddleware:
         if _skip(request):
             return
         core = self.core
-        policy = await core.store.get(origin_of(request.url))
+        policy = await core.store.get(_origin(request))
         assessment = core.evaluator.origin_stage(policy, request.url)
         core.assessments[request] = assessment
         self._inc("optout/requests_checked")
@@ -194,7 +209,7 @@ class OptOutMiddleware:
         if prior is None or _skip(request):
             return
         cap = self.decompression_cap
-        if cap and "download_maxsize" not in meta and b"Content-Encoding" in headers:
+        if cap and "download_maxsize" not in meta and _has_header(headers, b"Content-Encoding"):
             # Read by HttpCompressionMiddleware when it expands the body. Scrapy
             # also applies it to the compressed bytes still to come, which
             # cannot exceed it without expanding beyond it.
@@ -202,7 +217,7 @@ class OptOutMiddleware:
             meta[_CAP_KEY] = True
         assessment = core.evaluator.lowered_headers_stage(prior, _header_lists(headers))
         core.assessments[request] = assessment
-        if b"Location" in headers:
+        if _has_header(headers, b"Location"):
             # Probably a redirect: decided in process_response if it is not followed.
             return
         verdict = assessment.verdict(core.purpose_for(request))
@@ -307,8 +322,13 @@ class OptOutMiddleware:
         )
 
     def _inc(self, key: str) -> None:
-        if self.crawler.stats is not None:
-            self.crawler.stats.inc_value(key)
+        if self._inc_value is None:
+            stats = self.crawler.stats
+            if stats is None:
+                return
+            # Looked up once: Scrapy's stats collector wraps each method access.
+            self._inc_value = stats.inc_value
+        self._inc_value(key)
 
 
 def _decisive_stage(assessment: Assessment, reasons: Any) -> str:

@@ -73,8 +73,13 @@ def origin_of(url: str) -> str:
     ``https://example.com`` does not.
     """
     parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    host = (parts.hostname or "").lower()
+    return origin_from_parts(parts.scheme, parts.hostname, parts)
+
+
+def origin_from_parts(scheme: str, hostname: str | None, parts: Any) -> str:
+    """:func:`origin_of` from an already split URL (*parts* gives ``port``)."""
+    scheme = scheme.lower()
+    host = (hostname or "").lower()
     try:
         port = parts.port
     except ValueError:
@@ -201,16 +206,20 @@ class OriginPolicy:
         if self.tdmrep is not None and self.tdmrep.error and tdmrep_file is not None:
             self.tdmrep_file = replace(tdmrep_file, problem=self.tdmrep.error)
         self.created_at = utcnow()
+        self._files = [
+            f for f in (self.robots_file, self.aitxt_file, self.tdmrep_file) if f is not None
+        ]
 
     @property
     def files(self) -> list[PolicyFile]:
-        return [f for f in (self.robots_file, self.aitxt_file, self.tdmrep_file) if f is not None]
+        """The files fetched, robots.txt first (one list, shared by every assessment)."""
+        return self._files
 
     def evidence(self) -> list[dict[str, Any]]:
         return [f.evidence() for f in self.files]
 
 
-@dataclass
+@dataclass(slots=True)
 class Assessment:
     """Everything known about one URL at one stage.
 
@@ -234,8 +243,8 @@ class Assessment:
     image_findings: list[Finding] = field(default_factory=list)
     tdm_assumed: Finding | None = None
     # Verdicts by purpose: asked for again at each later hook of one response.
-    _verdicts: dict[Purpose, Verdict] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _verdicts: dict[Purpose, Verdict] | None = field(
+        default=None, init=False, repr=False, compare=False
     )
 
     @property
@@ -256,10 +265,13 @@ class Assessment:
 
     def verdict(self, purpose: Purpose | str) -> Verdict:
         """The verdict for *purpose*; a pending TDMRep reservation is left out."""
-        known = self._verdicts.get(purpose)  # type: ignore[arg-type]
+        verdicts = self._verdicts
+        if verdicts is None:
+            verdicts = self._verdicts = {}
+        known = verdicts.get(purpose)  # type: ignore[arg-type]
         if known is None:
             known = decide(self.all_findings if self.final else self.findings, purpose)
-            self._verdicts[known.purpose] = known
+            verdicts[known.purpose] = known
         return known
 
 
@@ -539,6 +551,7 @@ __all__ = [
     "PolicyFile",
     "isoformat",
     "may_carry_body_signals",
+    "origin_from_parts",
     "origin_of",
     "policy_url",
     "unreadable",

@@ -106,6 +106,7 @@ class PolicyStore:
         self.crawler = crawler
         self.settings = settings
         self.stats = crawler.stats
+        self._inc_value: Any = None
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         # Origins whose entry holds a parsed policy, least recently used first.
         self._hot: OrderedDict[str, None] = OrderedDict()
@@ -397,7 +398,10 @@ class PolicyStore:
 
     def _inc(self, key: str) -> None:
         if self.stats is not None:
-            self.stats.inc_value(key)
+            if self._inc_value is None:
+                # Looked up once: Scrapy's stats collector wraps each method access.
+                self._inc_value = self.stats.inc_value
+            self._inc_value(key)
 
 
 class _TooManyRedirects(Exception):
