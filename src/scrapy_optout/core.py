@@ -81,9 +81,9 @@ class OptOutCore:
         self.store = PolicyStore(crawler, self.settings)
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
         self.assessments: WeakKeyDictionary[Request, Assessment] = WeakKeyDictionary()
-        # The response each item came from, by id(item), from the spider
+        # The response each item came from and its assessment, by id(item), from the spider
         # middleware to the pipeline (set when the pipeline is enabled).
-        self.item_sources: dict[int, Response] = {}
+        self.item_sources: dict[int, tuple[Response, Assessment | None]] = {}
         self.pipeline: object | None = None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
         # The pipeline takes its item's entry; these catch items that never
@@ -202,10 +202,9 @@ class OptOutCore:
 
     # -- item bookkeeping ---------------------------------------------------------
 
-    def item_source(self, response: Response) -> ItemSource:
-        """What the response an item came from says about it."""
+    def item_source(self, response: Response, assessment: Assessment | None) -> ItemSource:
+        """What the response an item came from (and its *assessment*) says about it."""
         request = response.request
-        assessment = self.assessments.get(request) if request is not None else None
         if assessment is None:
             return ItemSource(url=response.url, verdict=None)
         purpose = self.purpose_for(request)

@@ -363,6 +363,7 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
         for o in result:
             if isinstance(o, Request) or (o := remember(o, response)) is not None:
                 yield o
+        self._done(response)
 
     async def process_spider_output_async(
         self, response: Response | None, result: AsyncIterator[Any], spider: Any = None
@@ -371,10 +372,21 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
         async for o in result:
             if isinstance(o, Request) or (o := remember(o, response)) is not None:
                 yield o
+        self._done(response)
 
     def get_processed_item(self, item: Any, response: Response | None) -> Any:
-        # Only the response is kept: the pipeline reads what it needs from it
-        # when the item reaches it, and nothing is kept without the pipeline.
-        if response is not None and self.core.pipeline is not None:
-            self.core.item_sources[id(item)] = response
+        # The pipeline works out what it needs when the item reaches it; nothing
+        # is kept when the pipeline is not enabled.
+        core = self.core
+        if response is not None and core.pipeline is not None:
+            request = response.request
+            assessment = core.assessments.get(request) if request is not None else None
+            core.item_sources[id(item)] = (response, assessment)
         return item
+
+    def _done(self, response: Response | None) -> None:
+        # Every item has taken the response's assessment along. A request and its
+        # response refer to each other, so without this the assessment would
+        # live until the garbage collector frees the pair.
+        if response is not None and response.request is not None:
+            self.core.assessments.pop(response.request, None)

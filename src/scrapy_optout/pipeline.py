@@ -66,8 +66,8 @@ class OptOutPipeline:
 
     async def process_item(self, item: Any) -> Any:
         core = self.core
-        response = core.item_sources.pop(id(item), None)
-        source = core.item_source(response) if response is not None else None
+        entry = core.item_sources.pop(id(item), None)
+        source = core.item_source(*entry) if entry is not None else None
         purpose = core.settings.purpose
         measuring = core.settings.measure
         if source is not None and source.verdict is not None and source.verdict.reserved:
