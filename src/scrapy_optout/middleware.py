@@ -43,7 +43,7 @@ from twisted.internet.threads import deferToThread
 
 from scrapy_optout.core import META_RESULT, META_SKIP, OptOutCore
 from scrapy_optout.origin import Assessment, origin_from_parts
-from scrapy_optout.policystore import POLICY_META_KEY, describe_error
+from scrapy_optout.policystore import POLICY_META_KEY, describe_error, stats_counter
 from scrapy_optout.signals.html import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ class OptOutMiddleware:
         if download_maxsize and (not cap or download_maxsize < cap):
             cap = 0  # Scrapy's own limit is already the tighter one
         self.decompression_cap = cap
-        self._inc_value: Any = None
+        self._inc = stats_counter(crawler)
         # Downloads stopped at the headers stage, with their ledger record. Kept
         # by request object: a copy (redirect, retry) is a download of its own.
         self._stopped: WeakKeyDictionary[Request, dict[str, Any]] = WeakKeyDictionary()
@@ -320,15 +320,6 @@ class OptOutMiddleware:
             request=request,
             extra={"error": describe_error(exception)},
         )
-
-    def _inc(self, key: str) -> None:
-        if self._inc_value is None:
-            stats = self.crawler.stats
-            if stats is None:
-                return
-            # Looked up once: Scrapy's stats collector wraps each method access.
-            self._inc_value = stats.inc_value
-        self._inc_value(key)
 
 
 def _decisive_stage(assessment: Assessment, reasons: Any) -> str:

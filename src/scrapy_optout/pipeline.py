@@ -21,6 +21,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from scrapy_optout.core import OptOutCore
 from scrapy_optout.origin import origin_of
+from scrapy_optout.policystore import stats_counter
 from scrapy_optout.signals.noai import is_image_type
 from scrapy_optout.verdict import Verdict, decide
 
@@ -56,6 +57,7 @@ class OptOutPipeline:
         self.crawler = crawler
         self.core = OptOutCore.for_crawler(crawler)
         self.core.pipeline = self
+        self._inc = stats_counter(crawler)
         self.fields = CONVENTIONAL_FIELDS + tuple(
             f for f in self.core.settings.item_url_fields if f not in CONVENTIONAL_FIELDS
         )
@@ -124,7 +126,3 @@ class OptOutPipeline:
         )
         self._inc("optout/items_dropped")
         raise ReservedItem(url, verdict, record)
-
-    def _inc(self, key: str) -> None:
-        if self.crawler.stats is not None:
-            self.crawler.stats.inc_value(key)

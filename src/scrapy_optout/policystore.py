@@ -29,6 +29,7 @@ import logging
 import time
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
@@ -99,14 +100,25 @@ class _Entry:
         self.expires = expires
 
 
+def stats_counter(crawler: Crawler) -> Callable[[str], None]:
+    """A function that adds one to the crawler's stat *key* (or does nothing without stats).
+
+    The method is looked up once: Scrapy's stats collector wraps every access to it.
+    """
+    stats = crawler.stats
+    if stats is None:
+        return lambda key: None
+    inc_value: Callable[[str], None] = stats.inc_value
+    return inc_value
+
+
 class PolicyStore:
     """Single-flight, TTL-bounded, size-bounded cache of :class:`OriginPolicy`."""
 
     def __init__(self, crawler: Crawler, settings: OptOutSettings) -> None:
         self.crawler = crawler
         self.settings = settings
-        self.stats = crawler.stats
-        self._inc_value: Any = None
+        self._inc = stats_counter(crawler)
         self._cache: OrderedDict[str, _Entry] = OrderedDict()
         # Origins whose entry holds a parsed policy, least recently used first.
         self._hot: OrderedDict[str, None] = OrderedDict()
@@ -395,13 +407,6 @@ class PolicyStore:
             # now, so that it cannot cancel the download of a long file.
             request.meta["download_maxsize"] = self.settings.policy_maxsize
             request.meta[_CAP_KEY] = True
-
-    def _inc(self, key: str) -> None:
-        if self.stats is not None:
-            if self._inc_value is None:
-                # Looked up once: Scrapy's stats collector wraps each method access.
-                self._inc_value = self.stats.inc_value
-            self._inc_value(key)
 
 
 class _TooManyRedirects(Exception):
