@@ -93,8 +93,7 @@ def _refused(request: Request) -> bool:
 
 def _origin(request: Request) -> str:
     """:func:`origin_of` the request's URL, from the parse Scrapy keeps for it."""
-    parts = urlparse_cached(request)
-    return origin_from_parts(parts.scheme, parts.hostname, parts)
+    return origin_from_parts(urlparse_cached(request))
 
 
 def _skip(request: Request) -> bool:

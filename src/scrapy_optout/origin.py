@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import ParseResult, SplitResult, urlsplit
 
 from scrapy_optout.signals import aipref, aitxt, content_signal, noai, robots, tdmrep
 from scrapy_optout.signals.agents import AgentCatalogue
@@ -72,14 +72,13 @@ def origin_of(url: str) -> str:
     ``http://Example.com/a`` and ``http://example.com:80/b`` share an origin;
     ``https://example.com`` does not.
     """
-    parts = urlsplit(url)
-    return origin_from_parts(parts.scheme, parts.hostname, parts)
+    return origin_from_parts(urlsplit(url))
 
 
-def origin_from_parts(scheme: str, hostname: str | None, parts: Any) -> str:
-    """:func:`origin_of` from an already split URL (*parts* gives ``port``)."""
-    scheme = scheme.lower()
-    host = (hostname or "").lower()
+def origin_from_parts(parts: SplitResult | ParseResult) -> str:
+    """:func:`origin_of` from an already split (or parsed) URL."""
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
     try:
         port = parts.port
     except ValueError:
