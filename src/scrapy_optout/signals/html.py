@@ -47,8 +47,8 @@ _SPACES = re.compile(r"[\t\n\f\r ]*")
 _ATTR_NAME = re.compile(r"[^\t\n\f\r />][^\t\n\f\r />=]*")
 _UNQUOTED_VALUE = re.compile(r"[^\t\n\f\r >]*")
 _COMMENT_END = re.compile(r"--!?>")
-# A tag from its name to the ">" that ends it, in one C-level match: exactly
-# the positions _read_tag() walks through. Every quantifier is possessive and
+# The rest of a tag after its name, to the ">" that ends it, in one C-level
+# match: exactly the positions _read_tag() walks through. Every quantifier is possessive and
 # the one choice ("=" and a value, or no "=") is forced, so the pattern cannot
 # find another reading when _read_tag() finds none: it fails exactly where
 # _read_tag() returns None (end of input inside the tag, an unclosed quote).
@@ -57,17 +57,15 @@ _TAG_REST = (
     r"(?:=[\t\n\f\r ]*+(?:\"[^\"]*+\"|'[^']*+'|(?![\"'])[^\t\n\f\r >]*+)|(?!=)))*+"
     r"[\t\n\f\r /]*+>"
 )
-_WHOLE_TAG = re.compile(r"([^\t\n\f\r />]*+)" + _TAG_REST)
 
 # One attribute, with its value double-, single- or unquoted: the same
-# pattern, read inside a tag that _WHOLE_TAG matched (so every one is complete).
+# pattern, read inside a tag that _HEAD_SCAN matched (so every one is complete).
 _ATTR = re.compile(
     r"[\t\n\f\r /]*+([^\t\n\f\r />][^\t\n\f\r />=]*+)[\t\n\f\r ]*+"
     r"(?:=[\t\n\f\r ]*+(?:\"([^\"]*+)\"|'([^']*+)'|(?![\"'])([^\t\n\f\r >]*+)))?"
 )
 # Where a <meta> start tag may begin; none after the head means none to find.
 _META_START = re.compile(r"<meta[\t\n\f\r />]", re.IGNORECASE)
-_META = frozenset({"meta"})
 _CHARSET = re.compile(r"charset[\t\n\f\r ]*=[\t\n\f\r ]*[\"']?([^\t\n\f\r \"';]+)", re.IGNORECASE)
 
 # Elements whose content is text, not markup: a "<meta" inside them is not a
@@ -253,15 +251,12 @@ def _meta_tags(attrs: dict[str, str], in_head: bool) -> Iterator[MetaTag]:
             yield MetaTag(name=name, content=content, attr=attr, in_head=in_head)
 
 
-def _tags(
-    text: str, attrs_of: frozenset[str] | None = None
-) -> Iterator[tuple[bool, str, dict[str, str], int]]:
+def _tags(text: str) -> Iterator[tuple[bool, str, dict[str, str], int]]:
     """Yield ``(is_start, name, attributes, end)`` for each tag of *text*.
 
     Names are lower-cased; *end* is the position after the tag's ``>``. For an
     attribute given twice the first value counts, as in a browser. End tags
-    carry no attributes, and with *attrs_of* neither do start tags whose name
-    is not in it (their attributes are skipped, not read: faster).
+    carry no attributes.
     """
     size = len(text)
     pos = 0
@@ -292,7 +287,7 @@ def _tags(
             pos = _skip_bogus(text, lt + 2)
         elif nxt == "/":
             if lt + 2 < size and _is_ascii_letter(text[lt + 2]):
-                tag = _read_tag(text, lt + 2) if attrs_of is None else _skip_tag(text, lt + 2)
+                tag = _read_tag(text, lt + 2)
                 if tag is None:
                     return
                 name, _attrs, pos = tag
@@ -302,7 +297,7 @@ def _tags(
             else:
                 pos = _skip_bogus(text, lt + 2)
         else:  # an ASCII letter
-            tag = _read_tag(text, lt + 1) if attrs_of is None else _skip_tag(text, lt + 1, attrs_of)
+            tag = _read_tag(text, lt + 1)
             if tag is None:
                 return
             name, attrs, pos = tag
@@ -365,23 +360,6 @@ def _read_tag(text: str, start: int) -> tuple[str, dict[str, str], int] | None:
                 value = match.group()
                 pos = match.end()
         attrs.setdefault(attr, value)
-
-
-def _skip_tag(
-    text: str, start: int, attrs_of: frozenset[str] = frozenset()
-) -> tuple[str, dict[str, str], int] | None:
-    """:func:`_read_tag`, reading the attributes only of tags named in *attrs_of*."""
-    tag = _WHOLE_TAG.match(text, start)
-    if tag is None:
-        return None
-    name = tag.group(1).lower()
-    attrs: dict[str, str] = {}
-    if name in attrs_of:
-        for attr in _ATTR.finditer(text, tag.end(1), tag.end() - 1):
-            key, double, single, bare = attr.groups()
-            value = double if double is not None else single if single is not None else bare
-            attrs.setdefault(key.lower(), value or "")
-    return name, attrs, tag.end()
 
 
 def _end_of(pattern: re.Pattern[str], text: str, pos: int) -> int:
