@@ -255,6 +255,13 @@ class OptOutCore:
         evidence = assessment.evidence if assessment is not None else []
         spider = self.crawler.spider
         agent = self.user_agent_for(request)
+        evaluator = self._by_agent.get(agent) or self._evaluator(agent)
+        token = assessment.token if assessment is not None else None
+        if token is not None and token != evaluator.token:
+            # Made for another identity than the request names (or, at the item
+            # stage, than the default one): the ledger names the one judged.
+            evaluator = self._by_token.get(token, evaluator)
+            agent = evaluator.user_agent
         record: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "time": isoformat(utcnow()),
@@ -268,7 +275,7 @@ class OptOutCore:
             "reasons": [_quoted(f.reason()) for f in verdict.reasons],
             "evidence": evidence,
             "spider": spider.name if spider is not None else None,
-            "token": (self._by_agent.get(agent) or self._evaluator(agent)).token,
+            "token": token or evaluator.token,
             "user_agent": agent,
         }
         redirects = request.meta.get("redirect_urls") if request is not None else None
