@@ -17,6 +17,7 @@ from scrapy import signals
 from scrapy.downloadermiddlewares.defaultheaders import DefaultHeadersMiddleware
 from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Headers
 from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
 
@@ -179,9 +180,16 @@ class OptOutCore:
         if override:
             return override
         if request is not None:
-            value = request.headers.get(b"User-Agent")
-            if value:
-                return value.decode("latin-1")
+            headers = request.headers
+            # Scrapy's Headers keeps value lists under title-case keys: one plain
+            # lookup instead of its normalising get().
+            values = (
+                dict.get(headers, b"User-Agent")
+                if type(headers) is Headers
+                else headers.getlist(b"User-Agent")
+            )
+            if values and values[-1]:
+                return _text(values[-1])
         return self.default_user_agent
 
     def evaluator_for(self, request: Request | None) -> Evaluator:
