@@ -40,16 +40,28 @@ class CrawlResult:
 
 
 def run_crawl(
-    out: Path, start_urls: list[str], settings: dict[str, Any] | None = None, timeout: int = 240
+    out: Path,
+    start_urls: list[str],
+    settings: dict[str, Any] | None = None,
+    timeout: int = 240,
+    *,
+    script: str = "run_crawl.py",
+    extra: dict[str, Any] | None = None,
 ) -> CrawlResult:
+    """Crawl *start_urls* in a fresh process with ``tests/<script>``.
+
+    *extra* adds keys to the configuration the script reads.
+    """
     out.mkdir(parents=True, exist_ok=True)
     config = out / "config.json"
     config.write_text(
-        json.dumps({"start_urls": start_urls, "out": str(out), "settings": settings or {}})
+        json.dumps(
+            {"start_urls": start_urls, "out": str(out), "settings": settings or {}, **(extra or {})}
+        )
     )
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "run_crawl.py"), str(config)],
+        [sys.executable, str(ROOT / "tests" / script), str(config)],
         capture_output=True,
         text=True,
         timeout=timeout,

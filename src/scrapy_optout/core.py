@@ -14,12 +14,19 @@ from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
 from scrapy import signals
+from scrapy.downloadermiddlewares.defaultheaders import DefaultHeadersMiddleware
+from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
+from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Headers
+from scrapy.utils.conf import build_component_list
+from scrapy.utils.misc import load_object
 
 from scrapy_optout import events
+from scrapy_optout.exceptions import ConfigurationError
 from scrapy_optout.ledger import SCHEMA_VERSION, Ledger
 from scrapy_optout.origin import Assessment, Evaluator, isoformat, origin_of, utcnow
 from scrapy_optout.policystore import PolicyStore
-from scrapy_optout.settings import OptOutSettings
+from scrapy_optout.settings import ENFORCE, MEASURE, OptOutSettings
 from scrapy_optout.verdict import Finding, Purpose, Verdict, clip
 
 if TYPE_CHECKING:
@@ -35,6 +42,12 @@ META_MODE = "optout_mode"
 META_SKIP = "dont_optout"
 #: Request.meta key where the verdict summary of a response is left for the spider.
 META_RESULT = "optout"
+
+_PURPOSES = {p.value: p for p in Purpose}
+_MODES = (ENFORCE, MEASURE)
+#: Most User-Agent strings (and product tokens) whose evaluators are kept; a
+#: crawl that rotates more than this starts the cache afresh.
+_MAX_IDENTITIES = 1024
 
 _tld: Any = None
 
@@ -59,6 +72,51 @@ def registrable_domain(url: str) -> str:
     return parts.top_domain_under_public_suffix or parts.domain or ""
 
 
+class InvalidOptOutMeta(IgnoreRequest, ConfigurationError):
+    """A request's ``optout_purpose`` or ``optout_mode`` has a value that cannot be used.
+
+    The request is dropped, not crawled under the default purpose or mode.
+    """
+
+    def __init__(self, key: str, value: object, allowed: tuple[str, ...]) -> None:
+        super().__init__(
+            f"Request.meta[{key!r}] is {value!r}; it must be one of {', '.join(allowed)}"
+        )
+        self.key = key
+        self.value = value
+        self.allowed = allowed
+
+
+def sent_user_agent(crawler: Crawler) -> str:
+    """The User-Agent Scrapy's own middlewares give a request that names none.
+
+    ``DefaultHeadersMiddleware`` (``DEFAULT_REQUEST_HEADERS``) and
+    ``UserAgentMiddleware`` (the spider's ``user_agent`` attribute, else
+    ``USER_AGENT``) both set the header only when it is missing, so the first of
+    them in the downloader middleware order that has a value decides. ``""``
+    when neither is enabled or neither has a value: the request leaves without one.
+    """
+    settings = crawler.settings
+    for component in build_component_list(settings.getwithbase("DOWNLOADER_MIDDLEWARES")):
+        cls = load_object(component) if isinstance(component, str) else component
+        if not isinstance(cls, type):
+            continue
+        if issubclass(cls, DefaultHeadersMiddleware):
+            headers = settings.getdict("DEFAULT_REQUEST_HEADERS")
+            for name, value in headers.items():
+                if str(name).lower() == "user-agent" and value:
+                    return _text(value)
+        elif issubclass(cls, UserAgentMiddleware):
+            value = getattr(crawler.spider, "user_agent", None) or settings.get("USER_AGENT")
+            if value:
+                return _text(value)
+    return ""
+
+
+def _text(value: object) -> str:
+    return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
+
 @dataclass
 class ItemSource:
     """What the pipeline needs to know about the response an item came from."""
@@ -73,14 +131,15 @@ class OptOutCore:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         self.settings = OptOutSettings.from_settings(crawler.settings)
-        self.evaluator = Evaluator(
-            self.settings.user_agent,
-            extra_agents=self.settings.agents,
-            reserve_unknown=self.settings.reserve_unknown,
-        )
+        # Evaluators by product token, and by the User-Agent strings seen with it.
+        self._by_token: dict[str, Evaluator] = {}
+        self._by_agent: dict[str, Evaluator] = {}
+        self._default_agent: str | None = self.settings.user_agent_override
         self.store = PolicyStore(crawler, self.settings)
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
         self.assessments: WeakKeyDictionary[Request, Assessment] = WeakKeyDictionary()
+        # Non-http(s) URLs that start requests named (see OptOutSpiderMiddleware).
+        self.start_urls: set[str] = set()
         # The response each item came from and its assessment, by id(item), from the spider
         # middleware to the pipeline (set when the pipeline is enabled).
         self.item_sources: dict[int, tuple[Response, Assessment | None]] = {}
@@ -99,16 +158,92 @@ class OptOutCore:
             core = _cores[crawler] = cls(crawler)
         return core
 
+    # -- identity -------------------------------------------------------------------
+
+    @property
+    def default_user_agent(self) -> str:
+        """The User-Agent of a request that sets none: ``OPTOUT_USER_AGENT``, else as sent."""
+        agent = self._default_agent
+        if agent is None:
+            # Worked out on first use: the spider's user_agent attribute is known by then.
+            agent = self._default_agent = sent_user_agent(self.crawler)
+        return agent
+
+    def user_agent_for(self, request: Request | None) -> str:
+        """The User-Agent whose product token judges *request*.
+
+        ``OPTOUT_USER_AGENT`` when set; else the ``User-Agent`` header the request
+        carries (once Scrapy's middlewares have run, the one it is sent with);
+        else the one those middlewares will give it.
+        """
+        override = self.settings.user_agent_override
+        if override:
+            return override
+        if request is not None:
+            headers = request.headers
+            # Scrapy's Headers keeps value lists under title-case keys: one plain
+            # lookup instead of its normalising get().
+            values = (
+                dict.get(headers, b"User-Agent")
+                if type(headers) is Headers
+                else headers.getlist(b"User-Agent")
+            )
+            if values and values[-1]:
+                return _text(values[-1])
+        return self.default_user_agent
+
+    def evaluator_for(self, request: Request | None) -> Evaluator:
+        """The evaluator of the identity *request* is (or will be) sent with."""
+        agent = self.user_agent_for(request)
+        return self._by_agent.get(agent) or self._evaluator(agent)
+
+    @property
+    def evaluator(self) -> Evaluator:
+        """The evaluator of the crawl's default identity (:attr:`default_user_agent`)."""
+        return self.evaluator_for(None)
+
+    def _evaluator(self, agent: str) -> Evaluator:
+        if len(self._by_agent) >= _MAX_IDENTITIES or len(self._by_token) >= _MAX_IDENTITIES:
+            self._by_agent.clear()
+            self._by_token.clear()
+        evaluator = Evaluator(
+            agent, extra_agents=self.settings.agents, reserve_unknown=self.settings.reserve_unknown
+        )
+        # One evaluator per product token: the token is all that evaluation reads.
+        evaluator = self._by_token.setdefault(evaluator.token, evaluator)
+        self._by_agent[agent] = evaluator
+        return evaluator
+
     # -- per-request options ------------------------------------------------------
 
     def purpose_for(self, request: Request | None) -> Purpose:
-        if request is not None and META_PURPOSE in request.meta:
-            return Purpose(str(request.meta[META_PURPOSE]).lower())
+        """The purpose *request* is judged for: its ``optout_purpose``, else ``OPTOUT_PURPOSE``.
+
+        Raises :class:`InvalidOptOutMeta` for a value that names no purpose.
+        """
+        if request is not None:
+            meta = request.meta
+            if META_PURPOSE in meta:
+                value = meta[META_PURPOSE]
+                purpose = _PURPOSES.get(value.lower()) if isinstance(value, str) else None
+                if purpose is None:
+                    raise InvalidOptOutMeta(META_PURPOSE, value, tuple(_PURPOSES))
+                return purpose
         return self.settings.purpose
 
     def measuring(self, request: Request | None) -> bool:
-        if request is not None and META_MODE in request.meta:
-            return str(request.meta[META_MODE]).lower() == "measure"
+        """Whether *request* is measured: its ``optout_mode``, else ``OPTOUT_MODE``.
+
+        Raises :class:`InvalidOptOutMeta` for a value other than ``enforce`` or ``measure``.
+        """
+        if request is not None:
+            meta = request.meta
+            if META_MODE in meta:
+                value = meta[META_MODE]
+                mode = value.lower() if isinstance(value, str) else None
+                if mode not in _MODES:
+                    raise InvalidOptOutMeta(META_MODE, value, _MODES)
+                return mode == MEASURE
         return self.settings.measure
 
     # -- recording ----------------------------------------------------------------
@@ -127,6 +262,14 @@ class OptOutCore:
         """Write one ledger line (and its evidence) for *verdict*; return the record."""
         evidence = assessment.evidence if assessment is not None else []
         spider = self.crawler.spider
+        agent = self.user_agent_for(request)
+        evaluator = self._by_agent.get(agent) or self._evaluator(agent)
+        token = assessment.token if assessment is not None else None
+        if token is not None and token != evaluator.token:
+            # Made for another identity than the request names (or, at the item
+            # stage, than the default one): the ledger names the one judged.
+            evaluator = self._by_token.get(token, evaluator)
+            agent = evaluator.user_agent
         record: dict[str, Any] = {
             "v": SCHEMA_VERSION,
             "time": isoformat(utcnow()),
@@ -140,7 +283,8 @@ class OptOutCore:
             "reasons": [_quoted(f.reason()) for f in verdict.reasons],
             "evidence": evidence,
             "spider": spider.name if spider is not None else None,
-            "token": self.evaluator.token,
+            "token": token or evaluator.token,
+            "user_agent": agent,
         }
         redirects = request.meta.get("redirect_urls") if request is not None else None
         if redirects:

@@ -62,8 +62,17 @@ class SiteSpider(scrapy.Spider):
                 yield response.follow(url, callback=self.parse)
 
 
-def crawl(start_urls: Sequence[str], out: Path, settings: dict[str, Any] | None = None) -> None:
-    """Run :class:`SiteSpider` over *start_urls* with the add-on, writing into *out*."""
+def crawl(
+    start_urls: Sequence[str],
+    out: Path,
+    settings: dict[str, Any] | None = None,
+    spider: type[scrapy.Spider] = SiteSpider,
+    **spider_args: Any,
+) -> None:
+    """Run *spider* (:class:`SiteSpider`) over *start_urls* with the add-on, writing into *out*.
+
+    *spider_args* go to the spider's constructor.
+    """
     from scrapy.crawler import CrawlerProcess
 
     out.mkdir(parents=True, exist_ok=True)
@@ -80,8 +89,8 @@ def crawl(start_urls: Sequence[str], out: Path, settings: dict[str, Any] | None 
     }
     base.update(settings or {})
     process = CrawlerProcess(base, install_root_handler=True)
-    crawler = process.create_crawler(SiteSpider)
-    process.crawl(crawler, start_urls=list(start_urls))
+    crawler = process.create_crawler(spider)
+    process.crawl(crawler, start_urls=list(start_urls), **spider_args)
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
     (out / "stats.json").write_text(

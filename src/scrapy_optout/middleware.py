@@ -9,9 +9,21 @@
 * **body** (``process_response``): the HTML head or document metadata; a
   reserved response never reaches the spider.
 
+Each request is judged as the crawler identity it is sent with: the product
+token of its ``User-Agent`` header, or of the one Scrapy's middlewares will give
+it (``DEFAULT_REQUEST_HEADERS``, the spider's ``user_agent``, ``USER_AGENT``),
+unless ``OPTOUT_USER_AGENT`` names one for the whole crawl. A middleware that
+changes the header after this one is caught when the response arrives: the
+response is judged again as the identity it was actually sent with.
+
 A request for a ``file:``, ``ftp:`` or other non-http(s) URL is refused
-(:class:`RefusedScheme`) unless it is a start request: a page cannot make the
-crawler, or the Files pipeline, read a local file.
+(:class:`RefusedScheme`) unless a start request named that URL: a page cannot
+make the crawler, or the Files pipeline, read a local file, even when the
+spider copies a start request's meta onto the links it follows.
+
+A request whose ``optout_purpose`` or ``optout_mode`` has a value that cannot be
+used is dropped (:class:`InvalidOptOutMeta`) with one ERROR line, not crawled
+under the defaults.
 
 A response whose headers reserve it but that also carries a ``Location``
 (a redirect, most likely) is not stopped at the headers: the redirect middleware
@@ -28,6 +40,7 @@ for :class:`~scrapy_optout.OptOutPipeline`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -41,9 +54,9 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
-from scrapy_optout.core import META_RESULT, META_SKIP, OptOutCore
+from scrapy_optout.core import META_RESULT, META_SKIP, InvalidOptOutMeta, OptOutCore
 from scrapy_optout.origin import Assessment, origin_from_parts
-from scrapy_optout.policystore import POLICY_META_KEY, describe_error, stats_counter
+from scrapy_optout.policystore import describe_error, stats_counter
 from scrapy_optout.signals.html import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
@@ -51,6 +64,11 @@ if TYPE_CHECKING:
 
     from scrapy.crawler import Crawler
     from scrapy.http.headers import Headers
+
+    from scrapy_optout.origin import Evaluator
+    from scrapy_optout.policystore import PolicyStore
+
+logger = logging.getLogger(__name__)
 
 #: Request.meta key: ``download_maxsize`` was set by the middleware for decompression.
 _CAP_KEY = "_optout_page_decompression_cap"
@@ -75,19 +93,21 @@ class RefusedScheme(IgnoreRequest):
 _SITE_SCHEMES = ("http://", "https://", "data:")
 
 
-def _refused(request: Request) -> bool:
+def _refused(request: Request, start_urls: set[str]) -> bool:
     """Whether *request* goes to a local file or another protocol on a site's say-so.
 
     A ``file:``, ``ftp:`` or ``s3:`` URL found in a page (a link, an ``<img
     src>`` collected into ``file_urls``) would make Scrapy read a local file or
-    reach a host the operator never named. Start requests are the operator's
-    choice and pass, as does anything marked ``dont_optout``.
+    reach a host the operator never named. The URLs of start requests
+    (*start_urls*, as the spider middleware saw them) are the operator's choice
+    and pass, as does anything marked ``dont_optout``. Scrapy's
+    ``is_start_request`` meta key is not trusted: a spider that copies a start
+    response's meta to the links it finds would carry it along.
     """
     return (
         not request.url.lower().startswith(_SITE_SCHEMES)
-        and not request.meta.get("is_start_request")
+        and request.url not in start_urls
         and not request.meta.get(META_SKIP)
-        and POLICY_META_KEY not in request.meta
     )
 
 
@@ -96,11 +116,11 @@ def _origin(request: Request) -> str:
     return origin_from_parts(urlparse_cached(request))
 
 
-def _skip(request: Request) -> bool:
+def _skip(request: Request, store: PolicyStore) -> bool:
     return (
-        POLICY_META_KEY in request.meta
-        or bool(request.meta.get(META_SKIP))
+        bool(request.meta.get(META_SKIP))
         or not request.url.startswith(("http://", "https://"))
+        or store.owns(request)
     )
 
 
@@ -168,18 +188,24 @@ class OptOutMiddleware:
         return cls(crawler)
 
     async def process_request(self, request: Request) -> None:
-        if _refused(request):
+        core = self.core
+        if _refused(request, core.start_urls):
             self._inc("optout/refused_scheme")
             raise RefusedScheme(f"Refused a non-http(s) URL that no start request named: {request}")
-        if _skip(request):
+        if _skip(request, core.store):
             return
-        core = self.core
+        try:
+            purpose = core.purpose_for(request)
+            measuring = core.measuring(request)
+        except InvalidOptOutMeta as exc:
+            self._invalid(request, exc)
+            raise
         policy = await core.store.get(_origin(request))
-        assessment = core.evaluator.origin_stage(policy, request.url)
+        assessment = core.evaluator_for(request).origin_stage(policy, request.url)
         core.assessments[request] = assessment
         self._inc("optout/requests_checked")
-        verdict = assessment.verdict(core.purpose_for(request))
-        if verdict.reserved and not core.measuring(request):
+        verdict = assessment.verdict(purpose)
+        if verdict.reserved and not measuring:
             record = core.exclude(
                 stage="origin",
                 url=request.url,
@@ -188,6 +214,14 @@ class OptOutMiddleware:
                 request=request,
             )
             raise ReservedContent(request.url, record)
+
+    def _invalid(self, request: Request, error: InvalidOptOutMeta) -> None:
+        self._inc("optout/invalid_meta")
+        logger.error(
+            "Dropped %(request)s: %(error)s",
+            {"request": request, "error": error},
+            extra={"spider": self.crawler.spider},
+        )
 
     # The signal handlers take **kwargs: pydispatch then passes the signal's
     # arguments as they are instead of filtering them for each call.
@@ -205,7 +239,7 @@ class OptOutMiddleware:
             meta.pop("download_maxsize", None)
         core = self.core
         prior = core.assessments.get(request)
-        if prior is None or _skip(request):
+        if prior is None or _skip(request, core.store):
             return
         cap = self.decompression_cap
         if cap and "download_maxsize" not in meta and _has_header(headers, b"Content-Encoding"):
@@ -214,7 +248,12 @@ class OptOutMiddleware:
             # cannot exceed it without expanding beyond it.
             meta["download_maxsize"] = cap
             meta[_CAP_KEY] = True
-        assessment = core.evaluator.lowered_headers_stage(prior, _header_lists(headers))
+        evaluator = core.evaluator_for(request)
+        if evaluator.token != prior.token:
+            # Sent as another identity than the one judged before it left: judged
+            # again, from its origin's files, in process_response.
+            return
+        assessment = evaluator.lowered_headers_stage(prior, _header_lists(headers))
         core.assessments[request] = assessment
         if _has_header(headers, b"Location"):
             # Probably a redirect: decided in process_response if it is not followed.
@@ -235,9 +274,9 @@ class OptOutMiddleware:
             raise StopDownload(fail=False)
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
-        if _skip(request):
-            return response
         core = self.core
+        if _skip(request, core.store):
+            return response
         stopped = self._stopped.pop(request, None)
         if stopped is not None:
             raise ReservedContent(request.url, stopped)
@@ -246,9 +285,12 @@ class OptOutMiddleware:
             return response
         measuring = core.measuring(request)
         purpose = core.purpose_for(request)
+        evaluator = core.evaluator_for(request)
+        if evaluator.token != prior.token:
+            prior = await self._rejudged(evaluator, request)
         if prior.stage == "origin":
             # No headers_received signal (cached response, another handler).
-            prior = core.evaluator.lowered_headers_stage(prior, _header_lists(response.headers))
+            prior = evaluator.lowered_headers_stage(prior, _header_lists(response.headers))
         if prior.stage == "headers" and not measuring:
             # Reserved by its headers but not stopped (no signal, or a Location).
             verdict = prior.verdict(purpose)
@@ -265,10 +307,10 @@ class OptOutMiddleware:
         encoding = response.encoding if isinstance(response, TextResponse) else None
         if len(response.body) > _THREAD_THRESHOLD:
             assessment = await maybe_deferred_to_future(
-                deferToThread(core.evaluator.body_stage, prior, response.body, encoding=encoding)
+                deferToThread(evaluator.body_stage, prior, response.body, encoding=encoding)
             )
         else:
-            assessment = core.evaluator.body_stage(prior, response.body, encoding=encoding)
+            assessment = evaluator.body_stage(prior, response.body, encoding=encoding)
         core.assessments[request] = assessment
         verdict = assessment.verdict(purpose)
         if measuring:
@@ -298,13 +340,24 @@ class OptOutMiddleware:
         }
         return response
 
+    async def _rejudged(self, evaluator: Evaluator, request: Request) -> Assessment:
+        """The origin stage of *request* again, as the identity it was sent with.
+
+        A downloader middleware after this one set another ``User-Agent``; the
+        origin's files are judged again for that identity, and a reservation
+        they make is decided with the response's headers.
+        """
+        self._inc("optout/identity_changed")
+        policy = await self.core.store.get(_origin(request))
+        return evaluator.origin_stage(policy, request.url)
+
     def process_exception(self, request: Request, exception: Exception) -> None:
         """In measure mode, record the verdict of a download that failed for good.
 
         Nothing else to do: a failed download leaves nothing to drop, and an
         exclusion decided before it failed is already in the ledger.
         """
-        if _skip(request) or isinstance(exception, IgnoreRequest):
+        if _skip(request, self.core.store) or isinstance(exception, IgnoreRequest):
             return
         core = self.core
         assessment = core.assessments.get(request)
@@ -341,6 +394,17 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
             raise NotConfigured("OPTOUT_ENABLED is off")
         super().__init__(crawler)
         self.core = OptOutCore.for_crawler(crawler)
+
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Pass the start requests on, noting those that name a non-http(s) URL.
+
+        Only these URLs may be fetched with such a scheme (see :func:`_refused`).
+        """
+        start_urls = self.core.start_urls
+        async for o in start:
+            if isinstance(o, Request) and not o.url.lower().startswith(_SITE_SCHEMES):
+                start_urls.add(o.url)
+            yield o
 
     # What BaseSpiderMiddleware does with the spider's output, less its
     # per-call wrapper (one more generator layer for every request and item of

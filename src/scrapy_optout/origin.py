@@ -230,6 +230,7 @@ class Assessment:
     the reservation an evaluator that treats unknown as reserved assumes for a
     ``tdmrep.json`` it could not read; like a reservation made in the file, it
     holds unless a later TDMRep source (header, meta) gives a valid value.
+    ``token`` is the product token of the evaluator that made it.
     """
 
     url: str
@@ -241,6 +242,7 @@ class Assessment:
     headers: dict[str, list[str]] = field(default_factory=dict)
     image_findings: list[Finding] = field(default_factory=list)
     tdm_assumed: Finding | None = None
+    token: str | None = None
     # Verdicts by purpose: asked for again at each later hook of one response.
     _verdicts: dict[Purpose, Verdict] | None = field(
         default=None, init=False, repr=False, compare=False
@@ -367,7 +369,9 @@ class Evaluator:
                 )
             if why is not None and self.reserve_unknown:
                 assumed = _assumed(Signal.TDMREP, tdmrep.PURPOSES, tf, why)
-        return Assessment(url, "origin", found, tdm, False, policy.files, tdm_assumed=assumed)
+        return Assessment(
+            url, "origin", found, tdm, False, policy.files, tdm_assumed=assumed, token=self.token
+        )
 
     # -- response stages ----------------------------------------------------------------
 
@@ -382,7 +386,15 @@ class Evaluator:
         tdm = tdmrep.resolve(prior.tdm, tdmrep.header_value(hdrs, source=url))
         final = not may_carry_body_signals(_content_type(hdrs), url)
         return Assessment(
-            url, "headers", found, tdm, final, prior.files, hdrs, tdm_assumed=prior.tdm_assumed
+            url,
+            "headers",
+            found,
+            tdm,
+            final,
+            prior.files,
+            hdrs,
+            tdm_assumed=prior.tdm_assumed,
+            token=self.token,
         )
 
     def body_stage(
@@ -416,7 +428,16 @@ class Evaluator:
         elif mime in ("application/epub+zip", "application/pdf"):
             tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, ctype, source=url))
         return Assessment(
-            url, "body", found, tdm, True, prior.files, hdrs, images, tdm_assumed=prior.tdm_assumed
+            url,
+            "body",
+            found,
+            tdm,
+            True,
+            prior.files,
+            hdrs,
+            images,
+            tdm_assumed=prior.tdm_assumed,
+            token=self.token,
         )
 
     def _header_findings(self, url: str, hdrs: Mapping[str, list[str]]) -> list[Finding]:

@@ -366,6 +366,15 @@ class PolicyStore:
             else:
                 manager.disconnect(handler, signal=signal)
 
+    def owns(self, request: Request) -> bool:
+        """Whether *request* is one of this store's policy fetches while it runs.
+
+        The meta marker alone does not do: a spider that copies a request's meta
+        (``meta=response.meta``) would carry it to a page. A fetch counts only
+        while the store is waiting for it, redirect hops and retries included.
+        """
+        return POLICY_META_KEY in request.meta and self._fetch_of(request) is not None
+
     def _fetch_of(self, request: Request) -> _Fetch | None:
         fetch_id = request.meta.get(_FETCH_KEY)
         return None if fetch_id is None else self._fetches.get(fetch_id)

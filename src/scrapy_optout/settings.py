@@ -60,6 +60,8 @@ class OptOutSettings:
     log_exclusions: bool
     unknown: str = ALLOW
     decompression_maxsize: int = 64 * 1024 * 1024
+    #: ``OPTOUT_USER_AGENT``: judge every request as this User-Agent, whatever it sends.
+    user_agent_override: str | None = None
 
     @property
     def measure(self) -> bool:
@@ -115,7 +117,8 @@ class OptOutSettings:
         decompression_maxsize = settings.getint("OPTOUT_DECOMPRESSION_MAXSIZE", 64 * 1024 * 1024)
         if decompression_maxsize < 0:
             raise ConfigurationError("OPTOUT_DECOMPRESSION_MAXSIZE must be 0 (no limit) or more")
-        user_agent = settings.get("OPTOUT_USER_AGENT") or settings.get("USER_AGENT") or "Scrapy"
+        override = settings.get("OPTOUT_USER_AGENT")
+        user_agent = override or settings.get("USER_AGENT") or "Scrapy"
         evidence_dir = settings.get("OPTOUT_EVIDENCE_DIR")
         return cls(
             enabled=settings.getbool("OPTOUT_ENABLED", True),
@@ -138,4 +141,5 @@ class OptOutSettings:
             log_exclusions=settings.getbool("OPTOUT_LOG_EXCLUSIONS", True),
             unknown=if_unknown,
             decompression_maxsize=decompression_maxsize,
+            user_agent_override=str(override) if override else None,
         )
