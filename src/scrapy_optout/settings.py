@@ -16,6 +16,8 @@ ENFORCE = "enforce"
 MEASURE = "measure"
 ALLOW = "allow"
 RESERVE = "reserve"
+DROP = "drop"
+STRIP = "strip"
 MAX_CACHE_TTL = 86400  # RFC 9309 §2.4: no cached robots.txt older than 24 h
 
 DEFAULTS: dict[str, object] = {
@@ -34,6 +36,7 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_POLICY_TIMEOUT": 30.0,
     "OPTOUT_POLICY_RETRY_TIMES": 1,
     "OPTOUT_ITEM_URL_FIELDS": [],
+    "OPTOUT_ITEM_ACTION": DROP,
     "OPTOUT_LOG_EXCLUSIONS": True,
     "OPTOUT_UNKNOWN": ALLOW,
     "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
@@ -60,6 +63,7 @@ class OptOutSettings:
     log_exclusions: bool
     unknown: str = ALLOW
     decompression_maxsize: int = 64 * 1024 * 1024
+    item_action: str = DROP
 
     @property
     def measure(self) -> bool:
@@ -115,6 +119,11 @@ class OptOutSettings:
         decompression_maxsize = settings.getint("OPTOUT_DECOMPRESSION_MAXSIZE", 64 * 1024 * 1024)
         if decompression_maxsize < 0:
             raise ConfigurationError("OPTOUT_DECOMPRESSION_MAXSIZE must be 0 (no limit) or more")
+        item_action = str(get("OPTOUT_ITEM_ACTION")).lower()
+        if item_action not in (DROP, STRIP):
+            raise ConfigurationError(
+                f"OPTOUT_ITEM_ACTION must be 'drop' or 'strip', not {get('OPTOUT_ITEM_ACTION')!r}"
+            )
         user_agent = settings.get("OPTOUT_USER_AGENT") or settings.get("USER_AGENT") or "Scrapy"
         evidence_dir = settings.get("OPTOUT_EVIDENCE_DIR")
         return cls(
@@ -138,4 +147,5 @@ class OptOutSettings:
             log_exclusions=settings.getbool("OPTOUT_LOG_EXCLUSIONS", True),
             unknown=if_unknown,
             decompression_maxsize=decompression_maxsize,
+            item_action=item_action,
         )
