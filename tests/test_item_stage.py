@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from scrapy.settings import Settings
 
-from faultserver import Connection, FaultServer, Respond, html, text
+from faultserver import Connection, FaultServer, Redirect, Respond, html, text
 from helpers import TEST_UA, CrawlResult, run_crawl
 from scrapy_optout.exceptions import ConfigurationError
 from scrapy_optout.settings import OptOutSettings
@@ -160,10 +160,19 @@ def test_media_download_is_judged_by_what_it_turns_out_to_be(tmp_path):
         # The pipeline's look sees a PDF; the Files pipeline's download gets an image.
         "/swap": Flip(_binary(PDF, "application/pdf"), _binary(PNG, "image/png")),
         "/sneak": Flip(_binary(PDF, "application/pdf"), _binary(PNG, "application/octet-stream")),
+        # ... or a redirect to an image elsewhere.
+        "/moved": Flip(_binary(PDF, "application/pdf"), Redirect("/cdn/pic")),
+        "/cdn/pic": _binary(PNG, "image/png"),
     }
-    body = '<a class="doc" href="/swap">s</a><a class="doc" href="/sneak">s</a>'
+    body = "".join(f'<a class="doc" href="{p}">s</a>' for p in ("/swap", "/sneak", "/moved"))
     with FaultServer(_routes(body, **extra)) as server:
-        result = _crawl(tmp_path, server, ["/gallery.html"], OPTOUT_ITEM_ACTION="strip")
+        result = _crawl(
+            tmp_path,
+            server,
+            ["/gallery.html"],
+            OPTOUT_ITEM_ACTION="strip",
+            MEDIA_ALLOW_REDIRECTS=True,
+        )
         looks = server.hits("/swap"), server.hits("/sneak")
     # One look by the pipeline, one download by the Files pipeline.
     assert looks == (2, 2)
@@ -173,9 +182,10 @@ def test_media_download_is_judged_by_what_it_turns_out_to_be(tmp_path):
     assert refused[server.url("/swap")]["stage"] == "headers"
     assert refused[server.url("/swap")]["media_type"] == "image/png"
     assert refused[server.url("/sneak")]["stage"] == "body"
+    assert refused[server.url("/cdn/pic")]["redirect_urls"] == [server.url("/moved")]
     for record in refused.values():
         assert record["item_source"] == server.url("/gallery.html")
-    assert result.stats["optout/media_refused"] == 2
+    assert result.stats["optout/media_refused"] == 3
     assert _stored_images(tmp_path) == []
     assert _stored(tmp_path) == [PDF, PDF]
 

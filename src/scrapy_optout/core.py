@@ -295,10 +295,15 @@ class OptOutCore:
         while len(self.media_guard) > MEDIA_GUARD_SIZE:
             self.media_guard.popitem(last=False)
 
-    def media_guard_for(self, url: str) -> MediaGuard | None:
+    def media_guard_for(self, request: Request) -> MediaGuard | None:
+        """The guard on *request*'s URL, or on a URL that redirected to it."""
         if not self.media_guard:
             return None
-        return self.media_guard.get(media_key(url))
+        for url in (request.url, *request.meta.get("redirect_urls", ())):
+            guard = self.media_guard.get(media_key(url))
+            if guard is not None:
+                return guard
+        return None
 
     def _forget_item(self, item: Any, **kwargs: Any) -> None:
         self.item_sources.pop(id(item), None)

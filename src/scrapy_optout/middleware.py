@@ -237,7 +237,7 @@ class OptOutMiddleware:
         if not verdict.reserved and core.media_guard:
             # A media URL of an item from a page whose images are reserved:
             # an image/* answer is one of those images.
-            guard = core.media_guard_for(request.url)
+            guard = core.media_guard_for(request)
             ctype = assessment.headers.get("content-type")
             mime = noai.media_image_type(ctype[-1] if ctype else None, b"")
             if guard is not None and mime is not None and not guard.measuring:
@@ -328,7 +328,7 @@ class OptOutMiddleware:
 
     def _judge_media(self, request: Request, response: Response, assessment: Assessment) -> None:
         """Refuse (or in measure mode record) a guarded media download that is an image."""
-        guard = self.core.media_guard_for(request.url)
+        guard = self.core.media_guard_for(request)
         if guard is None:
             return
         ctype = assessment.headers.get("content-type")
@@ -468,7 +468,10 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
         parent = response.request
         inherited: tuple[ItemSource, ...] = parent.meta.get(META_SOURCE, ())
         assessment = core.assessments.get(parent)
-        own = core.item_source(response, assessment) if assessment is not None else None
+        own = None
+        if assessment is not None and (assessment.image_findings or core.measuring(parent)):
+            # (Only in measure mode can a reserved page reach its callback.)
+            own = core.item_source(response, assessment)
         here = (own.carried(),) if own is not None and own.binding else ()
         if not here and not inherited:
             return None  # the usual case: nothing to pass on

@@ -153,7 +153,11 @@ class OptOutPipeline:
                 if images and noai.data_uri_image(url):
                     hits.append(_Hit(field, raw, url, _first(images, purposes), None, image_page))
                 continue
-            policy = await core.store.get(origin_of(url))
+            try:
+                origin = origin_of(url)
+            except ValueError:  # e.g. "http://[x": no download can be made of it either
+                continue
+            policy = await core.store.get(origin)
             assessment = core.evaluator.origin_stage(policy, url)
             findings = assessment.all_findings  # a pending TDMRep reservation counts here
             verdict = _first(findings, purposes)
