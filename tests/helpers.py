@@ -44,19 +44,27 @@ def run_crawl(
     start_urls: list[str],
     settings: dict[str, Any] | None = None,
     timeout: int = 240,
+    spider: str | None = None,
     *,
     script: str = "run_crawl.py",
     extra: dict[str, Any] | None = None,
 ) -> CrawlResult:
     """Crawl *start_urls* in a fresh process with ``tests/<script>``.
 
-    *extra* adds keys to the configuration the script reads.
+    *spider* is ``module:Class`` in tests/; *extra* adds keys to the
+    configuration the script reads.
     """
     out.mkdir(parents=True, exist_ok=True)
     config = out / "config.json"
     config.write_text(
         json.dumps(
-            {"start_urls": start_urls, "out": str(out), "settings": settings or {}, **(extra or {})}
+            {
+                "start_urls": start_urls,
+                "out": str(out),
+                "settings": settings or {},
+                "spider": spider,
+                **(extra or {}),
+            }
         )
     )
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}

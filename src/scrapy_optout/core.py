@@ -9,6 +9,7 @@ order, before the caller acts on it.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
@@ -20,6 +21,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Headers
 from scrapy.utils.conf import build_component_list
 from scrapy.utils.misc import load_object
+from w3lib.url import canonicalize_url
 
 from scrapy_optout import events
 from scrapy_optout.exceptions import ConfigurationError
@@ -42,6 +44,16 @@ META_MODE = "optout_mode"
 META_SKIP = "dont_optout"
 #: Request.meta key where the verdict summary of a response is left for the spider.
 META_RESULT = "optout"
+#: Request.meta key: what the pages whose callbacks made a request said about
+#: their items (a tuple of :class:`ItemSource`), for items built there and
+#: yielded from the request's callback.
+META_SOURCE = "optout_source"
+#: Request.meta key of the pipeline's own look at a media URL's type.
+META_PROBE = "_optout_media_probe"
+#: Most page sources one request carries.
+MAX_CARRIED = 16
+#: Most media URLs whose downloads are judged by the type they turn out to have.
+MEDIA_GUARD_SIZE = 10000
 
 _PURPOSES = {p.value: p for p in Purpose}
 _MODES = (ENFORCE, MEASURE)
@@ -119,12 +131,51 @@ def _text(value: object) -> str:
 
 @dataclass
 class ItemSource:
-    """What the pipeline needs to know about the response an item came from."""
+    """What the pipeline needs to know about a page an item came from.
+
+    ``purpose`` and ``measuring`` are those of the request of that page
+    (``optout_purpose`` / ``optout_mode`` in its meta, or the settings).
+    ``image_findings`` are the page's reservations that bind its images
+    (``noimageai``, ``noai``) for that purpose.
+    """
 
     url: str
     verdict: Verdict | None
     image_findings: list[Finding] = field(default_factory=list)
     assessment: Assessment | None = None
+    purpose: Purpose | None = None
+    measuring: bool = False
+
+    @property
+    def binding(self) -> bool:
+        """Whether this page says anything that bears on the items built from it."""
+        return bool(self.image_findings) or (self.verdict is not None and self.verdict.reserved)
+
+    def carried(self) -> ItemSource:
+        """A copy small enough to travel in a request's meta (no assessment)."""
+        return ItemSource(
+            self.url, self.verdict, self.image_findings, None, self.purpose, self.measuring
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MediaGuard:
+    """A media URL of an item from a page whose images are reserved.
+
+    Its download is judged by what it turns out to be: an image (by its
+    ``Content-Type`` or its bytes) is reserved by *findings*, anything else
+    (a PDF, a text file) is not.
+    """
+
+    page: str
+    purpose: Purpose
+    measuring: bool
+    findings: tuple[Finding, ...]
+
+
+def media_key(url: str) -> str:
+    """The form of *url* under which a media download is looked up."""
+    return canonicalize_url(url.strip(), keep_fragments=False)
 
 
 class OptOutCore:
@@ -143,6 +194,7 @@ class OptOutCore:
         # The response each item came from and its assessment, by id(item), from the spider
         # middleware to the pipeline (set when the pipeline is enabled).
         self.item_sources: dict[int, tuple[Response, Assessment | None]] = {}
+        self.media_guard: OrderedDict[str, MediaGuard] = OrderedDict()
         self.pipeline: object | None = None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
         # The pipeline takes its item's entry; these catch items that never
@@ -349,15 +401,53 @@ class OptOutCore:
     def item_source(self, response: Response, assessment: Assessment | None) -> ItemSource:
         """What the response an item came from (and its *assessment*) says about it."""
         request = response.request
-        if assessment is None:
-            return ItemSource(url=response.url, verdict=None)
         purpose = self.purpose_for(request)
+        measuring = self.measuring(request)
+        if assessment is None:
+            return ItemSource(response.url, None, purpose=purpose, measuring=measuring)
         return ItemSource(
             url=response.url,
             verdict=assessment.verdict(purpose),
             image_findings=[f for f in assessment.image_findings if f.bears_on(purpose)],
             assessment=assessment,
+            purpose=purpose,
+            measuring=measuring,
         )
+
+    def item_sources_of(
+        self, response: Response, assessment: Assessment | None
+    ) -> list[ItemSource]:
+        """The pages an item yielded from *response* may have been built from.
+
+        The response itself, then the pages carried in its request's meta (see
+        :data:`META_SOURCE`): an item may be built in one callback and yielded
+        from another, so it answers to all of them.
+        """
+        sources = [self.item_source(response, assessment)]
+        request = response.request
+        if request is not None:
+            sources += request.meta.get(META_SOURCE, ())
+        return sources
+
+    # -- media judged by what they are ------------------------------------------------
+
+    def guard_media(self, url: str, guard: MediaGuard) -> None:
+        """Have the download of *url* judged by *guard* when it turns out to be an image."""
+        key = media_key(url)
+        self.media_guard[key] = guard
+        self.media_guard.move_to_end(key)
+        while len(self.media_guard) > MEDIA_GUARD_SIZE:
+            self.media_guard.popitem(last=False)
+
+    def media_guard_for(self, request: Request) -> MediaGuard | None:
+        """The guard on *request*'s URL, or on a URL that redirected to it."""
+        if not self.media_guard:
+            return None
+        for url in (request.url, *request.meta.get("redirect_urls", ())):
+            guard = self.media_guard.get(media_key(url))
+            if guard is not None:
+                return guard
+        return None
 
     def _forget_item(self, item: Any, **kwargs: Any) -> None:
         self.item_sources.pop(id(item), None)

@@ -41,7 +41,8 @@ for :class:`~scrapy_optout.OptOutPipeline`.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from weakref import WeakKeyDictionary
 
@@ -54,10 +55,22 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
-from scrapy_optout.core import META_RESULT, META_SKIP, InvalidOptOutMeta, OptOutCore
+from scrapy_optout.core import (
+    MAX_CARRIED,
+    META_PROBE,
+    META_RESULT,
+    META_SKIP,
+    META_SOURCE,
+    InvalidOptOutMeta,
+    ItemSource,
+    MediaGuard,
+    OptOutCore,
+)
 from scrapy_optout.origin import Assessment, origin_from_parts
 from scrapy_optout.policystore import describe_error, stats_counter
+from scrapy_optout.signals import noai
 from scrapy_optout.signals.html import DEFAULT_LIMIT
+from scrapy_optout.verdict import Verdict, decide
 
 if TYPE_CHECKING:
     from typing import Self
@@ -119,6 +132,7 @@ def _origin(request: Request) -> str:
 def _skip(request: Request, store: PolicyStore) -> bool:
     return (
         bool(request.meta.get(META_SKIP))
+        or META_PROBE in request.meta
         or not request.url.startswith(("http://", "https://"))
         or store.owns(request)
     )
@@ -259,6 +273,16 @@ class OptOutMiddleware:
             # Probably a redirect: decided in process_response if it is not followed.
             return
         verdict = assessment.verdict(core.purpose_for(request))
+        extra = None
+        if not verdict.reserved and core.media_guard:
+            # A media URL of an item from a page whose images are reserved:
+            # an image/* answer is one of those images.
+            guard = core.media_guard_for(request)
+            ctype = assessment.headers.get("content-type")
+            mime = noai.media_image_type(ctype[-1] if ctype else None, b"")
+            if guard is not None and mime is not None and not guard.measuring:
+                verdict = _media_verdict(request.url, guard, mime)
+                extra = {"item_source": guard.page, "media_type": mime}
         if verdict.reserved and not core.measuring(request):
             record = core.exclude(
                 stage="headers",
@@ -266,11 +290,14 @@ class OptOutMiddleware:
                 verdict=verdict,
                 assessment=assessment,
                 request=request,
+                extra=extra,
             )
             self._stopped[request] = record
             # Decided and recorded: a retry would only record it again.
             request.meta["dont_retry"] = True
             self._inc("optout/downloads_stopped")
+            if extra is not None:
+                self._inc("optout/media_refused")
             raise StopDownload(fail=False)
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
@@ -332,6 +359,8 @@ class OptOutMiddleware:
                 extra={"status": response.status},
             )
             raise ReservedContent(request.url, record)
+        if core.media_guard:
+            self._judge_media(request, response, assessment)
         request.meta[META_RESULT] = {
             "purpose": str(purpose),
             "verdict": verdict.label,
@@ -350,6 +379,37 @@ class OptOutMiddleware:
         self._inc("optout/identity_changed")
         policy = await self.core.store.get(_origin(request))
         return evaluator.origin_stage(policy, request.url)
+    def _judge_media(self, request: Request, response: Response, assessment: Assessment) -> None:
+        """Refuse (or in measure mode record) a guarded media download that is an image."""
+        guard = self.core.media_guard_for(request)
+        if guard is None:
+            return
+        ctype = assessment.headers.get("content-type")
+        mime = noai.media_image_type(ctype[-1] if ctype else None, response.body)
+        if mime is None:
+            return
+        verdict = _media_verdict(request.url, guard, mime)
+        extra = {"item_source": guard.page, "media_type": mime, "status": response.status}
+        if guard.measuring:
+            self.core.record(
+                stage="body",
+                url=request.url,
+                verdict=verdict,
+                assessment=assessment,
+                request=request,
+                extra={**extra, "mode": "measure"},
+            )
+            return
+        record = self.core.exclude(
+            stage="body",
+            url=request.url,
+            verdict=verdict,
+            assessment=assessment,
+            request=request,
+            extra=extra,
+        )
+        self._inc("optout/media_refused")
+        raise ReservedContent(request.url, record)
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         """In measure mode, record the verdict of a download that failed for good.
@@ -374,6 +434,13 @@ class OptOutMiddleware:
         )
 
 
+def _media_verdict(url: str, guard: MediaGuard, mime: str) -> Verdict:
+    """The verdict on a guarded media download found to be an image of type *mime*."""
+    note = f"{url} turned out to be an image ({mime})"
+    findings = [replace(f, detail=f"{f.detail}; {note}") for f in guard.findings]
+    return decide(findings, guard.purpose)
+
+
 def _decisive_stage(assessment: Assessment, reasons: Any) -> str:
     """The earliest stage at which the reasons were known (for measure-mode records)."""
     wheres = {str(r.where) for r in reasons}
@@ -387,7 +454,15 @@ def _decisive_stage(assessment: Assessment, reasons: Any) -> str:
 
 
 class OptOutSpiderMiddleware(BaseSpiderMiddleware):
-    """Remembers, for each item, the response it came from and what that response said."""
+    """Remembers, for each item, the response it came from and what that response said.
+
+    An item may be built in one callback and yielded from another (passed on
+    in ``cb_kwargs`` or ``meta``). So a request made by a callback whose page
+    says something about its items (``noimageai``, or a reservation recorded in
+    measure mode) carries that page in its meta (:data:`META_SOURCE`), and the
+    items of its own callback answer to both pages. A request that passes on an
+    object its parent request also carried passes on the parent's pages too.
+    """
 
     def __init__(self, crawler: Crawler) -> None:
         if not crawler.settings.getbool("OPTOUT_ENABLED", True):
@@ -408,14 +483,20 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
 
     # What BaseSpiderMiddleware does with the spider's output, less its
     # per-call wrapper (one more generator layer for every request and item of
-    # every page): requests pass unchanged, items are remembered.
+    # every page): requests pass (carrying their page when it matters), items
+    # are remembered.
 
     def process_spider_output(
         self, response: Response | None, result: Iterable[Any], spider: Any = None
     ) -> Iterable[Any]:
         remember = self.get_processed_item
+        carry = self._carrier(response)
         for o in result:
-            if isinstance(o, Request) or (o := remember(o, response)) is not None:
+            if isinstance(o, Request):
+                if carry is not None:
+                    carry(o)
+                yield o
+            elif (o := remember(o, response)) is not None:
                 yield o
         self._done(response)
 
@@ -423,8 +504,13 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
         self, response: Response | None, result: AsyncIterator[Any], spider: Any = None
     ) -> AsyncIterator[Any]:
         remember = self.get_processed_item
+        carry = self._carrier(response)
         async for o in result:
-            if isinstance(o, Request) or (o := remember(o, response)) is not None:
+            if isinstance(o, Request):
+                if carry is not None:
+                    carry(o)
+                yield o
+            elif (o := remember(o, response)) is not None:
                 yield o
         self._done(response)
 
@@ -438,9 +524,66 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
             core.item_sources[id(item)] = (response, assessment)
         return item
 
+    def _carrier(self, response: Response | None) -> Callable[[Request], None] | None:
+        """What to do to each request the callback of *response* makes, or ``None``."""
+        core = self.core
+        if response is None or response.request is None or core.pipeline is None:
+            return None
+        parent = response.request
+        inherited: tuple[ItemSource, ...] = parent.meta.get(META_SOURCE, ())
+        assessment = core.assessments.get(parent)
+        own = None
+        if assessment is not None and (assessment.image_findings or core.measuring(parent)):
+            # (Only in measure mode can a reserved page reach its callback.)
+            own = core.item_source(response, assessment)
+        here = (own.carried(),) if own is not None and own.binding else ()
+        if not here and not inherited:
+            return None  # the usual case: nothing to pass on
+        passed = _passed_objects(parent) if inherited else frozenset()
+
+        def carry(request: Request) -> None:
+            sources = list(here)
+            if inherited and passed and not passed.isdisjoint(_passed_objects(request)):
+                sources += inherited
+            if not sources:
+                return
+            meta = request.meta
+            known = {(s.url, s.purpose) for s in meta.get(META_SOURCE, ())}
+            merged = list(meta.get(META_SOURCE, ()))
+            for source in sources:
+                if (source.url, source.purpose) not in known:
+                    known.add((source.url, source.purpose))
+                    merged.append(source)
+            meta[META_SOURCE] = tuple(merged[-MAX_CARRIED:])
+
+        return carry
+
     def _done(self, response: Response | None) -> None:
         # Every item has taken the response's assessment along. A request and its
         # response refer to each other, so without this the assessment would
         # live until the garbage collector frees the pair.
         if response is not None and response.request is not None:
             self.core.assessments.pop(response.request, None)
+
+
+#: Values that cannot carry an item from one callback to another.
+_PLAIN = (str, bytes, int, float, bool, type(None))
+
+
+def _passed_objects(request: Request) -> frozenset[int]:
+    """Identities of the objects *request* passes to its callback (one level deep)."""
+    found: set[int] = set()
+    meta = request.meta
+    values = [
+        *(request.cb_kwargs or {}).values(),
+        *(v for k, v in meta.items() if k != META_SOURCE),
+    ]
+    for value in values:
+        if isinstance(value, _PLAIN):
+            continue
+        found.add(id(value))
+        if isinstance(value, list | tuple | set):
+            found.update(id(v) for v in value if not isinstance(v, _PLAIN))
+        elif isinstance(value, dict):
+            found.update(id(v) for v in value.values() if not isinstance(v, _PLAIN))
+    return frozenset(found)

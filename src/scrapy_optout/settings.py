@@ -16,6 +16,8 @@ ENFORCE = "enforce"
 MEASURE = "measure"
 ALLOW = "allow"
 RESERVE = "reserve"
+DROP = "drop"
+STRIP = "strip"
 MAX_CACHE_TTL = 86400  # RFC 9309 §2.4: no cached robots.txt older than 24 h
 
 DEFAULTS: dict[str, object] = {
@@ -34,6 +36,7 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_POLICY_TIMEOUT": 30.0,
     "OPTOUT_POLICY_RETRY_TIMES": 1,
     "OPTOUT_ITEM_URL_FIELDS": [],
+    "OPTOUT_ITEM_ACTION": DROP,
     "OPTOUT_LOG_EXCLUSIONS": True,
     "OPTOUT_UNKNOWN": ALLOW,
     "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
@@ -62,6 +65,7 @@ class OptOutSettings:
     decompression_maxsize: int = 64 * 1024 * 1024
     #: ``OPTOUT_USER_AGENT``: judge every request as this User-Agent, whatever it sends.
     user_agent_override: str | None = None
+    item_action: str = DROP
 
     @property
     def measure(self) -> bool:
@@ -119,6 +123,11 @@ class OptOutSettings:
             raise ConfigurationError("OPTOUT_DECOMPRESSION_MAXSIZE must be 0 (no limit) or more")
         override = settings.get("OPTOUT_USER_AGENT")
         user_agent = override or settings.get("USER_AGENT") or "Scrapy"
+        item_action = str(get("OPTOUT_ITEM_ACTION")).lower()
+        if item_action not in (DROP, STRIP):
+            raise ConfigurationError(
+                f"OPTOUT_ITEM_ACTION must be 'drop' or 'strip', not {get('OPTOUT_ITEM_ACTION')!r}"
+            )
         evidence_dir = settings.get("OPTOUT_EVIDENCE_DIR")
         return cls(
             enabled=settings.getbool("OPTOUT_ENABLED", True),
@@ -142,4 +151,5 @@ class OptOutSettings:
             unknown=if_unknown,
             decompression_maxsize=decompression_maxsize,
             user_agent_override=str(override) if override else None,
+            item_action=item_action,
         )

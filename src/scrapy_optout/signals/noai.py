@@ -32,14 +32,25 @@ apply to ``image_urls``.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from collections.abc import Iterator, Sequence
-from urllib.parse import urlsplit
+from urllib.parse import unquote_to_bytes, urlsplit
 
 from scrapy_optout.signals.html import MetaTag
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, clip
 
-__all__ = ["PURPOSES", "image_findings", "is_image_type", "meta_findings", "xrobots_findings"]
+__all__ = [
+    "PURPOSES",
+    "data_uri_image",
+    "image_findings",
+    "is_image_type",
+    "media_image_type",
+    "meta_findings",
+    "sniff_image",
+    "xrobots_findings",
+]
 
 #: The purposes a ``noai`` or ``noimageai`` reservation covers.
 PURPOSES = frozenset({Purpose.TRAIN, Purpose.INPUT})
@@ -156,6 +167,95 @@ def is_image_type(content_type: str | None, url: str) -> bool:
         return False
     _, dot, extension = path.rpartition(".")
     return bool(dot) and "/" not in extension and extension.lower() in _IMAGE_EXTENSIONS
+
+
+#: Bytes of a body enough to tell an image by its signature.
+SNIFF_BYTES = 1024
+
+# (offset, signature, type) of the image formats a browser or an image
+# library would read; checked in order.
+_MAGIC = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (0, b"II*\x00", "image/tiff"),
+    (0, b"MM\x00*", "image/tiff"),
+    (0, b"\x00\x00\x01\x00", "image/x-icon"),
+    (0, b"\x00\x00\x02\x00", "image/x-icon"),  # .cur
+    (0, b"\xff\x0a", "image/jxl"),
+    (4, b"JXL \r\n\x87\n", "image/jxl"),
+)
+# ISO base media brands of still images (AVIF, HEIF): ``....ftyp<brand>``.
+_IMAGE_BRANDS = frozenset({b"avif", b"avis", b"heic", b"heix", b"heim", b"heis", b"mif1", b"msf1"})
+_SVG = re.compile(rb"<svg[\s>/]", re.IGNORECASE)
+_HTML = re.compile(rb"<(?:!doctype\s+html|html|head|body)[\s>]", re.IGNORECASE)
+
+
+def sniff_image(body: bytes) -> str | None:
+    """The image type *body* starts with (``"image/png"``...), or ``None``.
+
+    Reads signatures, not what a server or a URL claims: PNG, JPEG, GIF, WebP,
+    AVIF/HEIF, SVG, BMP, TIFF, ICO/CUR and JPEG XL. Only the first
+    :data:`SNIFF_BYTES` bytes are looked at. An ``<svg`` element near the start
+    of a text body (after an XML declaration, comments or a doctype) counts.
+    """
+    head = body[:SNIFF_BYTES]
+    for offset, magic, mime in _MAGIC:
+        if head.startswith(magic, offset):
+            return mime
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if head[4:8] == b"ftyp" and head[8:12] in _IMAGE_BRANDS:
+        return "image/avif" if head[8:11] == b"avi" else "image/heif"
+    # BMP: "BM", the file size, then four reserved bytes that writers leave zero.
+    if head[:2] == b"BM" and head[6:10] == b"\x00\x00\x00\x00":
+        return "image/bmp"
+    # SVG is markup: an <svg> root, not one inside an HTML page.
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    svg = _SVG.search(text) if text.startswith(b"<") else None
+    if svg is not None and _HTML.search(text, 0, svg.start()) is None:
+        return "image/svg+xml"
+    return None
+
+
+def media_image_type(content_type: str | None, body: bytes) -> str | None:
+    """Whether a downloaded response is an image, by its type or its bytes.
+
+    ``image/*`` in *content_type* says yes whatever the bytes; otherwise the
+    body's signature decides (:func:`sniff_image`), whatever the declared type:
+    a PNG served as ``application/octet-stream`` or ``application/pdf`` is an
+    image all the same. Returns the image type found, or ``None``.
+    """
+    mime = (content_type or "").split(";", 1)[0].strip().lower()
+    if mime.startswith("image/"):
+        return mime
+    return sniff_image(body)
+
+
+def data_uri_image(uri: str) -> str | None:
+    """The image type of a ``data:`` URI, or ``None`` when it holds no image.
+
+    The declared media type decides when it is ``image/*``; otherwise (no type,
+    ``application/octet-stream``, anything else) the start of the decoded data
+    is sniffed. A URI that cannot be decoded is not an image.
+    """
+    header, comma, payload = uri[5:].partition(",")
+    if not comma:
+        return None
+    params = [p.strip().lower() for p in header.split(";")]
+    if params[0].startswith("image/"):
+        return params[0]
+    head = payload[: SNIFF_BYTES * 2].strip()
+    try:
+        if "base64" in params[1:]:
+            head = re.sub(r"\s+", "", head)
+            data = base64.b64decode(head[: len(head) - len(head) % 4])
+        else:
+            data = unquote_to_bytes(head)
+    except (binascii.Error, ValueError):
+        return None
+    return sniff_image(data)
 
 
 _Hit = tuple[str, list[str], str | None]  # (quoted rule, reserving rules, agent)
