@@ -14,6 +14,7 @@ descriptions, never text the server chose.
 from __future__ import annotations
 
 import http.client
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from scrapy_optout.exceptions import TIMED_OUT, ConfigurationError, describe_error
 from scrapy_optout.origin import (
     AI_TXT,
     BODY_SCAN_LIMIT,
@@ -81,6 +83,8 @@ class HttpFetcher:
         max_redirects: int = MAX_REDIRECTS,
         session: requests.Session | None = None,
     ) -> None:
+        if isinstance(timeout, bool) or not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError(f"timeout must be a number above 0, not {timeout!r}")
         self.user_agent = user_agent
         self.timeout = timeout
         self.max_redirects = max_redirects
@@ -111,7 +115,7 @@ class HttpFetcher:
             return outcome[0]
         # Still connecting or reading headers a byte at a time: give up on it.
         return FetchResult(
-            url, None, error=f"timeout (no answer within {budget:g} s)", fetched_at=started
+            url, None, error=f"{TIMED_OUT} (no answer within {budget:g} s)", fetched_at=started
         )
 
     def _fetch(
@@ -138,7 +142,7 @@ class HttpFetcher:
                 )
             except requests.RequestException as exc:
                 return FetchResult(
-                    url, None, error=_describe(exc), fetched_at=started, redirects=hops
+                    url, None, error=describe_error(exc), fetched_at=started, redirects=hops
                 )
             with response:
                 headers = _header_lists(response)
@@ -239,14 +243,5 @@ def _read_capped(
             if time.monotonic() > deadline:
                 return b"".join(chunks), True, "body read deadline exceeded"
     except requests.RequestException as exc:
-        return b"".join(chunks), True, _describe(exc)
+        return b"".join(chunks), True, describe_error(exc)
     return b"".join(chunks), False, None
-
-
-def _describe(exc: BaseException) -> str:
-    # Exception messages quote URLs, which a site controls: keep class names only.
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    if isinstance(exc, requests.ConnectionError):
-        return f"connection failed: {type(exc.__context__ or exc).__name__}"
-    return f"download failed ({type(exc).__name__})"

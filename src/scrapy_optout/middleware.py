@@ -42,8 +42,10 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
 from scrapy_optout.core import META_RESULT, META_SKIP, OptOutCore
+from scrapy_optout.exceptions import describe_error
 from scrapy_optout.origin import Assessment, origin_from_parts
-from scrapy_optout.policystore import POLICY_META_KEY, describe_error, stats_counter
+from scrapy_optout.policystore import POLICY_META_KEY, stats_counter
+from scrapy_optout.settings import enabled as optout_enabled
 from scrapy_optout.signals.html import DEFAULT_LIMIT
 
 if TYPE_CHECKING:
@@ -146,7 +148,7 @@ class OptOutMiddleware:
     """Downloader middleware: drop reserved requests and responses, record why."""
 
     def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("OPTOUT_ENABLED", True):
+        if not optout_enabled(crawler.settings):
             raise NotConfigured("OPTOUT_ENABLED is off")
         self.crawler = crawler
         self.core = OptOutCore.for_crawler(crawler)
@@ -337,7 +339,7 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
     """Remembers, for each item, the response it came from and what that response said."""
 
     def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("OPTOUT_ENABLED", True):
+        if not optout_enabled(crawler.settings):
             raise NotConfigured("OPTOUT_ENABLED is off")
         super().__init__(crawler)
         self.core = OptOutCore.for_crawler(crawler)

@@ -22,6 +22,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from scrapy_optout.core import OptOutCore
 from scrapy_optout.origin import origin_of
 from scrapy_optout.policystore import stats_counter
+from scrapy_optout.settings import enabled as optout_enabled
 from scrapy_optout.signals.noai import is_image_type
 from scrapy_optout.verdict import Verdict, decide
 
@@ -52,7 +53,7 @@ class OptOutPipeline:
     """Drops (with :class:`ReservedItem`) items whose sources are reserved."""
 
     def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("OPTOUT_ENABLED", True):
+        if not optout_enabled(crawler.settings):
             raise NotConfigured("OPTOUT_ENABLED is off")
         self.crawler = crawler
         self.core = OptOutCore.for_crawler(crawler)
