@@ -31,6 +31,7 @@ from scrapy.settings import Settings
 from scrapy.utils.test import get_crawler
 from twisted.internet import error as twisted_error
 
+from faultserver import FaultServer, Redirect, html
 from helpers import TEST_UA, run_crawl
 from scrapy_optout import ConfigurationError, FetchError, OptOutMiddleware, OptOutPipeline
 from scrapy_optout.check import check_url, validate_url
@@ -316,6 +317,19 @@ def test_library_refuses_a_bad_url(url, reason):
 
 
 @pytest.mark.parametrize(
+    "target", ["http://127.0.0.1:99999/x", "http://[::1/x", "http://:8080/x", "gopher://h/x"]
+)
+def test_check_refuses_a_redirect_to_a_bad_url(capsys, target):
+    with FaultServer({"/start": Redirect(target)}) as server:
+        assert main(["check", server.url("/start"), "--timeout", "5"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith("optout: error: redirect to an unusable URL: "), err
+        assert err.count("\n") == 1
+        # The redirect target was never treated as an origin of its own: nothing more was asked.
+        assert server.hits("/start") == 1
+
+
+@pytest.mark.parametrize(
     "url",
     ["http://127.0.0.1:8080/", "https://[::1]:8443/a", "http://[fe80::1%25eth0]/", "HTTP://A.B/"],
 )
@@ -522,3 +536,21 @@ def test_crawl_evidence_uses_the_same_wording(tmp_path):
     }
     assert any(e.startswith("connection refused (") for e in errors[refused]), errors
     assert any(e.startswith("name not resolved (") for e in errors[unresolved]), errors
+
+
+@pytest.mark.parametrize("location", ["http://[::1/robots.txt", "http://[zz::1]/robots.txt"])
+def test_robots_redirect_to_a_malformed_url_is_read_alike(capsys, tmp_path, location):
+    # A redirect that cannot be followed ends the chain in the crawl and in the check alike:
+    # the 3xx answer is robots.txt's outcome (RFC 9309: unavailable), not a network failure.
+    routes = {"/robots.txt": Redirect(location), "/page.html": html("kept")}
+    with FaultServer(routes) as server:
+        page = server.url("/page.html")
+        assert main(["check", page, "--json", "--timeout", "5", "--user-agent", TEST_UA]) == 0
+        report = json.loads(capsys.readouterr().out)
+        robots = next(e for e in report["evidence"] if e["source"].endswith("/robots.txt"))
+        assert robots["status"] == 302, robots
+        result = run_crawl(tmp_path, [page], {"OPTOUT_MODE": "measure"})
+        assert page in result.item_urls
+        record = next(r for r in result.ledger if r["url"] == page)
+        crawl_robots = next(e for e in record["evidence"] if e["source"].endswith("/robots.txt"))
+        assert crawl_robots["status"] == 302, crawl_robots

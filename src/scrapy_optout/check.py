@@ -95,11 +95,12 @@ def check_url(
             if len(chain) >= MAX_REDIRECTS:
                 raise FetchError(f"too many redirects from {url}")
             chain.append(current)
-            current = urljoin(current, location)
             try:
+                current = urljoin(current, location)
                 validate_url(current)
-            except FetchError as exc:
-                raise FetchError(f"redirect to an unusable URL: {exc}") from None
+            except (ValueError, FetchError) as exc:
+                reason = exc if isinstance(exc, FetchError) else f"malformed URL {location!r}"
+                raise FetchError(f"redirect to an unusable URL: {reason}") from None
             continue
         assessment = evaluator.headers_stage(assessment, response.headers)
         assessment = evaluator.body_stage(assessment, response.body)

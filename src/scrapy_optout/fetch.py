@@ -88,7 +88,7 @@ class HttpFetcher:
         self.user_agent = user_agent
         self.timeout = timeout
         self.max_redirects = max_redirects
-        self.session = session or requests.Session()
+        self.session = session or _Session()
         # Nothing from the environment steers where a check connects.
         self.session.trust_env = False
 
@@ -106,7 +106,12 @@ class HttpFetcher:
         outcome: list[FetchResult] = []
 
         def run() -> None:
-            outcome.append(self._fetch(url, max_bytes, follow, started, time.monotonic() + budget))
+            deadline = time.monotonic() + budget
+            try:
+                outcome.append(self._fetch(url, max_bytes, follow, started, deadline))
+            except Exception as exc:  # never a silent thread death taken for a timeout
+                failed = FetchResult(url, None, error=describe_error(exc), fetched_at=started)
+                outcome.append(failed)
 
         worker = threading.Thread(target=run, name="optout-fetch", daemon=True)
         worker.start()
@@ -147,7 +152,10 @@ class HttpFetcher:
             with response:
                 headers = _header_lists(response)
                 location = response.headers.get("Location")
-                target = urljoin(current, location) if location else None
+                try:
+                    target = urljoin(current, location) if location else None
+                except ValueError:  # a malformed Location ends the chain, as in the crawl
+                    target = None
                 if (
                     response.is_redirect
                     and target
@@ -213,6 +221,24 @@ class HttpFetcher:
                 )
             )
         return OriginPolicy(origin, files[ROBOTS_TXT], files[AI_TXT], files[TDMREP_JSON])
+
+
+class _Session(requests.Session):
+    """A session that takes a malformed ``Location`` for no redirect at all.
+
+    ``requests`` parses the target of every redirect, even one it is not asked
+    to follow, and a broken IPv6 literal there raises ``ValueError``; the 3xx
+    response is then what the fetch returns, as in the crawl.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            try:
+                urlsplit(urljoin(resp.url, target))
+            except ValueError:
+                return None
+        return target
 
 
 def _header_lists(response: requests.Response) -> dict[str, list[str]]:

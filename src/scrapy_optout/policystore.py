@@ -416,7 +416,10 @@ def _redirect_target(response: Response) -> str | None:
     location = response.headers.get(b"Location")
     if not location:
         return None
-    target = urljoin(response.url, safe_url_string(location.decode("latin-1").strip()))
+    try:
+        target = urljoin(response.url, safe_url_string(location.decode("latin-1").strip()))
+    except ValueError:  # a malformed URL (bad port, broken IPv6 literal): not followed
+        return None
     return target if urlsplit(target).scheme in ("http", "https") else None
 
 
