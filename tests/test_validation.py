@@ -317,13 +317,20 @@ def test_library_refuses_a_bad_url(url, reason):
 
 
 @pytest.mark.parametrize(
-    "target", ["http://127.0.0.1:99999/x", "http://[::1/x", "http://:8080/x", "gopher://h/x"]
+    ("target", "says"),
+    [
+        ("http://127.0.0.1:99999/x", "an unusable URL: invalid port"),
+        ("http://[::1/x", "an unusable URL: malformed URL"),
+        ("http://[zz::1]/x", "an unusable URL: malformed URL"),
+        ("http://:8080/x", "an unusable URL: no host"),
+        ("gopher://h/x", "a non-http(s) URL"),
+    ],
 )
-def test_check_refuses_a_redirect_to_a_bad_url(capsys, target):
+def test_check_refuses_a_redirect_to_a_bad_url(capsys, target, says):
     with FaultServer({"/start": Redirect(target)}) as server:
         assert main(["check", server.url("/start"), "--timeout", "5"]) == 2
         err = capsys.readouterr().err
-        assert err.startswith("optout: error: redirect to an unusable URL: "), err
+        assert err.startswith(f"optout: error: redirect to {says}"), err
         assert err.count("\n") == 1
         # The redirect target was never treated as an origin of its own: nothing more was asked.
         assert server.hits("/start") == 1

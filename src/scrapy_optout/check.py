@@ -95,16 +95,26 @@ def check_url(
             if len(chain) >= MAX_REDIRECTS:
                 raise FetchError(f"too many redirects from {url}")
             chain.append(current)
-            try:
-                current = urljoin(current, location)
-                validate_url(current)
-            except (ValueError, FetchError) as exc:
-                reason = exc if isinstance(exc, FetchError) else f"malformed URL {location!r}"
-                raise FetchError(f"redirect to an unusable URL: {reason}") from None
+            current = _redirect_target(current, location)
             continue
         assessment = evaluator.headers_stage(assessment, response.headers)
         assessment = evaluator.body_stage(assessment, response.body)
         return _result(url, purpose, evaluator, assessment, response, chain)
+
+
+def _redirect_target(current: str, location: str) -> str:
+    """The URL a redirect from *current* points to, refused unless it can be checked."""
+    try:
+        target = urljoin(current, location)
+    except ValueError:
+        raise FetchError(f"redirect to an unusable URL: malformed URL {location!r}") from None
+    if urlsplit(target).scheme not in ("http", "https"):
+        raise FetchError(f"redirect to a non-http(s) URL: {target!r}")
+    try:
+        validate_url(target)
+    except FetchError as exc:
+        raise FetchError(f"redirect to an unusable URL: {exc}") from None
+    return target
 
 
 def validate_url(url: str) -> None:
