@@ -180,12 +180,12 @@ UTF16_LIE = "text/plain; charset=utf-16"
 
 # fmt: off
 ROBOTS_CASES = [
-    Case("connect-timeout", "robots.txt", None, ROBOTS_DOWN, {"error": "timeout"}, backlog=True),
+    Case("connect-timeout", "robots.txt", None, ROBOTS_DOWN, {"error": "timed out"}, backlog=True),
     Case("read-timeout", "robots.txt", on("/robots.txt", Silence()), ROBOTS_DOWN,
-         {"error": "timeout"}),
+         {"error": "timed out"}),
     Case("slow-drip", "robots.txt",
          on("/robots.txt", Drip(padded(ROBOTS_PRIVATE.encode(), 60, b"\n"), interval=0.5)),
-         ROBOTS_DOWN, {"error": "timeout"}),
+         ROBOTS_DOWN, {"error": "timed out"}),
     Case("drip-within-timeout", "robots.txt",
          on("/robots.txt", Drip(ROBOTS_PRIVATE.encode(), chunk=8, interval=0.1)), ROBOTS_RULE),
     Case("reset", "robots.txt", on("/robots.txt", Reset()), ROBOTS_DOWN, {"error": "connection"}),
@@ -256,10 +256,10 @@ ROBOTS_CASES = [
 
 AITXT_CASES = [
     Case("control", "ai.txt", on("/ai.txt", text(AITXT_ALL)), all_reserved("ai.txt")),
-    Case("read-timeout", "ai.txt", on("/ai.txt", Silence()), ONE_PAGE, {"error": "timeout"},
+    Case("read-timeout", "ai.txt", on("/ai.txt", Silence()), ONE_PAGE, {"error": "timed out"},
          reserve_unknown=True),
     Case("slow-drip", "ai.txt", on("/ai.txt", Drip(padded(AITXT_ALL.encode(), 60, b"\n"))),
-         ONE_PAGE, {"error": "timeout"}, reserve_unknown=True),
+         ONE_PAGE, {"error": "timed out"}, reserve_unknown=True),
     Case("reset", "ai.txt", on("/ai.txt", Reset()), ONE_PAGE, {"error": "connection"},
          reserve_unknown=True),
     Case("503", "ai.txt", on("/ai.txt", text(AITXT_ALL, status=503)), ONE_PAGE, {"status": 503},
@@ -302,7 +302,7 @@ JSON = "application/json"
 TDMREP_CASES = [
     Case("control", "tdmrep.json", on(TDMREP, text(TDMREP_ALL, content_type=JSON)),
          all_reserved("tdmrep")),
-    Case("read-timeout", "tdmrep.json", on(TDMREP, Silence()), ONE_PAGE, {"error": "timeout"},
+    Case("read-timeout", "tdmrep.json", on(TDMREP, Silence()), ONE_PAGE, {"error": "timed out"},
          reserve_unknown=True),
     Case("reset", "tdmrep.json", on(TDMREP, Reset()), ONE_PAGE, {"error": "connection"},
          reserve_unknown=True),

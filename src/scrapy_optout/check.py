@@ -9,6 +9,7 @@ headers and head metadata.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -61,12 +62,12 @@ def check_url(
 ) -> CheckResult:
     """Fetch what is needed and decide whether *url* is reserved for *purpose*.
 
-    Raises :class:`~scrapy_optout.FetchError` when *url* is not an http(s) URL
-    or cannot be fetched at all (policy file failures are findings, not errors).
+    Raises :class:`~scrapy_optout.FetchError` when *url* is not a usable
+    http(s) URL (see :func:`validate_url`) or cannot be fetched at all (policy
+    file failures are findings, not errors).
     """
     purpose = Purpose(purpose)
-    if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-        raise FetchError(f"not an http(s) URL: {url!r}")
+    validate_url(url)
     fetcher = fetcher or HttpFetcher(user_agent)
     evaluator = evaluator or Evaluator(user_agent)
     policies: dict[str, OriginPolicy] = {}
@@ -94,13 +95,60 @@ def check_url(
             if len(chain) >= MAX_REDIRECTS:
                 raise FetchError(f"too many redirects from {url}")
             chain.append(current)
-            current = urljoin(current, location)
-            if urlsplit(current).scheme not in ("http", "https"):
-                raise FetchError(f"redirect to a non-http(s) URL: {current!r}")
+            current = _redirect_target(current, location)
             continue
         assessment = evaluator.headers_stage(assessment, response.headers)
         assessment = evaluator.body_stage(assessment, response.body)
         return _result(url, purpose, evaluator, assessment, response, chain)
+
+
+def _redirect_target(current: str, location: str) -> str:
+    """The URL a redirect from *current* points to, refused unless it can be checked."""
+    try:
+        target = urljoin(current, location)
+    except ValueError:
+        raise FetchError(f"redirect to an unusable URL: malformed URL {location!r}") from None
+    if urlsplit(target).scheme not in ("http", "https"):
+        raise FetchError(f"redirect to a non-http(s) URL: {target!r}")
+    try:
+        validate_url(target)
+    except FetchError as exc:
+        raise FetchError(f"redirect to an unusable URL: {exc}") from None
+    return target
+
+
+def validate_url(url: str) -> None:
+    """Refuse, with :class:`~scrapy_optout.FetchError`, a URL that cannot be checked as given.
+
+    Only http(s) URLs with a host, a port from 1 to 65535 (or none) and, in
+    brackets, a well-formed IPv6 address. ``urllib.parse`` reports a bad port
+    only when asked, and a lenient reading would fall back to the default
+    port: the policy files of another origin would then decide.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        what = "IPv6 address in URL" if "[" in url or "]" in url else "URL"
+        raise FetchError(f"malformed {what}: {url!r}") from None
+    if parts.scheme not in ("http", "https"):
+        raise FetchError(f"not an http(s) URL: {url!r}")
+    hostport = parts.netloc.rpartition("@")[2]
+    if not hostport.startswith("[") and hostport.count(":") > 1:
+        raise FetchError(f"malformed IPv6 address in URL (it goes in brackets): {url!r}")
+    host = parts.hostname
+    if not host:
+        raise FetchError(f"no host in URL: {url!r}")
+    try:
+        port = parts.port
+    except ValueError:
+        port = 0
+    if port == 0:
+        raise FetchError(f"invalid port in URL (expected 1 to 65535): {url!r}")
+    if "[" in parts.netloc or ":" in host:
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            raise FetchError(f"malformed IPv6 address in URL: {url!r}") from None
 
 
 def _result(

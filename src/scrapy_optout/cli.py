@@ -1,13 +1,20 @@
 """The ``optout`` command: a thin argparse layer over the library.
 
-Exit codes: 0 allowed (or success), 1 reserved, 2 error.
+Exit codes: 0 allowed (or success), 1 reserved, 2 error. Every error, bad
+usage included, ends with exit 2 and one line on standard error; a reader
+that closes standard output early (``optout check URL --json | head -c 1``)
+ends the command quietly.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import math
+import os
 import sys
+import traceback
 from collections.abc import Sequence
 
 from scrapy_optout.exceptions import OptOutError
@@ -33,7 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("url", metavar="URL")
     _purpose_arg(check)
     check.add_argument("--user-agent", metavar="UA", help="User-Agent string of the crawler")
-    check.add_argument("--timeout", type=float, default=15.0, help="seconds per fetch")
+    check.add_argument(
+        "--timeout",
+        metavar="S",
+        type=_positive_float,
+        default=15.0,
+        help="seconds per fetch, more than 0 (default 15)",
+    )
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
 
     survey = commands.add_parser(
@@ -87,19 +100,36 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _positive_int(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
     if value < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
     return value
 
 
-def _non_negative_float(text: str) -> float:
+def _finite_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError("must be a finite number, 0 or more")
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a finite number, not {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text!r}")
     return value
 
 
@@ -113,6 +143,19 @@ def _purpose_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # a closed pipe is found here, not at interpreter exit
+    except BrokenPipeError:
+        # The reader went away: nothing more can be said on standard output,
+        # and the interpreter must not fail again flushing it at exit.
+        with contextlib.suppress(OSError, ValueError):  # no file descriptor under capture
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_ERROR
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -125,8 +168,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _survey(args)
         if args.command == "report":
             return _report(args)
-    except OptOutError as exc:
+    except BrokenPipeError:
+        raise
+    except (OptOutError, OSError) as exc:
         print(f"optout: error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:
+        # A bug, not bad input: keep the traceback for the report, and exit 2 all the same.
+        traceback.print_exc()
+        print(f"optout: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_ERROR
     parser.error(f"unknown command {args.command!r}")
     return EXIT_ERROR  # pragma: no cover - parser.error exits

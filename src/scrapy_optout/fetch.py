@@ -14,6 +14,7 @@ descriptions, never text the server chose.
 from __future__ import annotations
 
 import http.client
+import math
 import threading
 import time
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from urllib.parse import urljoin, urlsplit
 
 import requests
 
+from scrapy_optout.exceptions import TIMED_OUT, ConfigurationError, describe_error
 from scrapy_optout.origin import (
     AI_TXT,
     BODY_SCAN_LIMIT,
@@ -81,10 +83,12 @@ class HttpFetcher:
         max_redirects: int = MAX_REDIRECTS,
         session: requests.Session | None = None,
     ) -> None:
+        if isinstance(timeout, bool) or not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError(f"timeout must be a number above 0, not {timeout!r}")
         self.user_agent = user_agent
         self.timeout = timeout
         self.max_redirects = max_redirects
-        self.session = session or requests.Session()
+        self.session = session or _Session()
         # Nothing from the environment steers where a check connects.
         self.session.trust_env = False
 
@@ -102,7 +106,12 @@ class HttpFetcher:
         outcome: list[FetchResult] = []
 
         def run() -> None:
-            outcome.append(self._fetch(url, max_bytes, follow, started, time.monotonic() + budget))
+            deadline = time.monotonic() + budget
+            try:
+                outcome.append(self._fetch(url, max_bytes, follow, started, deadline))
+            except Exception as exc:  # never a silent thread death taken for a timeout
+                failed = FetchResult(url, None, error=describe_error(exc), fetched_at=started)
+                outcome.append(failed)
 
         worker = threading.Thread(target=run, name="optout-fetch", daemon=True)
         worker.start()
@@ -111,7 +120,7 @@ class HttpFetcher:
             return outcome[0]
         # Still connecting or reading headers a byte at a time: give up on it.
         return FetchResult(
-            url, None, error=f"timeout (no answer within {budget:g} s)", fetched_at=started
+            url, None, error=f"{TIMED_OUT} (no answer within {budget:g} s)", fetched_at=started
         )
 
     def _fetch(
@@ -138,12 +147,15 @@ class HttpFetcher:
                 )
             except requests.RequestException as exc:
                 return FetchResult(
-                    url, None, error=_describe(exc), fetched_at=started, redirects=hops
+                    url, None, error=describe_error(exc), fetched_at=started, redirects=hops
                 )
             with response:
                 headers = _header_lists(response)
                 location = response.headers.get("Location")
-                target = urljoin(current, location) if location else None
+                try:
+                    target = urljoin(current, location) if location else None
+                except ValueError:  # a malformed Location ends the chain, as in the crawl
+                    target = None
                 if (
                     response.is_redirect
                     and target
@@ -211,6 +223,24 @@ class HttpFetcher:
         return OriginPolicy(origin, files[ROBOTS_TXT], files[AI_TXT], files[TDMREP_JSON])
 
 
+class _Session(requests.Session):
+    """A session that takes a malformed ``Location`` for no redirect at all.
+
+    ``requests`` parses the target of every redirect, even one it is not asked
+    to follow, and a broken IPv6 literal there raises ``ValueError``; the 3xx
+    response is then what the fetch returns, as in the crawl.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            try:
+                urlsplit(urljoin(resp.url, target))
+            except ValueError:
+                return None
+        return target
+
+
 def _header_lists(response: requests.Response) -> dict[str, list[str]]:
     """Every header line kept apart: ``X-Robots-Tag`` scoping is per line."""
     raw = getattr(response.raw, "headers", None)
@@ -239,14 +269,5 @@ def _read_capped(
             if time.monotonic() > deadline:
                 return b"".join(chunks), True, "body read deadline exceeded"
     except requests.RequestException as exc:
-        return b"".join(chunks), True, _describe(exc)
+        return b"".join(chunks), True, describe_error(exc)
     return b"".join(chunks), False, None
-
-
-def _describe(exc: BaseException) -> str:
-    # Exception messages quote URLs, which a site controls: keep class names only.
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    if isinstance(exc, requests.ConnectionError):
-        return f"connection failed: {type(exc.__context__ or exc).__name__}"
-    return f"download failed ({type(exc).__name__})"

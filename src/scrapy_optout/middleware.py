@@ -66,8 +66,10 @@ from scrapy_optout.core import (
     MediaGuard,
     OptOutCore,
 )
+from scrapy_optout.exceptions import describe_error
 from scrapy_optout.origin import Assessment, origin_from_parts
-from scrapy_optout.policystore import describe_error, stats_counter
+from scrapy_optout.policystore import stats_counter
+from scrapy_optout.settings import enabled as optout_enabled
 from scrapy_optout.signals import noai
 from scrapy_optout.signals.html import DEFAULT_LIMIT
 from scrapy_optout.verdict import Verdict, decide
@@ -180,7 +182,7 @@ class OptOutMiddleware:
     """Downloader middleware: drop reserved requests and responses, record why."""
 
     def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("OPTOUT_ENABLED", True):
+        if not optout_enabled(crawler.settings):
             raise NotConfigured("OPTOUT_ENABLED is off")
         self.crawler = crawler
         self.core = OptOutCore.for_crawler(crawler)
@@ -465,7 +467,7 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
     """
 
     def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("OPTOUT_ENABLED", True):
+        if not optout_enabled(crawler.settings):
             raise NotConfigured("OPTOUT_ENABLED is off")
         super().__init__(crawler)
         self.core = OptOutCore.for_crawler(crawler)

@@ -48,6 +48,7 @@ from scrapy_optout.core import META_PROBE, MediaGuard, OptOutCore, registrable_d
 from scrapy_optout.origin import Assessment, origin_of
 from scrapy_optout.policystore import stats_counter
 from scrapy_optout.settings import STRIP
+from scrapy_optout.settings import enabled as optout_enabled
 from scrapy_optout.signals import noai
 from scrapy_optout.verdict import Finding, Purpose, Verdict, clip, decide
 
@@ -112,7 +113,7 @@ class OptOutPipeline:
     """Drops items whose sources are reserved, or strips their reserved URLs."""
 
     def __init__(self, crawler: Crawler) -> None:
-        if not crawler.settings.getbool("OPTOUT_ENABLED", True):
+        if not optout_enabled(crawler.settings):
             raise NotConfigured("OPTOUT_ENABLED is off")
         self.crawler = crawler
         self.core = OptOutCore.for_crawler(crawler)

@@ -34,19 +34,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, signals
-from scrapy.exceptions import (
-    CannotResolveHostError,
-    DownloadConnectionRefusedError,
-    DownloadFailedError,
-    DownloadTimeoutError,
-    IgnoreRequest,
-    ResponseDataLossError,
-    StopDownload,
-)
+from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http.request import NO_CALLBACK
 from w3lib.url import safe_url_string
 
 from scrapy_optout.coldstore import ColdStore
+from scrapy_optout.exceptions import describe_error
 from scrapy_optout.origin import (
     ROBOTS_TXT,
     TOO_MANY_REDIRECTS,
@@ -432,7 +425,10 @@ def _redirect_target(response: Response) -> str | None:
     location = response.headers.get(b"Location")
     if not location:
         return None
-    target = urljoin(response.url, safe_url_string(location.decode("latin-1").strip()))
+    try:
+        target = urljoin(response.url, safe_url_string(location.decode("latin-1").strip()))
+    except ValueError:  # a malformed URL (bad port, broken IPv6 literal): not followed
+        return None
     return target if urlsplit(target).scheme in ("http", "https") else None
 
 
@@ -446,33 +442,6 @@ def _decompression_overflow(exc: IgnoreRequest) -> bool:
     return type(cause).__name__ == "_DecompressionMaxSizeExceeded" or (
         "decompression" in str(exc).lower() and "maxsize" in str(exc).lower()
     )
-
-
-def describe_error(exc: BaseException) -> str:
-    """A fixed description of a failed download: never text the server chose.
-
-    Exception messages quote URLs (those of redirect targets included), which a
-    site controls; evaluators look for words in errors ("redirect"), so only
-    the kind of failure and the exception's class name are kept.
-    """
-    name = type(exc).__name__
-    if isinstance(exc, DownloadTimeoutError | TimeoutError) or "Timeout" in name:
-        kind = "timeout"
-    elif isinstance(exc, DownloadConnectionRefusedError | ConnectionRefusedError):
-        kind = "connection refused"
-    elif isinstance(exc, CannotResolveHostError) or "DNS" in name:
-        kind = "host name not resolved"
-    elif isinstance(exc, ResponseDataLossError):
-        kind = "body cut short"
-    elif (
-        isinstance(exc, ConnectionError | DownloadFailedError)
-        or "Connection" in name
-        or "Response" in name
-    ):
-        kind = "connection failed"
-    else:
-        kind = "download failed"
-    return f"{kind} ({name})"
 
 
 def decompress_prefix(data: bytes, encodings: list[bytes], limit: int) -> bytes | None:
