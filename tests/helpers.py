@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,15 @@ class CrawlResult:
 
 
 def run_crawl(
-    out: Path, start_urls: list[str], settings: dict[str, Any] | None = None, timeout: int = 240
+    out: Path,
+    start_urls: list[str],
+    settings: dict[str, Any] | None = None,
+    timeout: int = 240,
+    *,
+    expect_failure: bool = False,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> CrawlResult:
+    """Crawl in a fresh process; it must exit 0, or non-zero when *expect_failure*."""
     out.mkdir(parents=True, exist_ok=True)
     config = out / "config.json"
     config.write_text(
@@ -55,8 +63,12 @@ def run_crawl(
         timeout=timeout,
         env=env,
         cwd=out,
+        preexec_fn=preexec_fn,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    if expect_failure:
+        assert proc.returncode != 0, proc.stderr[-4000:]
+    else:
+        assert proc.returncode == 0, proc.stderr[-4000:]
     items_file = out / "items.jsonl"
     items = (
         [json.loads(line) for line in items_file.read_text().splitlines()]
@@ -65,7 +77,8 @@ def run_crawl(
     )
     ledger_file = Path((settings or {}).get("OPTOUT_LEDGER", out / "optout-ledger.jsonl"))
     ledger = list(read_ledger(ledger_file)) if ledger_file.exists() else []
-    stats = json.loads((out / "stats.json").read_text())
+    stats_file = out / "stats.json"
+    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
     return CrawlResult(out, items, ledger, stats, proc.stderr)
 
 

@@ -11,4 +11,4 @@ from pathlib import Path
 from scrapy_optout.demo import crawl
 
 config = json.loads(Path(sys.argv[1]).read_text())
-crawl(config["start_urls"], Path(config["out"]), config.get("settings") or {})
+sys.exit(crawl(config["start_urls"], Path(config["out"]), config.get("settings") or {}))

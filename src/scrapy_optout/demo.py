@@ -62,8 +62,12 @@ class SiteSpider(scrapy.Spider):
                 yield response.follow(url, callback=self.parse)
 
 
-def crawl(start_urls: Sequence[str], out: Path, settings: dict[str, Any] | None = None) -> None:
-    """Run :class:`SiteSpider` over *start_urls* with the add-on, writing into *out*."""
+def crawl(start_urls: Sequence[str], out: Path, settings: dict[str, Any] | None = None) -> int:
+    """Run :class:`SiteSpider` over *start_urls* with the add-on, writing into *out*.
+
+    Returns the exit status ``scrapy crawl`` would have: 1 when the crawl could
+    not start or was stopped by a failure (a ledger that cannot be written), else 0.
+    """
     from scrapy.crawler import CrawlerProcess
 
     out.mkdir(parents=True, exist_ok=True)
@@ -83,10 +87,11 @@ def crawl(start_urls: Sequence[str], out: Path, settings: dict[str, Any] | None 
     crawler = process.create_crawler(SiteSpider)
     process.crawl(crawler, start_urls=list(start_urls))
     process.start()
-    stats = crawler.stats.get_stats() if crawler.stats else {}
+    stats = crawler.stats.get_stats() if crawler._stats else {}
     (out / "stats.json").write_text(
         json.dumps({k: v for k, v in stats.items() if isinstance(v, int | float | str)}, indent=2)
     )
+    return 1 if process.bootstrap_failed else 0
 
 
 def summarise(out: Path) -> str:
@@ -152,9 +157,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         origins = {name: farm.origin(name) for name in farm.scenarios}
         (out / "origins.json").write_text(json.dumps(origins, indent=2))
         print(f"Serving {len(origins)} fixture sites on 127.0.0.1; crawling with the add-on...")
-        crawl([farm.url(name, "/") for name in farm.scenarios], out)
+        status = crawl([farm.url(name, "/") for name in farm.scenarios], out)
     print(summarise(out))
-    return 0
+    return status
 
 
 if __name__ == "__main__":

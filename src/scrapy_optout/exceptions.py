@@ -17,3 +17,11 @@ class ConfigurationError(OptOutError, ValueError):
 
 class FetchError(OptOutError):
     """The URL under examination could not be fetched at all."""
+
+
+class LedgerError(OptOutError):
+    """The ledger or its evidence folder cannot be written.
+
+    Raised at start-up when a folder is not writable (the crawl does not
+    start), and by a write that fails or is cut short (the crawl stops).
+    """

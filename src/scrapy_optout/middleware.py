@@ -41,7 +41,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
-from scrapy_optout.core import META_RESULT, META_SKIP, OptOutCore
+from scrapy_optout.core import META_RESULT, META_SKIP, LedgerFailed, OptOutCore
 from scrapy_optout.origin import Assessment, origin_from_parts
 from scrapy_optout.policystore import POLICY_META_KEY, describe_error, stats_counter
 from scrapy_optout.signals.html import DEFAULT_LIMIT
@@ -157,9 +157,12 @@ class OptOutMiddleware:
             cap = 0  # Scrapy's own limit is already the tighter one
         self.decompression_cap = cap
         self._inc = stats_counter(crawler)
-        # Downloads stopped at the headers stage, with their ledger record. Kept
-        # by request object: a copy (redirect, retry) is a download of its own.
-        self._stopped: WeakKeyDictionary[Request, dict[str, Any]] = WeakKeyDictionary()
+        # Downloads stopped at the headers stage, with their ledger record (or
+        # the failure to write it). Kept by request object: a copy (redirect,
+        # retry) is a download of its own.
+        self._stopped: WeakKeyDictionary[Request, dict[str, Any] | LedgerFailed] = (
+            WeakKeyDictionary()
+        )
         # One signal receiver for every download: each costs as much as a hook.
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
 
@@ -221,14 +224,16 @@ class OptOutMiddleware:
             return
         verdict = assessment.verdict(core.purpose_for(request))
         if verdict.reserved and not core.measuring(request):
-            record = core.exclude(
-                stage="headers",
-                url=request.url,
-                verdict=verdict,
-                assessment=assessment,
-                request=request,
-            )
-            self._stopped[request] = record
+            try:
+                self._stopped[request] = core.exclude(
+                    stage="headers",
+                    url=request.url,
+                    verdict=verdict,
+                    assessment=assessment,
+                    request=request,
+                )
+            except LedgerFailed as exc:
+                self._stopped[request] = exc  # dropped in process_response
             # Decided and recorded: a retry would only record it again.
             request.meta["dont_retry"] = True
             self._inc("optout/downloads_stopped")
@@ -239,6 +244,8 @@ class OptOutMiddleware:
             return response
         core = self.core
         stopped = self._stopped.pop(request, None)
+        if isinstance(stopped, LedgerFailed):
+            raise stopped
         if stopped is not None:
             raise ReservedContent(request.url, stopped)
         prior = core.assessments.get(request)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from itemadapter import ItemAdapter
 from scrapy.exceptions import DropItem, NotConfigured
 
-from scrapy_optout.core import OptOutCore
+from scrapy_optout.core import LedgerFailed, OptOutCore
 from scrapy_optout.origin import origin_of
 from scrapy_optout.policystore import stats_counter
 from scrapy_optout.signals.noai import is_image_type
@@ -111,8 +111,18 @@ class OptOutPipeline:
         measuring: bool,
     ) -> None:
         extra = {"item_source": page}
-        if measuring:
-            self.core.record(
+        try:
+            if measuring:
+                self.core.record(
+                    stage="item",
+                    url=url,
+                    verdict=verdict,
+                    assessment=assessment,
+                    item=item,
+                    extra=extra,
+                )
+                return
+            record = self.core.exclude(
                 stage="item",
                 url=url,
                 verdict=verdict,
@@ -120,9 +130,8 @@ class OptOutPipeline:
                 item=item,
                 extra=extra,
             )
-            return
-        record = self.core.exclude(
-            stage="item", url=url, verdict=verdict, assessment=assessment, item=item, extra=extra
-        )
+        except LedgerFailed as exc:
+            # Kept without its record is not an option: drop the item too.
+            raise DropItem(str(exc), log_level="ERROR") from exc
         self._inc("optout/items_dropped")
         raise ReservedItem(url, verdict, record)
