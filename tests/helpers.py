@@ -76,9 +76,10 @@ def run_crawl(
         else []
     )
     ledger_file = Path((settings or {}).get("OPTOUT_LEDGER", out / "optout-ledger.jsonl"))
-    ledger = list(read_ledger(ledger_file)) if ledger_file.exists() else []
+    ledger = list(read_ledger(ledger_file)) if ledger_file.is_file() else []
     stats_file = out / "stats.json"
-    stats = json.loads(stats_file.read_text()) if stats_file.exists() else {}
+    # A crawl that failed may have left no statistics, or could not write them.
+    stats = json.loads(stats_file.read_text() or "{}") if stats_file.exists() else {}
     return CrawlResult(out, items, ledger, stats, proc.stderr)
 
 
