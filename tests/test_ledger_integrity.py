@@ -542,40 +542,47 @@ def test_a_crawl_with_planted_evidence_symlinks_writes_nothing_outside(server, t
 # -- measure mode: one record per URL and stage ----------------------------------------------------
 
 
+def _showing_logo(title: str, head: str) -> Respond:
+    page = (
+        f"<html><head><title>{title}</title>{head}</head><body>"
+        '<img src="/img/logo.png"><a href="/a.html">a</a> <a href="/b.html">b</a>'
+        ' <a href="/c.html">c</a></body></html>'
+    )
+    return Respond(200, page.encode(), (("Content-Type", "text/html"),))
+
+
 def test_measure_mode_records_each_url_once_per_stage(tmp_path):
-    """Two pages show the same image under noimageai: one item-stage record for it."""
-    image = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
-    page_a = (
-        f"<html><head><title>a</title>{NOIMAGEAI_META}</head><body>"
-        '<img src="/img/logo.png"><a href="/b.html">b</a></body></html>'
-    )
-    page_b = (
-        f"<html><head><title>b</title>{NOIMAGEAI_META}</head><body>"
-        '<img src="/img/logo.png"><a href="/a.html">a</a></body></html>'
-    )
+    """Three pages show one image, two under noimageai: one item-stage record per verdict."""
     routes = {
         "/robots.txt": text("User-agent: *\nAllow: /\n"),
-        "/a.html": Respond(200, page_a.encode(), (("Content-Type", "text/html"),)),
-        "/b.html": Respond(200, page_b.encode(), (("Content-Type", "text/html"),)),
-        "/img/logo.png": Respond(200, image, (("Content-Type", "image/png"),)),
+        "/a.html": _showing_logo("a", NOIMAGEAI_META),
+        "/b.html": _showing_logo("b", NOIMAGEAI_META),
+        "/c.html": _showing_logo("c", ""),
+        "/img/logo.png": Respond(
+            200, b"\x89PNG\r\n\x1a\n" + bytes(32), (("Content-Type", "image/png"),)
+        ),
     }
     with FaultServer(routes) as site:
-        urls = [site.url("/a.html"), site.url("/b.html"), site.url("/a.html")]
+        urls = [site.url("/a.html"), site.url("/b.html"), site.url("/c.html"), site.url("/a.html")]
         result = run_crawl(
             tmp_path,
             urls,
             _settings(tmp_path / "ledger.jsonl", OPTOUT_MODE="measure"),
         )
-    keys = Counter((r["url"], r["stage"], r["purpose"]) for r in result.ledger)
+    keys = Counter((r["url"], r["stage"], r["purpose"], r["verdict"]) for r in result.ledger)
     assert keys and max(keys.values()) == 1, keys
     logo = site.url("/img/logo.png")
-    item_records = [r for r in result.ledger if r["stage"] == "item" and r["url"] == logo]
-    assert len(item_records) == 1 and item_records[0]["verdict"] == "reserved"
-    assert len(result.items) == 2  # measure mode keeps both pages
+    verdicts = sorted(
+        r["verdict"] for r in result.ledger if r["stage"] == "item" and r["url"] == logo
+    )
+    assert verdicts == ["allowed", "reserved"]
+    assert len(result.items) == 3  # measure mode keeps every page
+    assert all(r["mode"] == "measure" for r in result.ledger)
     report = ledger_report([tmp_path / "ledger.jsonl"])
     assert report["exclusions"] == 0
-    assert report["would_exclude"] == 1
+    assert report["would_exclude"] == 1  # the image, counted once
     assert report["would_exclude_by_signal"]["noai"] == 1
+    assert report["allowed"] == len({r["url"] for r in result.ledger}) - 1
 
 
 # -- optout report -------------------------------------------------------------------------------

@@ -98,8 +98,8 @@ class OptOutCore:
         # Before any request: a ledger that cannot be written stops the crawl
         # from starting (LedgerError, naming the setting and the path).
         self.ledger.open()
-        # Measure mode records each URL once per stage and purpose: digests of
-        # the (stage, purpose, URL) triples recorded so far.
+        # Measure mode records each URL once per stage, purpose and verdict:
+        # digests of the combinations recorded so far.
         self._measured: set[bytes] = set()
         self._stopping = False
         self.assessments: WeakKeyDictionary[Request, Assessment] = WeakKeyDictionary()
@@ -149,17 +149,18 @@ class OptOutCore:
     ) -> dict[str, Any]:
         """Write one ledger line (and its evidence) for *verdict*; return the record.
 
-        In measure mode a URL already recorded at *stage* for the purpose is not
-        recorded again. Raises :class:`LedgerFailed` when the line or its
-        evidence could not be written; the crawl is then being stopped.
+        In measure mode a URL already recorded at *stage* for the purpose with
+        the same verdict is not recorded again (the return value is then an
+        empty dict). Raises :class:`LedgerFailed` when the line or its evidence
+        could not be written; the crawl is then being stopped.
         """
         measuring = self.measuring(request)
         key = b""
         if measuring:
-            key = hashlib.blake2b(
-                f"{stage}\0{verdict.purpose}\0{url}".encode("utf-8", "surrogatepass"),
-                digest_size=16,
-            ).digest()
+            seen = f"{stage}\0{verdict.purpose}\0{verdict.label}\0{url}"
+            key = hashlib.blake2b(seen.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            if key in self._measured:
+                return {}
         evidence = assessment.evidence if assessment is not None else []
         spider = self.crawler.spider
         record: dict[str, Any] = {
@@ -182,8 +183,6 @@ class OptOutCore:
             record["redirect_urls"] = list(redirects)
         if extra:
             record.update(extra)
-        if measuring and key in self._measured:
-            return record
         try:
             if assessment is not None:
                 self.ledger.store_evidence(assessment.files)
