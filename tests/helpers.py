@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,11 +49,14 @@ def run_crawl(
     *,
     script: str = "run_crawl.py",
     extra: dict[str, Any] | None = None,
+    expect_failure: bool = False,
+    preexec_fn: Callable[[], None] | None = None,
 ) -> CrawlResult:
     """Crawl *start_urls* in a fresh process with ``tests/<script>``.
 
-    *spider* is ``module:Class`` in tests/; *extra* adds keys to the
-    configuration the script reads.
+    It must exit 0, or non-zero when *expect_failure*. *spider* is
+    ``module:Class`` in tests/; *extra* adds keys to the configuration the
+    script reads.
     """
     out.mkdir(parents=True, exist_ok=True)
     config = out / "config.json"
@@ -75,8 +79,12 @@ def run_crawl(
         timeout=timeout,
         env=env,
         cwd=out,
+        preexec_fn=preexec_fn,
     )
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    if expect_failure:
+        assert proc.returncode != 0, proc.stderr[-4000:]
+    else:
+        assert proc.returncode == 0, proc.stderr[-4000:]
     items_file = out / "items.jsonl"
     items = (
         [json.loads(line) for line in items_file.read_text().splitlines()]
@@ -84,8 +92,10 @@ def run_crawl(
         else []
     )
     ledger_file = Path((settings or {}).get("OPTOUT_LEDGER", out / "optout-ledger.jsonl"))
-    ledger = list(read_ledger(ledger_file)) if ledger_file.exists() else []
-    stats = json.loads((out / "stats.json").read_text())
+    ledger = list(read_ledger(ledger_file)) if ledger_file.is_file() else []
+    stats_file = out / "stats.json"
+    # A crawl that failed may have left no statistics, or could not write them.
+    stats = json.loads(stats_file.read_text() or "{}") if stats_file.exists() else {}
     return CrawlResult(out, items, ledger, stats, proc.stderr)
 
 

@@ -17,4 +17,4 @@ spider = SiteSpider
 if config.get("spider"):
     module, _, name = config["spider"].partition(":")
     spider = getattr(importlib.import_module(module), name)
-crawl(config["start_urls"], Path(config["out"]), config.get("settings") or {}, spider)
+sys.exit(crawl(config["start_urls"], Path(config["out"]), config.get("settings") or {}, spider))

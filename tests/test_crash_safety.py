@@ -15,7 +15,7 @@ import pytest
 
 from faultserver import Connection, Custom, FaultServer, Respond, text
 from helpers import ROOT, TEST_UA, run_crawl
-from scrapy_optout.ledger import read_ledger
+from scrapy_optout.ledger import read_ledger, torn_path_for
 
 PAGES = 3000
 NOAI_META = b'<meta name="robots" content="noai">'
@@ -127,7 +127,7 @@ def test_sigkill_loses_nothing_and_restart_appends(server, tmp_path):
     assert sorted(set(logged) - in_ledger) == []
 
     # A crash in the middle of a write leaves a torn line: a restart over the
-    # same ledger removes it and appends whole records after the old ones.
+    # same ledger moves it aside and appends whole records after the old ones.
     before = ledger.read_bytes()
     if not tail:
         before += b'{"v":1,"time":"2026-11-21T10:00:00.000Z","url":"http://torn'
@@ -140,6 +140,8 @@ def test_sigkill_loses_nothing_and_restart_appends(server, tmp_path):
     )
     after = ledger.read_bytes()
     assert after.startswith(kept), "records of the killed crawl were changed"
+    # The torn fragment is not thrown away: it is kept in <ledger>.torn.
+    assert torn_path_for(ledger).read_bytes() == before[len(kept) :] + b"\n"
     complete, tail = _lines(ledger)
     assert tail == b""
     parsed = [json.loads(line) for line in complete]

@@ -62,7 +62,7 @@ def ledgers(tmp_path: Path) -> list[Path]:
                 _reason("tdmrep", "tdm-reservation: 1"),
             ],
         ),
-        _record(verdict="allowed", reasons=[], stage="body"),  # measure mode
+        _record(verdict="allowed", reasons=[], stage="body", mode="measure"),
     ]
     second = [
         _record(

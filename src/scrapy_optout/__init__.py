@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scrapy_optout.exceptions import ConfigurationError, FetchError, OptOutError
+from scrapy_optout.exceptions import ConfigurationError, FetchError, LedgerError, OptOutError
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
 
 __version__ = "0.1.0"
@@ -20,6 +20,7 @@ __all__ = [
     "ConfigurationError",
     "FetchError",
     "Finding",
+    "LedgerError",
     "OptOutError",
     "OptOutMiddleware",
     "OptOutPipeline",

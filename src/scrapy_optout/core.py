@@ -8,6 +8,7 @@ order, before the caller acts on it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -20,11 +21,12 @@ from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
 from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Headers
 from scrapy.utils.conf import build_component_list
+from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import load_object
 from w3lib.url import canonicalize_url
 
 from scrapy_optout import events
-from scrapy_optout.exceptions import ConfigurationError
+from scrapy_optout.exceptions import ConfigurationError, LedgerError
 from scrapy_optout.ledger import SCHEMA_VERSION, Ledger
 from scrapy_optout.origin import Assessment, Evaluator, isoformat, origin_of, utcnow
 from scrapy_optout.policystore import PolicyStore
@@ -64,6 +66,9 @@ _MAX_IDENTITIES = 1024
 _tld: Any = None
 
 _cores: WeakKeyDictionary[Crawler, OptOutCore] = WeakKeyDictionary()
+
+#: ``finish_reason`` of a crawl stopped because its ledger could not be written.
+LEDGER_FAILED = "optout_ledger_failed"
 
 #: Longest ``rule`` quoted in a ledger line. A site may write a rule of any
 #: length (a 500 KiB robots.txt line); the evidence file keeps it whole.
@@ -128,6 +133,13 @@ def sent_user_agent(crawler: Crawler) -> str:
 def _text(value: object) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
+class LedgerFailed(IgnoreRequest):
+    """Raised instead of acting on a decision whose ledger line could not be written.
+
+    Nothing is kept or excluded without its record: the request or response
+    is dropped (the pipeline drops the item) and the crawl stops.
+    """
+
 
 @dataclass
 class ItemSource:
@@ -188,6 +200,13 @@ class OptOutCore:
         self._default_agent: str | None = self.settings.user_agent_override
         self.store = PolicyStore(crawler, self.settings)
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
+        # Before any request: a ledger that cannot be written stops the crawl
+        # from starting (LedgerError, naming the setting and the path).
+        self.ledger.open()
+        # Measure mode records each URL once per stage, purpose and verdict:
+        # digests of the combinations recorded so far.
+        self._measured: set[bytes] = set()
+        self._stopping = False
         self.assessments: WeakKeyDictionary[Request, Assessment] = WeakKeyDictionary()
         # Non-http(s) URLs that start requests named (see OptOutSpiderMiddleware).
         self.start_urls: set[str] = set()
@@ -197,6 +216,7 @@ class OptOutCore:
         self.media_guard: OrderedDict[str, MediaGuard] = OrderedDict()
         self.pipeline: object | None = None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
+        crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
         # The pipeline takes its item's entry; these catch items that never
         # reach it (dropped or failed in an earlier pipeline). Not item_scraped:
         # a receiver there would cost every item a signal call.
@@ -311,7 +331,20 @@ class OptOutCore:
         item: Any = None,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Write one ledger line (and its evidence) for *verdict*; return the record."""
+        """Write one ledger line (and its evidence) for *verdict*; return the record.
+
+        In measure mode a URL already recorded at *stage* for the purpose with
+        the same verdict is not recorded again (the return value is then an
+        empty dict). Raises :class:`LedgerFailed` when the line or its evidence
+        could not be written; the crawl is then being stopped.
+        """
+        measuring = self.measuring(request)
+        key = b""
+        if measuring:
+            seen = f"{stage}\0{verdict.purpose}\0{verdict.label}\0{url}"
+            key = hashlib.blake2b(seen.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            if key in self._measured:
+                return {}
         evidence = assessment.evidence if assessment is not None else []
         spider = self.crawler.spider
         agent = self.user_agent_for(request)
@@ -331,7 +364,7 @@ class OptOutCore:
             "stage": stage,
             "purpose": str(verdict.purpose),
             "verdict": verdict.label,
-            "mode": "measure" if self.measuring(request) else "enforce",
+            "mode": "measure" if measuring else "enforce",
             "reasons": [_quoted(f.reason()) for f in verdict.reasons],
             "evidence": evidence,
             "spider": spider.name if spider is not None else None,
@@ -343,9 +376,15 @@ class OptOutCore:
             record["redirect_urls"] = list(redirects)
         if extra:
             record.update(extra)
-        if assessment is not None:
-            self.ledger.store_evidence(assessment.files)
-        self.ledger.write(record)
+        try:
+            if assessment is not None:
+                self.ledger.store_evidence(assessment.files)
+            self.ledger.write(record)
+        except LedgerError as exc:
+            self._ledger_failed(exc)
+            raise LedgerFailed(f"Not recorded, so dropped: {url} ({exc})") from exc
+        if measuring:
+            self._measured.add(key)
         stats = self.crawler.stats
         if stats is not None:
             stats.inc_value(f"optout/verdict/{verdict.label}")
@@ -395,6 +434,37 @@ class OptOutCore:
                 extra={"spider": self.crawler.spider},
             )
         return record
+
+    def _ledger_failed(self, exc: LedgerError) -> None:
+        """Stop the crawl, once: a decision that cannot be recorded cannot be acted on."""
+        if self._stopping:
+            return
+        self._stopping = True
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.set_value("optout/ledger_failed", 1)
+        logger.error(
+            "%s. Closing the spider: nothing is kept or excluded without its ledger record.",
+            exc,
+            extra={"spider": self.crawler.spider},
+        )
+        engine = self.crawler._engine  # None when no crawl is running
+        if engine is not None and engine.spider is not None:
+            closing = deferred_from_coro(engine.close_spider_async(reason=LEDGER_FAILED))
+            closing.addErrback(
+                lambda failure: logger.error("Could not close the spider: %s", failure.value)
+            )
+
+    def _engine_stopped(self) -> None:
+        if self.ledger.failed is None:
+            return
+        logger.error(
+            "The crawl stopped because its ledger could not be written: %s", self.ledger.failed
+        )
+        # Scrapy's runners (scrapy crawl, runspider, CrawlerProcess) report a
+        # crawler left without a spider as failed (bootstrap_failed, exit code 1);
+        # Scrapy has no other way for a component to set the exit code.
+        self.crawler.spider = None
 
     # -- item bookkeeping ---------------------------------------------------------
 

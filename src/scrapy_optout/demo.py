@@ -68,10 +68,12 @@ def crawl(
     settings: dict[str, Any] | None = None,
     spider: type[scrapy.Spider] = SiteSpider,
     **spider_args: Any,
-) -> None:
+) -> int:
     """Run *spider* (:class:`SiteSpider`) over *start_urls* with the add-on, writing into *out*.
 
-    *spider_args* go to the spider's constructor.
+    *spider_args* go to the spider's constructor. Returns the exit status
+    ``scrapy crawl`` would have: 1 when the crawl could not start or was
+    stopped by a failure (a ledger that cannot be written), else 0.
     """
     from scrapy.crawler import CrawlerProcess
 
@@ -92,10 +94,11 @@ def crawl(
     crawler = process.create_crawler(spider)
     process.crawl(crawler, start_urls=list(start_urls), **spider_args)
     process.start()
-    stats = crawler.stats.get_stats() if crawler.stats else {}
+    stats = crawler.stats.get_stats() if crawler._stats else {}
     (out / "stats.json").write_text(
         json.dumps({k: v for k, v in stats.items() if isinstance(v, int | float | str)}, indent=2)
     )
+    return 1 if process.bootstrap_failed else 0
 
 
 def summarise(out: Path) -> str:
@@ -161,9 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         origins = {name: farm.origin(name) for name in farm.scenarios}
         (out / "origins.json").write_text(json.dumps(origins, indent=2))
         print(f"Serving {len(origins)} fixture sites on 127.0.0.1; crawling with the add-on...")
-        crawl([farm.url(name, "/") for name in farm.scenarios], out)
+        status = crawl([farm.url(name, "/") for name in farm.scenarios], out)
     print(summarise(out))
-    return 0
+    return status
 
 
 if __name__ == "__main__":

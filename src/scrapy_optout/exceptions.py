@@ -133,3 +133,9 @@ def describe_error(exc: BaseException) -> str:
     """
     kind, name = error_kind(exc)
     return f"{kind} ({name})"
+class LedgerError(OptOutError):
+    """The ledger or its evidence folder cannot be written.
+
+    Raised at start-up when a folder is not writable (the crawl does not
+    start), and by a write that fails or is cut short (the crawl stops).
+    """

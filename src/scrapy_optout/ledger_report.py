@@ -2,10 +2,15 @@
 
 Ledgers are JSON Lines files (see :mod:`scrapy_optout.ledger`); several
 processes write several files, and the report reads them together. Every
-exclusion (a record whose ``verdict`` is ``reserved``) is counted once per
-breakdown: by signal (each distinct signal among its reasons), by stage, by
-purpose and by registrable domain. Records of measure-mode crawls that
-allowed a URL are counted apart, as ``allowed``.
+exclusion (an enforce-mode record whose ``verdict`` is ``reserved``) is counted
+once per breakdown: by signal (each distinct signal among its reasons), by
+stage, by purpose and by registrable domain.
+
+Measure-mode records are never exclusions: nothing was dropped. They are
+counted per URL (and purpose), whatever the number of their records: a URL
+with a ``reserved`` record is one that the crawl *would exclude*; a URL whose
+records all allow it is ``allowed``. A line that is not a ledger record
+(garbage, a torn write, JSON of the wrong shape) is skipped and counted.
 """
 
 from __future__ import annotations
@@ -43,28 +48,52 @@ TOP_RULES = 20
 def ledger_report(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
     """Count the exclusions recorded in the ledgers *paths*.
 
-    Raises :class:`~scrapy_optout.ConfigurationError` when a ledger does not exist.
+    Raises :class:`~scrapy_optout.ConfigurationError` when a ledger does not
+    exist or cannot be read.
     """
     files = [Path(p) for p in paths]
     for path in files:
         if not path.is_file():
             raise ConfigurationError(f"no such ledger: {path}")
-    records = [record for path in files for record in read_ledger(path)]
-    excluded = [r for r in records if r.get("verdict") == "reserved"]
+    records: list[dict[str, Any]] = []
+    malformed = 0
+    for path in files:
+        skipped: list[int] = []
+        try:
+            records.extend(read_ledger(path, malformed=skipped))
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the ledger {path}: {exc.strerror}") from exc
+        malformed += len(skipped)
+    excluded = [r for r in records if r["verdict"] == "reserved" and r.get("mode") != "measure"]
     by_signal: Counter[str] = Counter()
     rules: Counter[tuple[str, str]] = Counter()
     for record in excluded:
-        reasons = [r for r in record.get("reasons") or () if isinstance(r, Mapping)]
+        reasons = _reasons(record)
         by_signal.update({str(r.get("signal")) for r in reasons})
         rules.update({(str(r.get("signal")), str(r.get("rule", ""))) for r in reasons})
+    # Measure mode: one verdict per URL and purpose; reserved by any record wins.
+    would: dict[tuple[str, str], set[str]] = {}
+    measured: set[tuple[str, str]] = set()
+    for record in records:
+        if record.get("mode") != "measure":
+            continue
+        key = (str(record.get("purpose")), record["url"])
+        measured.add(key)
+        if record["verdict"] == "reserved":
+            would.setdefault(key, set()).update(str(r.get("signal")) for r in _reasons(record))
+    would_signals: Counter[str] = Counter()
+    for signals in would.values():
+        would_signals.update(signals)
     times = sorted(str(r["time"]) for r in records if r.get("time"))
     domains = Counter(str(r.get("domain") or "") for r in excluded)
     return {
         "v": REPORT_VERSION,
         "ledgers": [str(p) for p in files],
         "records": len(records),
+        "malformed_lines": malformed,
         "exclusions": len(excluded),
-        "allowed": sum(1 for r in records if r.get("verdict") == "allowed"),
+        "would_exclude": len(would),
+        "allowed": len(measured) - len(would),
         "first": times[0] if times else None,
         "last": times[-1] if times else None,
         "domains": len(domains),
@@ -75,6 +104,7 @@ def ledger_report(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
         ),
         "by_domain": dict(sorted(domains.items(), key=lambda item: (-item[1], item[0]))),
         "by_spider": dict(Counter(str(r.get("spider")) for r in excluded).most_common()),
+        "would_exclude_by_signal": _ordered(would_signals, [str(s) for s in Signal]),
         "top_rules": [
             {"signal": signal, "rule": rule, "exclusions": count}
             for (signal, rule), count in sorted(rules.items(), key=lambda i: (-i[1], i[0]))[
@@ -82,6 +112,10 @@ def ledger_report(paths: Iterable[str | os.PathLike[str]]) -> dict[str, Any]:
             ]
         ],
     }
+
+
+def _reasons(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    return [r for r in record.get("reasons") or () if isinstance(r, Mapping)]
 
 
 def _ordered(counts: Counter[str], known: Sequence[str]) -> dict[str, int]:
@@ -100,6 +134,13 @@ def render_text(report: Mapping[str, Any]) -> str:
     ]
     if report.get("first"):
         lines.append(f"from {report['first']} to {report['last']}")
+    if report.get("would_exclude") or report.get("allowed"):
+        lines.append(
+            f"measure mode: {report['would_exclude']} URLs would be excluded,"
+            f" {report['allowed']} allowed (not counted as exclusions)"
+        )
+    if report.get("malformed_lines"):
+        lines.append(f"{report['malformed_lines']} malformed lines skipped")
     for title, key in (
         ("signal", "by_signal"),
         ("stage", "by_stage"),
@@ -112,6 +153,10 @@ def render_text(report: Mapping[str, Any]) -> str:
         lines += [f"  {k:<32} {v:>6}" for k, v in shown] or ["  (none)"]
         if key == "by_domain" and len(counts) > len(shown):
             lines.append(f"  ... and {len(counts) - len(shown)} more")
+    if report.get("would_exclude"):
+        shown = [(k, v) for k, v in report["would_exclude_by_signal"].items() if v]
+        lines += ["", "Would exclude (measure mode, URLs) by signal:"]
+        lines += [f"  {k:<32} {v:>6}" for k, v in shown]
     if report.get("top_rules"):
         lines += ["", "Most frequent rules:"]
         lines += [
@@ -136,7 +181,9 @@ def render_html(report: Mapping[str, Any]) -> str:
             [
                 (str(total), "exclusions"),
                 (str(report["records"]), "ledger records"),
+                (str(report["would_exclude"]), "would exclude (measure mode)"),
                 (str(report["allowed"]), "allowed (measure mode)"),
+                (str(report["malformed_lines"]), "malformed lines skipped"),
                 (str(report["domains"]), "domains"),
                 (str(len(report["ledgers"])), "ledgers"),
             ]

@@ -63,6 +63,7 @@ from scrapy_optout.core import (
     META_SOURCE,
     InvalidOptOutMeta,
     ItemSource,
+    LedgerFailed,
     MediaGuard,
     OptOutCore,
 )
@@ -193,9 +194,12 @@ class OptOutMiddleware:
             cap = 0  # Scrapy's own limit is already the tighter one
         self.decompression_cap = cap
         self._inc = stats_counter(crawler)
-        # Downloads stopped at the headers stage, with their ledger record. Kept
-        # by request object: a copy (redirect, retry) is a download of its own.
-        self._stopped: WeakKeyDictionary[Request, dict[str, Any]] = WeakKeyDictionary()
+        # Downloads stopped at the headers stage, with their ledger record (or
+        # the failure to write it). Kept by request object: a copy (redirect,
+        # retry) is a download of its own.
+        self._stopped: WeakKeyDictionary[Request, dict[str, Any] | LedgerFailed] = (
+            WeakKeyDictionary()
+        )
         # One signal receiver for every download: each costs as much as a hook.
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
 
@@ -286,15 +290,17 @@ class OptOutMiddleware:
                 verdict = _media_verdict(request.url, guard, mime)
                 extra = {"item_source": guard.page, "media_type": mime}
         if verdict.reserved and not core.measuring(request):
-            record = core.exclude(
-                stage="headers",
-                url=request.url,
-                verdict=verdict,
-                assessment=assessment,
-                request=request,
-                extra=extra,
-            )
-            self._stopped[request] = record
+            try:
+                self._stopped[request] = core.exclude(
+                    stage="headers",
+                    url=request.url,
+                    verdict=verdict,
+                    assessment=assessment,
+                    request=request,
+                    extra=extra,
+                )
+            except LedgerFailed as exc:
+                self._stopped[request] = exc  # dropped in process_response
             # Decided and recorded: a retry would only record it again.
             request.meta["dont_retry"] = True
             self._inc("optout/downloads_stopped")
@@ -307,6 +313,8 @@ class OptOutMiddleware:
         if _skip(request, core.store):
             return response
         stopped = self._stopped.pop(request, None)
+        if isinstance(stopped, LedgerFailed):
+            raise stopped
         if stopped is not None:
             raise ReservedContent(request.url, stopped)
         prior = core.assessments.get(request)

@@ -44,7 +44,13 @@ from scrapy import Request
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.http.request import NO_CALLBACK
 
-from scrapy_optout.core import META_PROBE, MediaGuard, OptOutCore, registrable_domain
+from scrapy_optout.core import (
+    META_PROBE,
+    LedgerFailed,
+    MediaGuard,
+    OptOutCore,
+    registrable_domain,
+)
 from scrapy_optout.origin import Assessment, origin_of
 from scrapy_optout.policystore import stats_counter
 from scrapy_optout.settings import STRIP
@@ -240,7 +246,25 @@ class OptOutPipeline:
                         yield field, entry
 
     def _act(self, item: Any, hits: list[_Hit], measuring: bool) -> None:
-        """Record every hit, then drop the item or strip its reserved URLs."""
+        """Record every hit, then drop the item or strip its reserved URLs.
+
+        An item is never kept without its records: when one cannot be written
+        the item is dropped (and the crawl stops).
+        """
+        try:
+            records = self._record(item, hits, measuring)
+        except LedgerFailed as exc:
+            raise DropItem(str(exc), log_level="ERROR") from exc
+        if measuring:
+            return
+        if self.strip and all(hit.field is not None for hit in hits):
+            self._strip(item, hits)
+            return
+        self._inc("optout/items_dropped")
+        first = hits[0]
+        raise ReservedItem(first.url, first.verdict, records[0], records)
+
+    def _record(self, item: Any, hits: list[_Hit], measuring: bool) -> list[dict[str, Any]]:
         core = self.core
         if measuring:
             for hit in hits:
@@ -252,8 +276,8 @@ class OptOutPipeline:
                     item=item,
                     extra=_extra(hit, "measure"),
                 )
-            return
-        records = [
+            return []
+        return [
             core.exclude(
                 stage="item",
                 url=_quoted_url(hit.url),
@@ -264,12 +288,6 @@ class OptOutPipeline:
             )
             for hit in hits
         ]
-        if self.strip and all(hit.field is not None for hit in hits):
-            self._strip(item, hits)
-            return
-        self._inc("optout/items_dropped")
-        first = hits[0]
-        raise ReservedItem(first.url, first.verdict, records[0], records)
 
     def _strip(self, item: Any, hits: list[_Hit]) -> None:
         adapter = ItemAdapter(item)
