@@ -299,3 +299,37 @@ def test_transient_503_is_not_replayed_by_the_next_crawl(tmp_path, storage):
     assert {e["status"] for e in evidence} == {200}
     assert all(datetime.fromisoformat(e["fetched_at"]) >= between for e in evidence)
     assert not cached(settings, server.url("/robots.txt"))
+
+
+# -- without the add-on, and in measure mode -------------------------------------------------------
+
+BY_HAND = {
+    "ADDONS": {},
+    "DOWNLOADER_MIDDLEWARES": {"scrapy_optout.OptOutMiddleware": 100},
+    "ITEM_PIPELINES": {"scrapy_optout.OptOutPipeline": 50},
+}
+
+
+@pytest.mark.parametrize(
+    "extra", [BY_HAND, {"OPTOUT_MODE": "measure"}], ids=["by-hand", "measure-mode"]
+)
+def test_reserved_bodies_kept_out_of_the_cache(tmp_path, extra):
+    with FaultServer(routes(text(ALLOW_ALL))) as server:
+        settings = cache_settings(STORAGES["filesystem"], tmp_path / "httpcache", **extra)
+        urls = [server.url(p) for p in START_PATHS]
+        result = run_crawl(tmp_path / "crawl", urls, settings)
+    data = cache_bytes(tmp_path / "httpcache")
+    assert SECRET.encode() not in data
+    assert b"kept one" in data
+    for path in ALLOWED:
+        assert cached(settings, server.url(path)), path
+    for path in [*RESERVED, GZIP_RESERVED, "/redirect-noai", "/robots.txt"]:
+        assert not cached(settings, server.url(path)), path
+    if extra is BY_HAND:
+        assert result.item_urls == {server.url(p) for p in ALLOWED}
+    else:
+        # Measure mode hands every page on, and records each verdict, but caches only
+        # what is allowed.
+        assert server.url("/noai-meta.html") in result.item_urls
+        verdicts = {r["url"]: r["verdict"] for r in result.ledger if r["stage"] != "item"}
+        assert verdicts[server.url("/noai-meta.html")] == "reserved"
