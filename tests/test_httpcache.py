@@ -22,7 +22,7 @@ from scrapy.settings import Settings
 from scrapy.utils.misc import load_object
 from scrapy.utils.request import RequestFingerprinter
 
-from faultserver import Connection, FaultServer, Redirect, Respond, head, html, text
+from faultserver import Connection, FaultServer, InTurn, Redirect, Respond, head, html, text
 from helpers import TEST_UA, CrawlResult, run_crawl
 from scrapy_optout.origin import utcnow
 
@@ -58,17 +58,6 @@ class Switch:
 
     def serve(self, conn: Connection) -> None:
         self.fault.serve(conn)
-
-
-class Sequence:
-    """Answers with each fault in turn, then with the last one for good."""
-
-    def __init__(self, *faults: Any) -> None:
-        self.faults = list(faults)
-
-    def serve(self, conn: Connection) -> None:
-        fault = self.faults.pop(0) if len(self.faults) > 1 else self.faults[0]
-        fault.serve(conn)
 
 
 class RedirectWithBody:
@@ -269,7 +258,7 @@ def test_changed_robots_txt_excludes_cached_pages(crawls):
 
 @pytest.mark.parametrize("storage", list(STORAGES.values()), ids=list(STORAGES))
 def test_transient_503_is_retried_not_replayed_within_a_crawl(tmp_path, storage):
-    robots = Sequence(text("later", status=503), text(ALLOW_ALL))
+    robots = InTurn(text("later", status=503), text(ALLOW_ALL))
     with FaultServer(routes(robots)) as server:
         settings = cache_settings(storage, tmp_path / "httpcache")
         result = run_crawl(tmp_path / "crawl", [server.url("/kept.html")], settings)
@@ -281,7 +270,7 @@ def test_transient_503_is_retried_not_replayed_within_a_crawl(tmp_path, storage)
 
 @pytest.mark.parametrize("storage", list(STORAGES.values()), ids=list(STORAGES))
 def test_transient_503_is_not_replayed_by_the_next_crawl(tmp_path, storage):
-    robots = Sequence(text("later", status=503), text(ALLOW_ALL))
+    robots = InTurn(text("later", status=503), text(ALLOW_ALL))
     with FaultServer(routes(robots)) as server:
         url = server.url("/kept.html")
         settings = cache_settings(
