@@ -245,11 +245,10 @@ class OptOutMiddleware:
     def _release_followed_redirect(self, request: Request) -> None:
         """Cache the redirect that *request* follows, unless its headers reserve it.
 
-        Measure mode included: a reserved response is never written to the cache.
-
         The write held back for a response travels on in the meta of the
         requests copied from its own: a redirect it was followed by, or a retry
-        (whose failed answer is never cached).
+        (whose failed answer is never cached). A reserved redirect is not
+        cached in measure mode either.
         """
         pending = httpcache.pending_of(request)
         assert pending is not None
