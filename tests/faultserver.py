@@ -168,6 +168,19 @@ class Chain:
         Redirect(f"{self.prefix}/{following}").serve(conn)
 
 
+class InTurn:
+    """Answers with each fault in turn, then with the last one for good."""
+
+    def __init__(self, *faults: Fault) -> None:
+        self._faults = list(faults)
+        self._lock = threading.Lock()
+
+    def serve(self, conn: Connection) -> None:
+        with self._lock:
+            fault = self._faults.pop(0) if len(self._faults) > 1 else self._faults[0]
+        fault.serve(conn)
+
+
 class Silence:
     """Read the request and never answer: a read timeout for the client."""
 

@@ -32,6 +32,7 @@ from faultserver import (
     Drip,
     FaultServer,
     FullBacklog,
+    InTurn,
     Redirect,
     Reset,
     Respond,
@@ -642,14 +643,45 @@ def test_every_exclusion_is_an_expected_one(farm, crawls):
 
 
 def test_policy_files_fetched_once_per_origin(farm, crawls):
-    # Two crawls of the farm fetch robots.txt: once each, plus a retry when it fails.
+    # The store asks for each origin's robots.txt once per crawl: every case's
+    # origin, and in enforce mode the "elsewhere" origin that pages redirect to.
+    for result, origins in (
+        (crawls.enforce, len(CASES) + 1),
+        (crawls.measure, len(POLICY_CASES)),
+        (crawls.unknown, len(UNKNOWN_CASES)),
+    ):
+        assert result.stats["optout/cache/miss"] == origins
+        assert result.stats["optout/policy/robots.txt/requests"] == origins
+    # What each server saw is one download per crawl, plus the retry
+    # (OPTOUT_POLICY_RETRY_TIMES = 1) of a download that failed. A fault makes it
+    # fail every time; so can the load of three crawls at once for any file: a
+    # robots.txt answering 200 that took longer than DOWNLOAD_TIMEOUT to arrive
+    # is retried too (the redirect-ftp case of ai.txt was once seen with 4
+    # hits in 3 crawls that way). The exact count is asserted above, on the
+    # store's side, where the load cannot change it.
     for case in POLICY_CASES:
         if case.backlog:
             continue
         crawled = 3 if case in UNKNOWN_CASES else 2
-        failing = "error" in case.evidence or case.evidence.get("status", 200) >= 429
         hits = farm.origin(case).hits("/robots.txt")
-        assert 1 <= hits <= crawled * (2 if failing else 1), (case.id, hits)
+        assert crawled <= hits <= crawled * 2, (case.id, hits)
+
+
+def test_robots_txt_retried_after_a_stall_is_one_policy_fetch(tmp_path):
+    """A robots.txt that answers 200 is hit twice in a crawl when its first download times out."""
+    routes = {
+        "/robots.txt": InTurn(Silence(), text(ALLOW_ALL)),
+        "/ai.txt": Respond(404),
+        TDMREP: Respond(404),
+    }
+    with FaultServer(routes) as server:
+        server.fallback = html("a page")
+        url = server.url("/page.html")
+        result = run_crawl(tmp_path, [url], {**SETTINGS, "DOWNLOAD_TIMEOUT": 1})
+        assert server.hits("/robots.txt") == 2
+    assert result.item_urls == {url}
+    assert result.stats["optout/policy/robots.txt/requests"] == 1
+    assert result.stats["retry/count"] == 1
 
 
 # -- measure mode: the evidence says what happened to each file -------------------------------

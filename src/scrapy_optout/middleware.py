@@ -32,7 +32,8 @@ retried, so one exclusion is one ledger line. A compressed response expands to
 at most ``OPTOUT_DECOMPRESSION_MAXSIZE`` bytes (a gzip bomb is dropped by
 Scrapy's HttpCompressionMiddleware instead of exhausting memory), and large
 bodies are searched in a worker thread so that the reactor keeps serving the
-other downloads.
+other downloads. With Scrapy's HTTP cache enabled, a response is written to the
+cache only once it is decided and handed on (see :mod:`scrapy_optout.httpcache`).
 
 :class:`OptOutSpiderMiddleware` remembers which response each item came from,
 for :class:`~scrapy_optout.OptOutPipeline`.
@@ -55,6 +56,7 @@ from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
+from scrapy_optout import httpcache
 from scrapy_optout.core import (
     MAX_CARRIED,
     META_PROBE,
@@ -202,6 +204,10 @@ class OptOutMiddleware:
         )
         # One signal receiver for every download: each costs as much as a hook.
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
+        crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
+
+    def _spider_opened(self, spider: Any = None, **kwargs: Any) -> None:
+        httpcache.gate_http_caches(self.crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -212,6 +218,8 @@ class OptOutMiddleware:
         if _refused(request, core.start_urls):
             self._inc("optout/refused_scheme")
             raise RefusedScheme(f"Refused a non-http(s) URL that no start request named: {request}")
+        if httpcache.pending_of(request) is not None:
+            self._release_followed_redirect(request)
         if _skip(request, core.store):
             return
         try:
@@ -308,7 +316,53 @@ class OptOutMiddleware:
                 self._inc("optout/media_refused")
             raise StopDownload(fail=False)
 
+    def _release_followed_redirect(self, request: Request) -> None:
+        """Cache the redirect that *request* follows, unless its headers reserve it.
+
+        The write held back for a response travels on in the meta of the
+        requests copied from its own: a redirect it was followed by, or a retry
+        (whose failed answer is never cached). A reserved redirect is not
+        cached in measure mode either.
+        """
+        pending = httpcache.pending_of(request)
+        assert pending is not None
+        parent, _, _, response = pending
+        if parent is request:
+            return
+        del request.meta[httpcache.PENDING_KEY]
+        redirects = request.meta.get("redirect_urls")
+        if not (redirects and redirects[-1] == parent.url and 300 <= response.status < 400):
+            return
+        assessment = self._headers_assessment(parent, response.headers)
+        core = self.core
+        if assessment is not None and assessment.verdict(core.purpose_for(parent)).reserved:
+            self._withhold(parent)
+        else:
+            httpcache.release(parent)
+
+    def _withhold(self, request: Request) -> None:
+        if httpcache.withhold(request):
+            self._inc("optout/httpcache/withheld")
+
+    def _headers_assessment(self, request: Request, headers: Headers) -> Assessment | None:
+        """The assessment of *request* with its response *headers* taken into account."""
+        prior = self.core.assessments.get(request)
+        if prior is not None and prior.stage == "origin":
+            # No headers_received signal (cached response, another handler).
+            evaluator = self.core.evaluator_for(request)
+            prior = evaluator.lowered_headers_stage(prior, _header_lists(headers))
+        return prior
+
     async def process_response(self, request: Request, response: Response) -> Request | Response:
+        try:
+            result = await self._judge(request, response)
+        except BaseException:
+            self._withhold(request)
+            raise
+        httpcache.release(request)
+        return result
+
+    async def _judge(self, request: Request, response: Response) -> Request | Response:
         core = self.core
         if _skip(request, core.store):
             return response
@@ -317,7 +371,7 @@ class OptOutMiddleware:
             raise stopped
         if stopped is not None:
             raise ReservedContent(request.url, stopped)
-        prior = core.assessments.get(request)
+        prior = self._headers_assessment(request, response.headers)
         if prior is None:
             return response
         measuring = core.measuring(request)
@@ -325,8 +379,6 @@ class OptOutMiddleware:
         evaluator = core.evaluator_for(request)
         if evaluator.token != prior.token:
             prior = await self._rejudged(evaluator, request)
-        if prior.stage == "origin":
-            # No headers_received signal (cached response, another handler).
             prior = evaluator.lowered_headers_stage(prior, _header_lists(response.headers))
         if prior.stage == "headers" and not measuring:
             # Reserved by its headers but not stopped (no signal, or a Location).
@@ -351,6 +403,9 @@ class OptOutMiddleware:
         core.assessments[request] = assessment
         verdict = assessment.verdict(purpose)
         if measuring:
+            if verdict.reserved:
+                # Handed on, as measure mode does, but never cached.
+                self._withhold(request)
             core.record(
                 stage=_decisive_stage(assessment, verdict.reasons),
                 url=request.url,

@@ -259,6 +259,9 @@ class PolicyStore:
                 _FETCH_KEY: fetch_id,
                 # Redirects are followed here, hop by hop (see _download).
                 "dont_redirect": True,
+                # Evidence is what the server answers now: never replayed from, nor
+                # written to, Scrapy's HTTP cache.
+                "dont_cache": True,
                 "max_retry_times": self.settings.policy_retry_times,
                 "download_timeout": self.settings.policy_timeout,
                 # A body cut short is a failed fetch (RFC 9309 §2.3.1.4), not a short file.
