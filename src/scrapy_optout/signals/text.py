@@ -34,7 +34,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-__all__ = ["PolicyText", "decode_policy_text", "printable"]
+__all__ = ["PolicyText", "decode_policy_text", "looks_binary", "printable"]
 
 # (mark, codec, name): UTF-32 LE first, its mark starts with UTF-16 LE's.
 _MARKS = (
@@ -48,6 +48,10 @@ _UTF8_MARK = b"\xef\xbb\xbf"
 _SAMPLE = 512
 _LEADING_MARK = re.compile("^(\\s*)\ufeff+")
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# Control characters no text file holds (white space excepted), raw octets
+# and replacement characters: what a binary body decodes to.
+_CONTROL = re.compile("[\x01-\x08\x0e-\x1f\x7f]")
+_UNDECODED = re.compile("[\ud800-\udfff\ufffd]")
 
 
 class PolicyText(NamedTuple):
@@ -148,6 +152,21 @@ def _nul_pattern(sample: bytes) -> tuple[str, int, str] | None:
         ):
             return codec, unit, name
     return None
+
+
+def looks_binary(text: str) -> bool:
+    """Tell whether decoded *text* (its first 8 KiB are looked at) is binary data.
+
+    A few raw octets are a Latin-1 word in a UTF-8 file; a control character
+    next to one (an image header: ``\\x89PNG\\r\\n\\x1a``) or more than one
+    undecodable character in a hundred is not text.
+    """
+    head = text[:8192]
+    if head.isascii() and _CONTROL.search(head) is None:
+        return False
+    controls = len(_CONTROL.findall(head))
+    bad = controls + len(_UNDECODED.findall(head))
+    return bad > max(8, len(head) // 100) or (controls > 0 and bad >= 2)
 
 
 def printable(text: str) -> str:
