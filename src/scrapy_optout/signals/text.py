@@ -159,9 +159,11 @@ def looks_binary(text: str) -> bool:
 
     A few raw octets are a Latin-1 word in a UTF-8 file; a control character
     next to one (an image header: ``\\x89PNG\\r\\n\\x1a``) or more than one
-    undecodable character in a hundred is not text.
+    undecodable character in a hundred is not text. A DOS end-of-file mark
+    (``\\x1a``) closing the text is not held against it.
     """
-    head = text[:8192]
+    # A DOS end-of-file mark (Ctrl-Z) may close a text file.
+    head = text[:8192].rstrip("\x1a\r\n\t ")
     if head.isascii() and _CONTROL.search(head) is None:
         return False
     controls = len(_CONTROL.findall(head))
