@@ -172,7 +172,9 @@ def test_bytes_bad_utf8_and_bom() -> None:
     robots = RobotsTxt.parse(b"\xef\xbb\xbfUser-agent: *\nDisallow: /caf\xe9\nDisallow: /y\n")
     group = robots.group_for("MyBot")
     assert group is not None
-    assert [r.text for r in group.rules] == ["Disallow: /caf\ufffd", "Disallow: /y"]
+    # The raw octet stays an octet; the quote shows it escaped.
+    assert [r.text for r in group.rules] == ["Disallow: /caf\\xE9", "Disallow: /y"]
+    assert robots.notes == ("1 byte(s) that are not UTF-8 kept as raw octets",)
     assert not robots.allowed("/y", "MyBot")
 
 

@@ -76,8 +76,22 @@ def _key_value(line: str) -> tuple[str, str] | None:
     return None
 
 
+_WIDE_MARKS = (
+    (b"\xff\xfe\x00\x00", "utf-32-le"),
+    (b"\x00\x00\xfe\xff", "utf-32-be"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+
+
 def groups_of(body: bytes) -> list[tuple[list[str], list[tuple[bool, str]]]]:
     """``[(user-agent values as written, [(is_allow, pattern)])]`` in file order."""
+    # Files saved as UTF-16 or UTF-32 with a byte order mark (a few real ones
+    # are) are read in that encoding.
+    for mark, codec in _WIDE_MARKS:
+        if body.startswith(mark):
+            body = body[len(mark) : len(mark) + 512_000].decode(codec, "replace").encode()
+            break
     for size in (3, 2, 1):
         if body.startswith(b"\xef\xbb\xbf"[:size]):
             body = body[size:]
@@ -88,7 +102,7 @@ def groups_of(body: bytes) -> list[tuple[list[str], list[tuple[bool, str]]]]:
             body = body[: max(body.rfind(b"\n"), body.rfind(b"\r")) + 1]
     groups: list[tuple[list[str], list[tuple[bool, str]]]] = []
     in_agents = False
-    for raw in re.split(r"\r\n|\r|\n", body.decode("utf-8", "replace")):
+    for raw in re.split(r"\r\n|\r|\n", body.decode("utf-8", "replace").replace("\x00", "")):
         line = raw.split("#", 1)[0].strip()
         parsed = _key_value(line) if line else None
         if parsed is None:

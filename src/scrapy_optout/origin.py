@@ -32,6 +32,7 @@ from urllib.parse import ParseResult, SplitResult, urlsplit
 from scrapy_optout.signals import aipref, aitxt, content_signal, noai, robots, tdmrep
 from scrapy_optout.signals.agents import AgentCatalogue
 from scrapy_optout.signals.html import head_meta
+from scrapy_optout.signals.text import decode_policy_text
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
 
 ROBOTS_TXT = "robots.txt"
@@ -472,7 +473,7 @@ def _tdmrep_prefix(body: bytes, content_type: str | None) -> tdmrep.TdmrepFile |
     every path they match exactly as the whole file would; paths they do not
     match stay unknown. ``None`` when not even one complete rule is there.
     """
-    text = body[: tdmrep.MAX_FILE_BYTES].decode("utf-8-sig", "replace")
+    text, notes, _ = decode_policy_text(body[: tdmrep.MAX_FILE_BYTES])
     pos = len(text) - len(text.lstrip())
     if not text.startswith("[", pos):
         return None
@@ -497,7 +498,8 @@ def _tdmrep_prefix(body: bytes, content_type: str | None) -> tdmrep.TdmrepFile |
         f"file cut short at {len(body)} bytes: its first {len(items)} complete rules were"
         " read, the rest is unknown"
     )
-    return tdmrep.TdmrepFile(parsed.rules, f"{note}; {parsed.error}" if parsed.error else note)
+    error = f"{note}; {parsed.error}" if parsed.error else note
+    return tdmrep.TdmrepFile(parsed.rules, error, notes)
 
 
 def _skip_space(text: str, pos: int) -> int:

@@ -23,6 +23,14 @@ HTML app shell, a Markdown "AI instructions" page, JSON, prose, or home-made
 Those are reported as "not an ai.txt" with the reason; they are never read as
 reservations, and neither is a failed fetch. Keys are matched exactly (not by
 Google's prefix rule), so ``Disallow-Training`` is not read as ``Disallow``.
+
+The body is decoded as every policy file is
+(:func:`scrapy_optout.signals.text.decode_policy_text`: UTF-16 and UTF-32,
+NUL padding, raw octets), and a ``User-Agent`` line that names several agents
+against RFC 9309's one-token rule (``GPTBot, CCBot``) lists the others as
+robots.txt does (:func:`scrapy_optout.signals.robots.listed_agents`): a group
+that names the crawler only that way adds its winning ``Disallow`` to the
+verdict of the group chosen the ordinary way, never its ``Allow``.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.signals.robots import listed_agents, listed_note
+from scrapy_optout.signals.text import decode_policy_text, looks_binary, printable
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
 
 __all__ = ["PURPOSES", "AiTxt", "AiTxtGroup", "AiTxtRule", "evaluate"]
@@ -67,11 +77,14 @@ class AiTxtGroup:
     """A run of ``User-Agent`` lines and the rules that follow them.
 
     ``agents`` holds the product tokens, lower-cased, with ``*`` for the
-    group that applies to every crawler.
+    group that applies to every crawler. ``listed`` holds the other agents
+    its lines name against the one-token rule, each as ``(token, line number,
+    value)``.
     """
 
     agents: tuple[str, ...]
     rules: tuple[AiTxtRule, ...]
+    listed: tuple[tuple[str, int, str], ...] = ()
 
 
 class AiTxt:
@@ -79,14 +92,21 @@ class AiTxt:
 
     ``error`` is ``None`` when the body is a robots-style ai.txt with at least
     one rule; otherwise it says why the body is not one, and ``groups`` may be
-    empty. A file with an error gives no signal.
+    empty. A file with an error gives no signal. ``notes`` say how the file
+    was decoded when it was not plain UTF-8.
     """
 
-    __slots__ = ("error", "groups")
+    __slots__ = ("error", "groups", "notes")
 
-    def __init__(self, groups: Sequence[AiTxtGroup] = (), error: str | None = None) -> None:
+    def __init__(
+        self,
+        groups: Sequence[AiTxtGroup] = (),
+        error: str | None = None,
+        notes: Sequence[str] = (),
+    ) -> None:
         self.groups: tuple[AiTxtGroup, ...] = tuple(groups)
         self.error: str | None = error
+        self.notes: tuple[str, ...] = tuple(notes)
 
     def __repr__(self) -> str:
         return f"AiTxt(groups={len(self.groups)}, error={self.error!r})"
@@ -100,17 +120,20 @@ class AiTxt:
         still read, and an HTML shell served as ``text/plain`` is still HTML.
         """
         labelled = f" (Content-Type: {content_type})" if content_type else ""
-        text, problem = _decode(body[:MAX_BYTES])
-        if text is None:
-            return cls(error=f"{problem}{labelled}")
+        text, notes, _ = decode_policy_text(body, limit=MAX_BYTES)
+        if not text.strip():
+            return cls(error=f"body is empty{labelled}", notes=notes)
+        if looks_binary(text):
+            return cls(error=f"body is binary, not text{labelled}", notes=notes)
         head = text[:4096]
         markup = _MARKUP.search(head)
         if markup is not None:
             kind = "XML" if markup.group(1) == "?xml" else "HTML"
-            return cls(error=f"body is {kind}, not robots-style lines{labelled}")
+            return cls(error=f"body is {kind}, not robots-style lines{labelled}", notes=notes)
         if head.lstrip().startswith(("{", "[")) and _is_json(text):
-            return cls(error=f"body is JSON, not robots-style lines{labelled}")
-        return _Parser(text).result()
+            return cls(error=f"body is JSON, not robots-style lines{labelled}", notes=notes)
+        parsed = _Parser(text).result()
+        return cls(parsed.groups, parsed.error, notes) if notes else parsed
 
     def rules_for(self, token: str) -> tuple[AiTxtRule, ...] | None:
         """Return the rules that apply to *token*, or ``None`` if no group does.
@@ -125,26 +148,54 @@ class AiTxt:
             return None
         return tuple(rule for group in chosen for rule in group.rules)
 
+    def listed_rules(self, token: str) -> tuple[tuple[AiTxtRule, ...], str] | None:
+        """The rules of the groups that name *token* only on a line naming several agents.
+
+        Groups that name it the ordinary way are left out; when none does,
+        the groups listing ``*`` count too, as ``*`` would. Returns the rules
+        and the note findings give, or ``None``.
+        """
+        wanted = _product_token(token)
+        specific = [g for g in self.groups if wanted and wanted in g.agents]
+        chosen = {id(g) for g in specific or [g for g in self.groups if "*" in g.agents]}
+        keys = (wanted,) if specific else (wanted, "*")
+        rules: list[AiTxtRule] = []
+        first: tuple[str, int, str] | None = None
+        for group in self.groups:
+            if id(group) in chosen:
+                continue
+            entry = next((e for e in group.listed if e[0] in keys), None)
+            if entry is not None:
+                first = first or entry
+                rules.extend(group.rules)
+        if first is None:
+            return None
+        return tuple(rules), listed_note(first[1], first[2])
+
     def match(self, url_or_path: str, token: str) -> AiTxtRule | None:
         """Return the rule that decides *url_or_path* for *token*, if any.
 
         Longest pattern wins; on a tie ``Allow`` wins.
         """
-        rules = self.rules_for(token)
-        if not rules:
-            return None
-        path = normalise_path(url_or_path)
-        best: AiTxtRule | None = None
-        for rule in rules:
-            if not rule.pattern.matches(path):
-                continue
-            if (
-                best is None
-                or rule.pattern.length > best.pattern.length
-                or (rule.pattern.length == best.pattern.length and rule.allow and not best.allow)
-            ):
-                best = rule
-        return best
+        return _best(self.rules_for(token), url_or_path)
+
+
+def _best(rules: Sequence[AiTxtRule] | None, url_or_path: str) -> AiTxtRule | None:
+    """The rule of *rules* that decides *url_or_path*: the longest, ``Allow`` on a tie."""
+    if not rules:
+        return None
+    path = normalise_path(url_or_path)
+    best: AiTxtRule | None = None
+    for rule in rules:
+        if not rule.pattern.matches(path):
+            continue
+        if (
+            best is None
+            or rule.pattern.length > best.pattern.length
+            or (rule.pattern.length == best.pattern.length and rule.allow and not best.allow)
+        ):
+            best = rule
+    return best
 
 
 def evaluate(
@@ -166,6 +217,9 @@ def evaluate(
     ``Allow`` allows it. A missing file, a failed fetch or a body that is not
     an ai.txt gives one ``unknown`` finding saying so. No group for the token
     and no matching rule give no finding: the file says nothing about *url*.
+    A group that names the token only on a line naming several agents adds
+    a finding when its winning rule is a ``Disallow`` (see
+    :meth:`AiTxt.listed_rules`).
     """
     if error is not None:
         return [_unknown(f"ai.txt not available ({error})", source)]
@@ -175,27 +229,44 @@ def evaluate(
         return [_unknown("ai.txt not available (no body)", source)]
     if aitxt.error is not None:
         return [_unknown(f"not an ai.txt: {aitxt.error}", source)]
-    rule = aitxt.match(url, token)
-    if rule is None:
-        return []
     wanted = _product_token(token)
-    named = any(wanted and wanted in group.agents for group in aitxt.groups)
-    if rule.allow:
-        stance, detail = Stance.ALLOW, "ai.txt allows use for AI training"
-    else:
-        stance, detail = Stance.RESERVE, "ai.txt disallows use for AI training"
-    return [
-        Finding(
-            Signal.AITXT,
-            Where.FILE,
-            stance,
-            PURPOSES,
-            rule.line,
-            source,
-            f"{detail} (line {rule.lineno})",
-            agent=wanted if named else "*",
+    note = f" [ai.txt {'; '.join(aitxt.notes)}]" if aitxt.notes else ""
+    found: list[Finding] = []
+    rule = aitxt.match(url, token)
+    if rule is not None:
+        named = any(wanted and wanted in group.agents for group in aitxt.groups)
+        if rule.allow:
+            stance, detail = Stance.ALLOW, "ai.txt allows use for AI training"
+        else:
+            stance, detail = Stance.RESERVE, "ai.txt disallows use for AI training"
+        found.append(
+            Finding(
+                Signal.AITXT,
+                Where.FILE,
+                stance,
+                PURPOSES,
+                rule.line,
+                source,
+                f"{detail} (line {rule.lineno}){note}",
+                agent=wanted if named else "*",
+            )
         )
-    ]
+    listed = aitxt.listed_rules(token)
+    extra = _best(listed[0], url) if listed is not None else None
+    if listed is not None and extra is not None and not extra.allow:
+        found.append(
+            Finding(
+                Signal.AITXT,
+                Where.FILE,
+                Stance.RESERVE,
+                PURPOSES,
+                extra.line,
+                source,
+                f"ai.txt disallows use for AI training (line {extra.lineno}); {listed[1]}{note}",
+                agent=wanted or "*",
+            )
+        )
+    return found
 
 
 def _unknown(detail: str, source: str) -> Finding:
@@ -213,23 +284,6 @@ def _product_token(value: str) -> str:
         return "*"
     token = _PRODUCT_TOKEN.match(value)
     return token.group().lower() if token else ""
-
-
-def _decode(body: bytes) -> tuple[str | None, str]:
-    if not body.strip():
-        return None, "body is empty"
-    if b"\x00" in body[:8192]:
-        return None, "body is binary"
-    try:
-        return body.decode("utf-8-sig"), ""
-    except UnicodeDecodeError:
-        pass
-    # A Latin-1 comment is no reason to refuse a file; a body that is mostly
-    # undecodable is not text at all.
-    text = body.decode("utf-8-sig", "replace")
-    if text.count("\ufffd") > max(8, len(text) // 100):
-        return None, "body is binary, not UTF-8 text"
-    return text, ""
 
 
 def _is_json(text: str) -> bool:
@@ -253,6 +307,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.groups: list[AiTxtGroup] = []
         self.agents: list[str] = []
+        self.listed: list[tuple[str, int, str]] = []
         self.rules: list[AiTxtRule] = []
         self.user_agent_lines = 0
         self.orphan_rules = 0
@@ -281,20 +336,26 @@ class _Parser:
             if self.rules:  # a user-agent line after rules starts a new group
                 self._close_group()
             self.agents.append(_product_token(value))
+            for name in listed_agents(value):
+                token = _product_token(name)
+                if token:
+                    self.listed.append((token, lineno, value))
         elif field in ("allow", "disallow"):
             if not self.agents:
                 self.orphan_rules += 1
                 return
-            self.rules.append(AiTxtRule(field == "allow", compile_pattern(value), line, lineno))
+            rule = AiTxtRule(field == "allow", compile_pattern(value), printable(line), lineno)
+            self.rules.append(rule)
         elif " " in key:
             self.prose_lines += 1  # "Note: ..." style sentences, not a field name
         else:
-            self.other_fields.setdefault(key)
+            self.other_fields.setdefault(printable(key))
 
     def _close_group(self) -> None:
         if self.agents:
-            self.groups.append(AiTxtGroup(tuple(self.agents), tuple(self.rules)))
-        self.agents, self.rules = [], []
+            listed = tuple(entry for entry in self.listed if entry[0] not in self.agents)
+            self.groups.append(AiTxtGroup(tuple(self.agents), tuple(self.rules), listed))
+        self.agents, self.listed, self.rules = [], [], []
 
     def result(self) -> AiTxt:
         if any(group.rules for group in self.groups):

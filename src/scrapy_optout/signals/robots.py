@@ -15,8 +15,13 @@ The parser is lenient about content and strict about meaning:
   ``Allow`` or ``Disallow`` never covers more than its author wrote. Lines have
   no length limit of their own (Google keeps only 16 663 bytes of each; no
   specification asks for that).
-* **Encoding.** Bytes are decoded as UTF-8, invalid sequences replaced; a
-  UTF-8 byte order mark, whole or cut short, is skipped.
+* **Encoding.** Bytes are decoded by
+  :func:`scrapy_optout.signals.text.decode_policy_text`: UTF-8, UTF-16 or
+  UTF-32 as a byte order mark or the pattern of NUL bytes says; NUL padding
+  and a byte order mark at the start of any line are dropped; an octet that
+  is not UTF-8 stays a raw octet (a lone surrogate), and rule quotes show it
+  as ``\xe9``. Findings from a file that was not plain UTF-8 say how it was
+  decoded.
 * **Groups** (RFC 9309 §2.1, §2.2.1). Consecutive ``user-agent`` lines share
   the rules that follow; the next ``user-agent`` line after a rule starts a
   new group. Rules are ``allow``, ``disallow`` and, after
@@ -37,6 +42,24 @@ The parser is lenient about content and strict about meaning:
   product token (``img2dataset``, ``Kangaroo Bot``, as some AI crawlers call
   themselves) is compared with the ``user-agent`` values spelled in full
   instead, since its cut form (``img``) is another token.
+* **Several agents on one line.** RFC 9309 allows one product token per
+  ``user-agent`` line, and the reading above binds only the first of
+  ``GPTBot, CCBot``, ``GPTBot CCBot`` or ``GPTBot;CCBot``. A site that writes
+  such a line means every agent on it, so the others are *listed* too
+  (:func:`listed_agents`): each item of a list split at ``,``, ``;`` or
+  ``|``, each word of an item made of several words, and the crawler named
+  in a ``(compatible; ...)`` comment; nothing else of a parenthesised
+  comment, so ``Mozilla/5.0 (compatible; Foo)`` names ``Foo`` and not
+  ``compatible``. ``Kangaroo Bot`` still names ``kangaroo`` (and, spelled in
+  full, the agent ``Kangaroo Bot``); its word ``bot`` is listed, which binds
+  only a crawler whose token is ``bot``. A listed name can only add
+  reservations, never lift one: the group that lists an agent is evaluated
+  apart from the group chosen above and only its ``disallow`` lines (and,
+  for the crawler's own token, its reserving ``Content-Usage`` and
+  ``Content-Signal`` lines) count. So a crawler found only on such a line
+  is bound by that group *and* by its own group or ``*``, whichever
+  reserves. ``*`` inside a list adds the group to the ``*`` fallback the same
+  way. The findings say the line was read against RFC 9309's one-token rule.
 * **Matching** (RFC 9309 §2.2.2, §2.2.3) uses :mod:`scrapy_optout.signals.patterns`:
   path plus query, fragment removed, percent-encoding normalised, ``*`` and a
   final ``$``; the longest matching pattern wins and ``allow`` wins a tie.
@@ -54,9 +77,10 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.signals.text import PolicyText, decode_policy_text, printable
 from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where
 
 if TYPE_CHECKING:
@@ -70,6 +94,7 @@ __all__ = [
     "Rule",
     "ValueRule",
     "evaluate",
+    "listed_agents",
     "normalise_agent",
     "product_token",
     "valid_product_token",
@@ -83,7 +108,6 @@ TRAINING_PURPOSES = frozenset({Purpose.TRAIN, Purpose.TDM})
 #: How a fetch ``error`` starts when the fetcher gave up on a redirect chain.
 TOO_MANY_REDIRECTS = "too many redirects"
 
-_BOM = b"\xef\xbb\xbf"
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
 _TOKEN = re.compile(r"[A-Za-z_-]+")
 _ROBOTS_PATH = "/robots.txt"
@@ -178,6 +202,51 @@ def normalise_agent(value: str) -> str | None:
 
 def _name_key(value: str) -> str:
     return " ".join(value.lower().split())
+
+
+# A product token, maybe with a version: a name that stands alone in a list.
+_NAMED = re.compile(r"[A-Za-z_-]+(?:/\S*)?")
+_LIST_SEPARATOR = re.compile(r"[,;|]")
+_COMMENT = re.compile(r"\([^)]*\)?")
+
+
+def listed_agents(value: str) -> tuple[str, ...]:
+    """Return every agent a ``user-agent`` value names, read leniently.
+
+    RFC 9309 allows one product token per line; :func:`normalise_agent`
+    reads that one. A value that names several agents against that rule
+    names them all here: the items of a list split at ``,``, ``;`` or ``|``
+    (``"GPTBot, CCBot"``, ``"GPTBot;CCBot"``), the words of an item made of
+    several (``"GPTBot CCBot"``; ``"Kangaroo Bot"`` gives the item and both
+    words), and the crawler of a ``(compatible; Name)`` comment. The rest of
+    a parenthesised comment names nothing. ``*`` is returned when a list
+    holds it. A plain token (``"GPTBot"``, ``"GPTBot/1.2"``) gives ``()``.
+    """
+    value = value.strip()
+    if _NAMED.fullmatch(value) is not None or value == "*":
+        return ()
+    names: list[str] = []
+    compatible = _COMPATIBLE.search(value)
+    if compatible is not None:
+        names.append(compatible.group(1))
+    for part in _LIST_SEPARATOR.split(_COMMENT.sub(" ", value)):
+        item = " ".join(part.split())
+        if not item:
+            continue
+        names.append(item)
+        words = item.split()
+        if len(words) > 1:
+            names.extend(word for word in words if _NAMED.fullmatch(word) or word == "*")
+    return tuple(dict.fromkeys(names))
+
+
+def listed_note(line: int, value: str) -> str:
+    """What a finding says of an agent read from a line that names several."""
+    return (
+        f'the user-agent line {line} ("{printable(value)}") was read as naming several '
+        "agents, though RFC 9309 allows one product token per line: erring toward the "
+        "reservation"
+    )
 
 
 # -- rules and groups --------------------------------------------------------------
@@ -307,13 +376,16 @@ class Group:
     names (``"*"`` for the global group) and ``names`` the ``user-agent``
     values as written; ``rules`` the ``allow`` and ``disallow`` lines;
     ``usage_rules`` the ``Content-Usage`` lines; ``signal_rules`` the
-    ``Content-Signal`` lines, all in file order.
+    ``Content-Signal`` lines, all in file order. ``listed`` holds the other
+    agents its ``user-agent`` lines name against RFC 9309's one-token rule
+    (see :func:`listed_agents`), each as ``(name, line number, value)``.
     """
 
     __slots__ = (
         "_table",
         "_unscoped_signals",
         "agents",
+        "listed",
         "names",
         "rules",
         "signal_rules",
@@ -327,9 +399,11 @@ class Group:
         usage_rules: Sequence[ValueRule] = (),
         signal_rules: Sequence[ValueRule] = (),
         names: Sequence[str] = (),
+        listed: Sequence[tuple[str, int, str]] = (),
     ) -> None:
         self.agents = tuple(dict.fromkeys(agents))
         self.names = tuple(dict.fromkeys(names))
+        self.listed = tuple(listed)
         self.rules = tuple(rules)
         self.usage_rules = tuple(usage_rules)
         self.signal_rules = tuple(signal_rules)
@@ -351,6 +425,7 @@ class Group:
             [r for g in groups for r in g.usage_rules],
             [r for g in groups for r in g.signal_rules],
             [n for g in groups for n in g.names],
+            [entry for g in groups for entry in g.listed],
         )
 
     @property
@@ -470,36 +545,32 @@ class Group:
 class _Builder:
     """A group while the parser is still reading it."""
 
-    __slots__ = ("agents", "names", "rules", "signal_rules", "usage_rules")
+    __slots__ = ("agents", "listed", "names", "rules", "signal_rules", "usage_rules")
 
     def __init__(self) -> None:
         self.agents: list[str] = []
         self.names: list[str] = []
+        self.listed: list[tuple[str, int, str]] = []
         self.rules: list[Rule] = []
         self.usage_rules: list[ValueRule] = []
         self.signal_rules: list[ValueRule] = []
 
     def build(self) -> Group:
-        return Group(self.agents, self.rules, self.usage_rules, self.signal_rules, self.names)
+        return Group(
+            self.agents, self.rules, self.usage_rules, self.signal_rules, self.names, self.listed
+        )
 
 
-def _decode(body: bytes | str) -> tuple[str, bool]:
-    """Return the text to parse and whether the size limit cut the file."""
-    data = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else bytes(body)
-    # Skip a byte order mark, also when only its first bytes are there (as
-    # Google does); a broken one then fails only the first line.
-    for size in (3, 2, 1):
-        if data.startswith(_BOM[:size]):
-            data = data[size:]
-            break
-    truncated = len(data) > MAX_BYTES
-    if truncated:
-        data = data[:MAX_BYTES]
-        # Drop the line the limit cut through, unless the cut fell on a break.
-        if data[-1:] not in (b"\n", b"\r"):
-            cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
-            data = data[: cut + 1]
-    return data.decode("utf-8", "replace"), truncated
+def _decode(body: bytes | str) -> PolicyText:
+    """Decode a body given as bytes or as text, up to :data:`MAX_BYTES`."""
+    if isinstance(body, str):
+        try:  # a raw octet kept as a lone surrogate goes back to its octet
+            data = body.encode("utf-8", "surrogateescape")
+        except UnicodeEncodeError:
+            data = body.encode("utf-8", "surrogatepass")
+    else:
+        data = bytes(body)
+    return decode_policy_text(data, limit=MAX_BYTES)
 
 
 def _split_line(line: str) -> tuple[str, str] | None:
@@ -535,7 +606,9 @@ class RobotsTxt:
 
     ``groups`` are the groups as written, in file order; ``sitemaps`` the
     ``Sitemap`` URLs; ``truncated`` tells whether the file was longer than
-    :data:`MAX_BYTES` and its end was ignored.
+    :data:`MAX_BYTES` and its end was ignored; ``notes`` say how the file was
+    decoded when it was not plain UTF-8 (see
+    :func:`~scrapy_optout.signals.text.decode_policy_text`).
     """
 
     __slots__ = (
@@ -543,19 +616,29 @@ class RobotsTxt:
         "_by_token",
         "_findings",
         "_global",
+        "_listed_by_name",
+        "_listed_by_token",
+        "_listed_lines",
         "_merged",
         "_plans",
         "groups",
+        "notes",
         "sitemaps",
         "truncated",
     )
 
     def __init__(
-        self, groups: Sequence[Group], sitemaps: Sequence[str] = (), *, truncated: bool = False
+        self,
+        groups: Sequence[Group],
+        sitemaps: Sequence[str] = (),
+        *,
+        truncated: bool = False,
+        notes: Sequence[str] = (),
     ) -> None:
         self.groups = tuple(groups)
         self.sitemaps = tuple(sitemaps)
         self.truncated = truncated
+        self.notes = tuple(notes)
         by_token: dict[str, list[int]] = {}
         by_name: dict[str, list[int]] = {}
         for index, group in enumerate(self.groups):
@@ -570,6 +653,7 @@ class RobotsTxt:
                     indexes = by_name.setdefault(alias, [])
                     if index not in indexes:
                         indexes.append(index)
+        self._index_listed(by_token, by_name)
         self._global = tuple(by_token.pop("*", ()))
         self._by_token = {token: tuple(indexes) for token, indexes in by_token.items()}
         self._by_name = {name: tuple(indexes) for name, indexes in by_name.items()}
@@ -579,15 +663,46 @@ class RobotsTxt:
         self._plans: dict[tuple[object, ...], _Plan] = {}
         self._findings: dict[tuple[object, ...], tuple[Finding, ...]] = {}
 
+    def _index_listed(self, by_token: dict[str, list[int]], by_name: dict[str, list[int]]) -> None:
+        """Index the agents groups list against the one-token rule (:func:`listed_agents`).
+
+        A group is indexed under a listed name only when it does not name
+        that agent the ordinary way already.
+        """
+        listed_by_token: dict[str, list[int]] = {}
+        listed_by_name: dict[str, list[int]] = {}
+        self._listed_lines: dict[tuple[bool, str], tuple[int, str]] = {}
+        for index, group in enumerate(self.groups):
+            for name, line, value in group.listed:
+                keys: list[tuple[bool, str]] = []
+                if name == "*" or _NAMED.fullmatch(name) is not None:
+                    keys.append((True, normalise_agent(name) or name))
+                if name != "*":
+                    key = _name_key(name)
+                    keys += [(False, key), (False, key.split("/", 1)[0].strip())]
+                for by_token_key, key in keys:
+                    if index in (by_token if by_token_key else by_name).get(key, ()):
+                        continue
+                    indexes = (listed_by_token if by_token_key else listed_by_name).setdefault(
+                        key, []
+                    )
+                    if index not in indexes:
+                        indexes.append(index)
+                    self._listed_lines.setdefault((by_token_key, key), (line, value))
+        self._listed_by_token = {key: tuple(found) for key, found in listed_by_token.items()}
+        self._listed_by_name = {key: tuple(found) for key, found in listed_by_name.items()}
+
     @classmethod
     def parse(cls, body: bytes | str) -> RobotsTxt:
         """Parse a robots.txt body. Never raises on content.
 
-        *body* is the response body as bytes (decoded as UTF-8) or text.
+        *body* is the response body as bytes (decoded as
+        :func:`~scrapy_optout.signals.text.decode_policy_text` reads policy
+        files) or text.
         """
         if not isinstance(body, bytes | bytearray | memoryview | str):
             raise TypeError(f"robots.txt body must be bytes or str, not {type(body).__name__}")
-        text, truncated = _decode(bytes(body) if not isinstance(body, str) else body)
+        text, notes, truncated = _decode(bytes(body) if not isinstance(body, str) else body)
         builders: list[_Builder] = []
         sitemaps: list[str] = []
         current: _Builder | None = None
@@ -610,23 +725,26 @@ class RobotsTxt:
                     current.agents.append(agent)
                 if value:
                     current.names.append(value)
+                    current.listed.extend((name, number, value) for name in listed_agents(value))
             elif key in _RULE_KEYS:
                 reading_agents = False
                 if current is None:
                     continue  # before the first user-agent line: no group (§2.2.2)
                 if key == "content-usage":
                     path, preference = _scoped_value(value)
-                    current.usage_rules.append(ValueRule(path, preference, line, number))
+                    current.usage_rules.append(ValueRule(path, preference, printable(line), number))
                 elif value:  # "Disallow:" alone is a rule that matches nothing
-                    rule = Rule(key == "allow", compile_pattern(value), line, number)
+                    rule = Rule(key == "allow", compile_pattern(value), printable(line), number)
                     current.rules.append(rule)
             elif key == "content-signal":
                 if current is not None:
                     path, preference = _scoped_value(value)
-                    current.signal_rules.append(ValueRule(path, preference, line, number))
+                    current.signal_rules.append(
+                        ValueRule(path, preference, printable(line), number)
+                    )
             elif key == "sitemap" and value:
                 sitemaps.append(value)
-        return cls([b.build() for b in builders], sitemaps, truncated=truncated)
+        return cls([b.build() for b in builders], sitemaps, truncated=truncated, notes=notes)
 
     def tokens(self) -> frozenset[str]:
         """Every product token a group names, normalised; ``*`` excluded."""
@@ -657,6 +775,26 @@ class RobotsTxt:
         """
         return self.named_group(token) or (self._merge(self._global) if self._global else None)
 
+    def listed_group(self, token: str) -> Group | None:
+        """The merged groups that name *token* only through a line naming several agents.
+
+        See :func:`listed_agents`; groups that name *token* the ordinary way
+        (:meth:`named_group`) are left out. Pass ``"*"`` for the groups whose
+        lines list ``*``. ``None`` when there are none.
+        """
+        found = self._listed(token)
+        return found[0] if found is not None else None
+
+    def _listed(self, token: str) -> tuple[Group, str] | None:
+        """:meth:`listed_group` with the note findings give, quoting the first line."""
+        token = token.strip()
+        by_token, key = (True, "*") if token == "*" else _group_key(token)
+        indexes = (self._listed_by_token if by_token else self._listed_by_name).get(key)
+        if not indexes:
+            return None
+        line, value = self._listed_lines[(by_token, key)]
+        return self._merge(indexes), listed_note(line, value)
+
     def allowed(self, url: str, token: str) -> bool:
         """Tell whether a crawler with product token *token* may fetch *url*."""
         group = self.group_for(token)
@@ -676,28 +814,53 @@ class RobotsTxt:
 
 
 class _Other:
-    """An agent whose group is evaluated for training purposes."""
+    """An agent whose group is evaluated apart from the crawler's own group.
 
-    __slots__ = ("agent", "label")
+    Usually an agent counted for training. ``listed`` is the note to give when
+    the group names the agent only on a line naming several (see
+    :func:`listed_agents`); ``own`` marks the crawler's own token found that
+    way, whose group then reserves every purpose.
+    """
 
-    def __init__(self, label: str, agent: Agent | None) -> None:
+    __slots__ = ("agent", "label", "listed", "own")
+
+    def __init__(
+        self, label: str, agent: Agent | None, listed: str = "", *, own: bool = False
+    ) -> None:
         self.label = label
         self.agent = agent
+        self.listed = listed
+        self.own = own
+
+
+class _Listed(NamedTuple):
+    """The group naming the crawler only on a line that names several agents."""
+
+    group: Group
+    note: str
+    label: str
 
 
 class _Plan:
     """What :func:`evaluate` looks at in one file for one crawler identity."""
 
-    __slots__ = ("label", "matchers", "others", "own")
+    __slots__ = ("label", "listed", "matchers", "note", "others", "own")
 
     def __init__(
         self,
         own: Group | None,
         label: str,
         others: tuple[tuple[Group, tuple[_Other, ...]], ...],
+        listed: _Listed | None = None,
+        note: str = "",
     ) -> None:
         self.own = own
         self.label = label
+        # The group naming the crawler only on a line naming several agents,
+        # with the note to give: it adds its reservations to the own group's.
+        self.listed = listed
+        # How the file was decoded, when not as plain UTF-8.
+        self.note = note
         # Distinct merged groups, each with the training agents it binds.
         self.others = others
         self.matchers = tuple(group._match_path for group, _ in others)
@@ -785,10 +948,36 @@ def evaluate(
             usage = own._usage_for(path) if own.usage_rules else ()
             signals = own._signals_for(path) if own.signal_rules else ()
     others = tuple([match(path) for match in plan.matchers])
-    key = (plan, source, robots_path, own_rule, others, usage, signals)
+    listed_usage: tuple[ValueRule, ...] = ()
+    listed_signals: tuple[ValueRule, ...] = ()
+    if plan.listed is not None and not robots_path:
+        group = plan.listed.group
+        listed_usage = group._usage_for(path) if group.usage_rules else ()
+        listed_signals = group._signals_for(path) if group.signal_rules else ()
+    key = (
+        plan,
+        source,
+        robots_path,
+        own_rule,
+        others,
+        usage,
+        signals,
+        listed_usage,
+        listed_signals,
+    )
     cached = robots._findings.get(key)
     if cached is None:
-        cached = _findings(plan, source, robots_path, own_rule, others, usage, signals)
+        cached = _findings(
+            plan,
+            source,
+            robots_path,
+            own_rule,
+            others,
+            usage,
+            signals,
+            listed_usage,
+            listed_signals,
+        )
         if len(robots._findings) >= _FINDINGS_CACHE_SIZE:
             robots._findings.clear()
         robots._findings[key] = cached
@@ -807,7 +996,12 @@ def _make_plan(
     candidates: list[tuple[str, Agent | None]] = [(a.token, a) for a in catalogue.training_agents()]
     candidates += [(t.strip(), None) for t in extra if t.strip() and t.strip() != "*"]
     by_group: dict[int, tuple[Group, list[_Other]]] = {}
+
+    def add(group: Group, other: _Other) -> None:
+        by_group.setdefault(id(group), (group, []))[1].append(other)
+
     seen: set[str] = set()
+    listed: _Listed | None = None
     if robots.groups:
         for name, agent in candidates:
             key = name.lower()
@@ -815,12 +1009,24 @@ def _make_plan(
                 continue  # the crawler's own group is evaluated for every purpose
             seen.add(key)
             group = robots.named_group(name)
-            if group is None:
-                continue
-            entry = by_group.setdefault(id(group), (group, []))
-            entry[1].append(_Other(name, agent))
+            if group is not None:
+                add(group, _Other(name, agent))
+            found = robots._listed(name)
+            if found is not None:
+                add(found[0], _Other(name, agent, found[1]))
+        # The crawler's own token on a line naming several agents: that group
+        # applies besides the one chosen (which may be "*"), any reservation
+        # winning, so a listed name can never lift the "*" group's rules.
+        own_label = token.strip() or "*"
+        found = robots._listed(own_label)
+        if found is None and label == "*":
+            own_label, found = "*", robots._listed("*")
+        if found is not None:
+            listed = _Listed(found[0], found[1], own_label)
+            add(listed.group, _Other(own_label, None, listed.note, own=True))
     others = tuple((group, tuple(items)) for group, items in by_group.values())
-    return _Plan(own, label, others)
+    note = f" [robots.txt {'; '.join(robots.notes)}]" if robots.notes else ""
+    return _Plan(own, label, others, listed, note)
 
 
 def _fetch_outcome(status: int | None, error: str | None, source: str) -> tuple[Finding, ...]:
@@ -902,6 +1108,8 @@ def _findings(
     others: tuple[Rule | None, ...],
     usage: tuple[ValueRule, ...],
     signals: tuple[ValueRule, ...],
+    listed_usage: tuple[ValueRule, ...] = (),
+    listed_signals: tuple[ValueRule, ...] = (),
 ) -> tuple[Finding, ...]:
     label = plan.label
     found: list[Finding] = []
@@ -953,14 +1161,23 @@ def _findings(
         if rule is None or rule.allow:
             continue
         for other in agents:
+            if other.own:
+                detail = (
+                    f"the group for {other.label} disallows this URL (line {rule.line}): "
+                    "not to be fetched at all"
+                )
+            else:
+                detail = (
+                    f"the group for {other.label} ({_describe(other.agent)}) disallows this "
+                    f"URL (line {rule.line}); read as a reservation for AI training"
+                )
             found.append(
                 _robots_finding(
                     Stance.RESERVE,
                     rule.text,
                     source,
-                    f"the group for {other.label} ({_describe(other.agent)}) disallows this URL "
-                    f"(line {rule.line}); read as a reservation for AI training",
-                    TRAINING_PURPOSES,
+                    f"{detail}; {other.listed}" if other.listed else detail,
+                    ALL_PURPOSES if other.own else TRAINING_PURPOSES,
                     other.label,
                 )
             )
@@ -969,7 +1186,28 @@ def _findings(
         found.extend(_usage_findings(usage, source, label))
     if signals:
         found.extend(_signal_findings(signals, source, label))
+    if plan.listed is not None and (listed_usage or listed_signals):
+        found.extend(_listed_values(listed_usage, listed_signals, source, plan.listed))
+    if plan.note:
+        return tuple(replace(f, detail=f.detail + plan.note) for f in found)
     return tuple(found)
+
+
+def _listed_values(
+    usage: tuple[ValueRule, ...], signals: tuple[ValueRule, ...], source: str, listed: _Listed
+) -> list[Finding]:
+    """The reserving ``Content-Usage`` and ``Content-Signal`` lines of the
+    group that names the crawler only on a line naming several agents.
+
+    Only reservations count: that group adds to the crawler's own, it never
+    lifts what the own group reserves.
+    """
+    found = _usage_findings(usage, source, listed.label) if usage else []
+    if signals:
+        found += _signal_findings(signals, source, listed.label)
+    return [
+        replace(f, detail=f"{f.detail}; {listed.note}") for f in found if f.stance is Stance.RESERVE
+    ]
 
 
 def _describe(agent: Agent | None) -> str:

@@ -51,6 +51,7 @@ from urllib.parse import unquote
 
 from scrapy_optout.signals.html import MetaTag
 from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.signals.text import decode_policy_text, looks_binary, printable
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
 
 __all__ = [
@@ -87,6 +88,8 @@ _MAX_QUOTE = 300  # characters of evidence quoted in ``rule``
 
 # The EPUB 3 section binds the prefix to the hash form, the PDF section to the
 # slash form; both are accepted in both places (tdmrep.md §5).
+# A raw octet that is not UTF-8, as decode_policy_text keeps it.
+_RAW_OCTET = re.compile("[\udc80-\udcff]")
 _TDM_NAMESPACES = frozenset({"http://www.w3.org/ns/tdmrep#", "http://www.w3.org/ns/tdmrep/"})
 
 
@@ -97,6 +100,7 @@ class TdmValue:
     ``reservation`` is ``1``, ``0`` or ``None`` when unset (absent or not a
     valid value). ``rule`` quotes what the site wrote, ``where`` says which
     technique it came from and ``source`` is the URL of the evidence.
+    ``note`` says how the file holding it was decoded, when not as plain UTF-8.
     """
 
     reservation: int | None
@@ -104,6 +108,7 @@ class TdmValue:
     rule: str
     where: Where
     source: str
+    note: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +136,19 @@ class TdmrepFile:
     all. A valid array with some broken rules keeps the rules that can still
     be read: discarding a whole file over one bad rule would drop reservations
     its author clearly made. Either way the error is worth reporting.
+    ``notes`` say how the file was decoded when it was not plain UTF-8 (see
+    :func:`~scrapy_optout.signals.text.decode_policy_text`); values looked up
+    in it carry them.
     """
 
-    __slots__ = ("error", "rules")
+    __slots__ = ("error", "notes", "rules")
 
-    def __init__(self, rules: Sequence[TdmRule] = (), error: str | None = None) -> None:
+    def __init__(
+        self, rules: Sequence[TdmRule] = (), error: str | None = None, notes: Sequence[str] = ()
+    ) -> None:
         self.rules: tuple[TdmRule, ...] = tuple(rules)
         self.error: str | None = error
+        self.notes: tuple[str, ...] = tuple(notes)
 
     def __repr__(self) -> str:
         return f"TdmrepFile(rules={len(self.rules)}, error={self.error!r})"
@@ -149,24 +160,28 @@ class TdmrepFile:
         *content_type* only enriches the error message; the body decides,
         because servers mislabel static files and SPA shells alike.
         """
-        text, problem = _decode_json_text(body, content_type)
+        text, problem, notes = _decode_json_text(body, content_type)
         if text is None:
-            return cls(error=problem)
+            return cls(error=problem, notes=notes)
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
-            return cls(error=f"not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})")
+            where = f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
+            if _RAW_OCTET.search(text) is not None:
+                return cls(error=f"body is not UTF-8 text, and not JSON: {where}", notes=notes)
+            return cls(error=f"not JSON: {where}", notes=notes)
         except RecursionError:
-            return cls(error="not JSON: nested too deeply")
+            return cls(error="not JSON: nested too deeply", notes=notes)
         if not isinstance(document, list):
-            return cls(error=_describe_non_array(document))
+            return cls(error=printable(_describe_non_array(document)), notes=notes)
         rules: list[TdmRule] = []
         problems: list[str] = []
         for number, item in enumerate(document, start=1):
             rule = _read_rule(number, item, problems)
             if rule is not None:
                 rules.append(rule)
-        return cls(rules, _summarise(problems))
+        error = _summarise(problems)
+        return cls(rules, printable(error) if error else None, notes=notes)
 
     def lookup(self, url_or_path: str, *, source: str) -> TdmValue | None:
         """Return the value of the first rule whose ``location`` matches, or ``None``.
@@ -179,7 +194,8 @@ class TdmrepFile:
         path = normalise_path(url_or_path)
         for rule in self.rules:
             if rule.pattern.matches(path):
-                return TdmValue(rule.reservation, rule.policy, rule.text, Where.FILE, source)
+                note = f"tdmrep.json {'; '.join(self.notes)}" if self.notes else ""
+                return TdmValue(rule.reservation, rule.policy, rule.text, Where.FILE, source, note)
         return None
 
 
@@ -327,6 +343,8 @@ def findings(
     else:
         stance = Stance.UNKNOWN
         detail = "no valid tdm-reservation value (only 0 or 1 count), so it is unset"
+    if value.note:
+        detail += f" [{value.note}]"
     result.append(
         Finding(Signal.TDMREP, value.where, stance, PURPOSES, value.rule, value.source, detail)
     )
@@ -336,29 +354,26 @@ def findings(
 # -- tdmrep.json -----------------------------------------------------------------------------------
 
 
-def _decode_json_text(body: bytes, content_type: str | None) -> tuple[str | None, str]:
-    """Return the body as text, or ``None`` and the reason it is not JSON text."""
+def _decode_json_text(body: bytes, content_type: str | None) -> tuple[str | None, str, list[str]]:
+    """Return the body as text, or ``None`` and the reason it is not JSON text.
+
+    The third item holds the decoding notes of
+    :func:`~scrapy_optout.signals.text.decode_policy_text` (UTF-16 or UTF-32
+    with or without a byte order mark, NUL padding, raw octets).
+    """
     labelled = f" (Content-Type: {content_type})" if content_type else ""
     if len(body) > MAX_FILE_BYTES:
-        return None, f"file is larger than {MAX_FILE_BYTES >> 20} MiB"
-    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
-        try:
-            return body.decode("utf-16"), ""
-        except UnicodeDecodeError:
-            return None, f"body is binary{labelled}"
-    if b"\x00" in body[:1024]:
-        return None, f"body is binary{labelled}"
-    try:
-        text = body.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None, f"body is not UTF-8 text{labelled}"
+        return None, f"file is larger than {MAX_FILE_BYTES >> 20} MiB", []
+    text, notes, _ = decode_policy_text(body)
     stripped = text.lstrip()
     if not stripped:
-        return None, "body is empty"
+        return None, "body is empty", notes
+    if looks_binary(text):
+        return None, f"body is binary{labelled}", notes
     if stripped.startswith("<"):
         kind = "XML" if stripped[:5].lower() == "<?xml" else "HTML"
-        return None, f"body is {kind}{labelled}"
-    return text, ""
+        return None, f"body is {kind}{labelled}", notes
+    return text, "", notes
 
 
 def _describe_non_array(document: Any) -> str:
@@ -418,7 +433,7 @@ def _read_rule(number: int, item: Any, problems: list[str]) -> TdmRule | None:
     if policy is not None and not (isinstance(policy, str) and policy.strip()):
         problems.append(f"rule {number} has a tdm-policy that is not a URL string")
         policy = None
-    text = json.dumps(item, ensure_ascii=False)
+    text = printable(json.dumps(item, ensure_ascii=False))
     return TdmRule(
         location,
         compile_pattern(location),
