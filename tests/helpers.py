@@ -40,12 +40,24 @@ class CrawlResult:
 
 
 def run_crawl(
-    out: Path, start_urls: list[str], settings: dict[str, Any] | None = None, timeout: int = 240
+    out: Path,
+    start_urls: list[str],
+    settings: dict[str, Any] | None = None,
+    timeout: int = 240,
+    spider: str | None = None,
 ) -> CrawlResult:
+    """Crawl in a subprocess; *spider* ``"callbacks"`` records every callback (run_crawl.py)."""
     out.mkdir(parents=True, exist_ok=True)
     config = out / "config.json"
     config.write_text(
-        json.dumps({"start_urls": start_urls, "out": str(out), "settings": settings or {}})
+        json.dumps(
+            {
+                "start_urls": start_urls,
+                "out": str(out),
+                "settings": settings or {},
+                "spider": spider,
+            }
+        )
     )
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
     proc = subprocess.run(

@@ -1,14 +1,37 @@
 """Run one real Scrapy crawl in a fresh process (Twisted's reactor cannot restart).
 
 Usage: python tests/run_crawl.py CONFIG.json, where CONFIG has ``start_urls``,
-``out`` and optional ``settings``.
+``out`` and optional ``settings`` and ``spider`` (``"callbacks"``: one item for
+every response the callback gets, whatever its type, and no link followed).
 """
 
 import json
 import sys
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
+
+import scrapy
+from scrapy.http import Response
 
 from scrapy_optout.demo import crawl
 
+
+class CallbackSpider(scrapy.Spider):
+    name = "callbacks"
+
+    def __init__(self, start_urls: list[str], **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.start_urls = start_urls
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.start_urls:
+            yield scrapy.Request(url, callback=self.parse)
+
+    def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
+        yield {"url": response.url, "type": type(response).__name__, "size": len(response.body)}
+
+
 config = json.loads(Path(sys.argv[1]).read_text())
-crawl(config["start_urls"], Path(config["out"]), config.get("settings") or {})
+spider = {"callbacks": CallbackSpider}.get(config.get("spider"))
+crawl(config["start_urls"], Path(config["out"]), config.get("settings") or {}, spider)

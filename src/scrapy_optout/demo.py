@@ -62,8 +62,13 @@ class SiteSpider(scrapy.Spider):
                 yield response.follow(url, callback=self.parse)
 
 
-def crawl(start_urls: Sequence[str], out: Path, settings: dict[str, Any] | None = None) -> None:
-    """Run :class:`SiteSpider` over *start_urls* with the add-on, writing into *out*."""
+def crawl(
+    start_urls: Sequence[str],
+    out: Path,
+    settings: dict[str, Any] | None = None,
+    spider_cls: type[scrapy.Spider] | None = None,
+) -> None:
+    """Run :class:`SiteSpider` (or *spider_cls*) over *start_urls* with the add-on, into *out*."""
     from scrapy.crawler import CrawlerProcess
 
     out.mkdir(parents=True, exist_ok=True)
@@ -80,7 +85,7 @@ def crawl(start_urls: Sequence[str], out: Path, settings: dict[str, Any] | None 
     }
     base.update(settings or {})
     process = CrawlerProcess(base, install_root_handler=True)
-    crawler = process.create_crawler(SiteSpider)
+    crawler = process.create_crawler(spider_cls or SiteSpider)
     process.crawl(crawler, start_urls=list(start_urls))
     process.start()
     stats = crawler.stats.get_stats() if crawler.stats else {}
