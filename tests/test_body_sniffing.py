@@ -228,6 +228,17 @@ def test_head_scanner_reads_meta_behind_bom_and_comments(body: bytes, encoding: 
         assert done.verdict("train").reserved, (content_type, encoding)
 
 
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("declared", [None, "utf-8", "utf-16"])
+def test_utf16_page_without_a_byte_order_mark(codec: str, declared: str | None) -> None:
+    body = page(NOAI, before=" ").encode(codec)
+    assert body_kinds(OCTET, "http://x/p", body) == {HTML}
+    evaluator = Evaluator(TEST_UA)
+    policy = OriginPolicy("http://x:80", PolicyFile("robots.txt", "http://x/robots.txt", 404))
+    prior = evaluator.headers_stage(evaluator.origin_stage(policy, "http://x/p"), {})
+    assert evaluator.body_stage(prior, body, encoding=declared).verdict("train").reserved
+
+
 # -- PDF ------------------------------------------------------------------------------------
 
 

@@ -437,7 +437,15 @@ def _scan_encoding(body: bytes, declared: str | None) -> str | None:
     markup in UTF-16 is every other byte NUL); trusting it would turn the
     markup into noise and hide the page's meta elements, so the document's own
     declaration (or UTF-8) is used instead. A byte-order mark still wins.
+    Conversely, ASCII markup with every other byte NUL is UTF-16 whatever the
+    label says (the sniffer reads such a body as HTML).
     """
+    start4 = body[:4]
+    if len(start4) == 4 and not start4.startswith((b"\xff\xfe", b"\xfe\xff")):
+        if start4[0] and start4[2] and not start4[1] and not start4[3]:
+            return "utf-16-le"
+        if start4[1] and start4[3] and not start4[0] and not start4[2]:
+            return "utf-16-be"
     if declared and declared.lower().replace("_", "-").startswith(("utf-16", "utf16")):
         start = body[:1024]
         if not start.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in start:
