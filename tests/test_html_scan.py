@@ -136,3 +136,21 @@ def test_early_exit_still_reads_metas_in_the_body() -> None:
 def test_unclosed_quote_ends_the_scan() -> None:
     page = b'<head><a title="x><meta name=robots content=noai></head>'
     assert head_meta(page, include_body=True) == []
+
+
+_BOMS = [("utf-8", b"\xef\xbb\xbf"), ("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff")]
+
+
+@settings(max_examples=1000, deadline=None)
+@given(markup, st.sampled_from(_BOMS), st.sampled_from(["", "<!-- c -->", "\n <!--x-->\t"]))
+def test_head_meta_behind_a_byte_order_mark_matches_the_plain_reader(
+    text: str, bom: tuple[str, bytes], lead: str
+) -> None:
+    """A BOM (UTF-8 or UTF-16) and leading comments change nothing the scanner finds."""
+    codec, mark = bom
+    text = lead + text
+    body = mark + text.encode(codec, "surrogatepass")
+    for declared in (None, "utf-8", "windows-1252"):
+        assert head_meta(body, encoding=declared, include_body=True) == _reference(
+            text, include_body=True
+        )

@@ -20,8 +20,6 @@ This module does no I/O; fetching is the front end's job (Scrapy, requests).
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -29,10 +27,10 @@ from functools import cached_property
 from typing import Any
 from urllib.parse import ParseResult, SplitResult, urlsplit
 
-from scrapy_optout.signals import aipref, aitxt, content_signal, noai, robots, tdmrep
+from scrapy_optout.signals import aipref, aitxt, content_signal, noai, robots, sniff, tdmrep
 from scrapy_optout.signals.agents import AgentCatalogue
 from scrapy_optout.signals.html import head_meta
-from scrapy_optout.signals.text import decode_policy_text
+from scrapy_optout.signals.sniff import BodyKind
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
 
 ROBOTS_TXT = "robots.txt"
@@ -55,16 +53,6 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 #: The specs set no limit; this one reads the whole ``<head>`` of any real page
 #: (and of a hostile 5 MB one) while keeping the scan's cost bounded.
 BODY_SCAN_LIMIT = 8 * 1024 * 1024
-
-_JSON_SPACE = re.compile(r"[ \t\r\n]*")
-
-#: Content types whose body may carry a later TDMRep source (meta or metadata).
-_BODY_SIGNAL_TYPES = (
-    "text/html",
-    "application/xhtml+xml",
-    "application/epub+zip",
-    "application/pdf",
-)
 
 
 def origin_of(url: str) -> str:
@@ -189,17 +177,14 @@ class OriginPolicy:
             else None
         )
         self.tdmrep = (
-            tdmrep.TdmrepFile.parse(tdmrep_file.body, content_type=tdmrep_file.content_type)
+            tdmrep.TdmrepFile.parse(
+                tdmrep_file.body,
+                content_type=tdmrep_file.content_type,
+                truncated=tdmrep_file.truncated,
+            )
             if tdmrep_file is not None and tdmrep_file.ok
             else None
         )
-        if (
-            self.tdmrep is not None
-            and tdmrep_file is not None
-            and not self.tdmrep.rules
-            and (tdmrep_file.truncated or len(tdmrep_file.body) > tdmrep.MAX_FILE_BYTES)
-        ):
-            self.tdmrep = _tdmrep_prefix(tdmrep_file.body, tdmrep_file.content_type) or self.tdmrep
         # Say in the evidence why a body that arrived gave no (or a partial) signal.
         if self.aitxt is not None and self.aitxt.error and aitxt_file is not None:
             self.aitxt_file = replace(aitxt_file, problem=f"not an ai.txt: {self.aitxt.error}")
@@ -290,12 +275,16 @@ def _content_type(headers: Mapping[str, list[str]]) -> str | None:
 
 
 def may_carry_body_signals(content_type: str | None, url: str = "") -> bool:
-    """Whether a response of this type can carry TDMRep or robots meta in its body."""
-    if content_type:
-        mime = content_type.split(";", 1)[0].strip().lower()
-        return mime in _BODY_SIGNAL_TYPES
-    path = urlsplit(url).path.lower()
-    return path.endswith((".html", ".htm", ".xhtml", ".epub", ".pdf", "/")) or "." not in path
+    """Whether a response's body may turn out to be HTML, EPUB or PDF.
+
+    Such a body can carry a later TDMRep source (meta or metadata) that
+    overrides ``tdmrep.json`` and the headers. See :func:`sniff.body_kinds`:
+    an absent or generic type (``application/octet-stream``) counts unless
+    the URL's extension names another type, and so do ``text/plain`` and
+    ``application/zip``, which misconfigured servers send pages, PDFs and
+    EPUBs as.
+    """
+    return bool(sniff.body_kinds(content_type, url))
 
 
 class Evaluator:
@@ -403,15 +392,16 @@ class Evaluator:
     ) -> Assessment:
         """The complete assessment of a downloaded response (*prior* is its headers stage).
 
-        At most :data:`BODY_SCAN_LIMIT` bytes of an HTML body are searched.
+        The body is read as every kind :func:`sniff.body_kinds` gives for it
+        (declared, guessed as Scrapy would, or sniffed); at most
+        :data:`BODY_SCAN_LIMIT` bytes of it are searched for ``<meta>``.
         """
         url, hdrs = prior.url, prior.headers
         found = list(prior.findings)
         tdm = prior.tdm
         images: list[Finding] = []
-        ctype = _content_type(hdrs)
-        mime = (ctype or "").split(";", 1)[0].strip().lower()
-        if mime in ("text/html", "application/xhtml+xml") or (not mime and _looks_html(body)):
+        kinds = sniff.body_kinds(_content_type(hdrs), url, body)
+        if BodyKind.HTML in kinds:
             # Robots meta counts anywhere in the page (as search engines read it);
             # TDMRep places its meta in the head.
             metas = head_meta(
@@ -426,8 +416,8 @@ class Evaluator:
             )
             head = [m for m in metas if m.in_head]
             tdm = tdmrep.resolve(tdm, tdmrep.meta_value(head, source=url))
-        elif mime in ("application/epub+zip", "application/pdf"):
-            tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, ctype, source=url))
+        if BodyKind.PDF in kinds or BodyKind.EPUB in kinds:
+            tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, kinds=kinds, source=url))
         return Assessment(
             url,
             "body",
@@ -461,52 +451,6 @@ class Evaluator:
         return found
 
 
-def _looks_html(body: bytes) -> bool:
-    head = body[:512].lstrip().lower()
-    return head.startswith((b"<!doctype html", b"<html", b"<head", b"<meta"))
-
-
-def _tdmrep_prefix(body: bytes, content_type: str | None) -> tdmrep.TdmrepFile | None:
-    """The complete rules at the start of a ``tdmrep.json`` that was cut short.
-
-    In TDMRep the first matching rule wins, so the rules before the cut decide
-    every path they match exactly as the whole file would; paths they do not
-    match stay unknown. ``None`` when not even one complete rule is there.
-    """
-    text, notes, _ = decode_policy_text(body[: tdmrep.MAX_FILE_BYTES])
-    pos = len(text) - len(text.lstrip())
-    if not text.startswith("[", pos):
-        return None
-    decoder = json.JSONDecoder()
-    items: list[Any] = []
-    pos += 1
-    while True:
-        pos = _skip_space(text, pos)
-        try:
-            item, pos = decoder.raw_decode(text, pos)
-        except (ValueError, RecursionError):
-            break
-        items.append(item)
-        pos = _skip_space(text, pos)
-        if not text.startswith(",", pos):
-            break
-        pos += 1
-    if not items:
-        return None
-    parsed = tdmrep.TdmrepFile.parse(json.dumps(items).encode(), content_type=content_type)
-    note = (
-        f"file cut short at {len(body)} bytes: its first {len(items)} complete rules were"
-        " read, the rest is unknown"
-    )
-    error = f"{note}; {parsed.error}" if parsed.error else note
-    return tdmrep.TdmrepFile(parsed.rules, error, notes)
-
-
-def _skip_space(text: str, pos: int) -> int:
-    match = _JSON_SPACE.match(text, pos)
-    return match.end() if match else pos
-
-
 def _scan_encoding(body: bytes, declared: str | None) -> str | None:
     """The encoding to read *body* with when looking for ``<meta>`` elements.
 
@@ -514,7 +458,15 @@ def _scan_encoding(body: bytes, declared: str | None) -> str | None:
     markup in UTF-16 is every other byte NUL); trusting it would turn the
     markup into noise and hide the page's meta elements, so the document's own
     declaration (or UTF-8) is used instead. A byte-order mark still wins.
+    Conversely, ASCII markup with every other byte NUL is UTF-16 whatever the
+    label says (the sniffer reads such a body as HTML).
     """
+    start4 = body[:4]
+    if len(start4) == 4 and not start4.startswith((b"\xff\xfe", b"\xfe\xff")):
+        if start4[0] and start4[2] and not start4[1] and not start4[3]:
+            return "utf-16-le"
+        if start4[1] and start4[3] and not start4[0] and not start4[2]:
+            return "utf-16-be"
     if declared and declared.lower().replace("_", "-").startswith(("utf-16", "utf16")):
         start = body[:1024]
         if not start.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in start:

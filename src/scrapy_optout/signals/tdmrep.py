@@ -44,13 +44,16 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote
 
+from scrapy_optout.signals import sniff
 from scrapy_optout.signals.html import MetaTag
 from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.signals.sniff import BodyKind
 from scrapy_optout.signals.text import decode_policy_text, looks_binary, printable
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
 
@@ -81,15 +84,28 @@ MAX_FILE_BYTES = 1024 * 1024
 
 # Bounds for embedded metadata, so a hostile EPUB or PDF costs little.
 _MAX_XML_BYTES = 1024 * 1024  # container.xml and the OPF package document
-_MAX_PDF_SCAN = 8 * 1024 * 1024  # bytes of a PDF searched for an XMP packet
+_MAX_PDF_HITS = 16  # places a PDF names the TDMRep namespace in plain text, read
+_MAX_METADATA_MARKS = 256  # "/Metadata" names of a PDF looked at
+_MAX_DICT = 4096  # bytes of a stream dictionary around its /Metadata
+_MAX_STREAMS = 32  # metadata streams of a PDF inflated
+_MAX_COMPRESSED = 4 * 1024 * 1024  # compressed bytes of one stream fed to zlib
+_MAX_INFLATED = 4 * 1024 * 1024  # bytes one stream inflates to, at most
+_MAX_INFLATED_TOTAL = 16 * 1024 * 1024  # bytes all the streams of a PDF inflate to
 _MAX_PACKET = 256 * 1024  # characters of one XMP packet read
 _MAX_TAG = 16 * 1024  # longer "tags" are garbage, not metadata
 _MAX_QUOTE = 300  # characters of evidence quoted in ``rule``
+
+_JSON_SPACE = re.compile(r"[ \t\r\n]*")
+_STREAM_KEYWORD = re.compile(rb"(?<!end)stream(?:\r\n|\n|\r)")
+_FLATE = re.compile(rb"/Fl(?:ateDecode)?(?![A-Za-z])")
 
 # The EPUB 3 section binds the prefix to the hash form, the PDF section to the
 # slash form; both are accepted in both places (tdmrep.md §5).
 # A raw octet that is not UTF-8, as decode_policy_text keeps it.
 _RAW_OCTET = re.compile("[\udc80-\udcff]")
+# What a cut through the last character leaves: at most three raw octets of an
+# incomplete UTF-8 sequence, or a replaced half of a UTF-16 surrogate pair.
+_CUT_CHARACTER = re.compile("(?:[\udc80-\udcff]{1,3}|\ufffd)\\Z")
 _TDM_NAMESPACES = frozenset({"http://www.w3.org/ns/tdmrep#", "http://www.w3.org/ns/tdmrep/"})
 
 
@@ -154,22 +170,46 @@ class TdmrepFile:
         return f"TdmrepFile(rules={len(self.rules)}, error={self.error!r})"
 
     @classmethod
-    def parse(cls, body: bytes, *, content_type: str | None = None) -> TdmrepFile:
+    def parse(
+        cls, body: bytes, *, content_type: str | None = None, truncated: bool = False
+    ) -> TdmrepFile:
         """Parse a tdmrep.json body. Never raises: problems end up in ``error``.
 
         *content_type* only enriches the error message; the body decides,
         because servers mislabel static files and SPA shells alike.
+
+        *truncated* says that *body* is the start of a longer file (the fetch
+        stopped at its size limit). A body over :data:`MAX_FILE_BYTES` is
+        treated the same way, from its first :data:`MAX_FILE_BYTES` bytes. If
+        that start is not a whole JSON document, the complete rules before the
+        cut are read where they stand, one at a time (nothing is decoded and
+        encoded again, so nothing grows past the limit), and ``error`` says the
+        file was cut short: the first matching rule wins, so those rules decide
+        every path they match exactly as the whole file would, and a later
+        rule might have reserved any other path.
         """
-        text, problem, notes = _decode_json_text(body, content_type)
+        cut = truncated or len(body) > MAX_FILE_BYTES
+        text, problem, notes = _decode_json_text(
+            body[:MAX_FILE_BYTES] if cut else body, content_type, cut
+        )
         if text is None:
             return cls(error=problem, notes=notes)
         try:
             document = json.loads(text)
         except json.JSONDecodeError as exc:
             where = f"{exc.msg} (line {exc.lineno}, column {exc.colno})"
-            if _RAW_OCTET.search(text) is not None:
-                return cls(error=f"body is not UTF-8 text, and not JSON: {where}", notes=notes)
-            return cls(error=f"not JSON: {where}", notes=notes)
+            if not cut:
+                if _RAW_OCTET.search(text) is not None:
+                    return cls(error=f"body is not UTF-8 text, and not JSON: {where}", notes=notes)
+                return cls(error=f"not JSON: {where}", notes=notes)
+            salvaged = cls._prefix(text, len(body))
+            if salvaged is not None:
+                return cls(salvaged.rules, salvaged.error, notes=notes)
+            kept = min(len(body), MAX_FILE_BYTES)
+            return cls(
+                error=f"file cut short after {kept} bytes, before its first rule: {where}",
+                notes=notes,
+            )
         except RecursionError:
             return cls(error="not JSON: nested too deeply", notes=notes)
         if not isinstance(document, list):
@@ -182,6 +222,44 @@ class TdmrepFile:
                 rules.append(rule)
         error = _summarise(problems)
         return cls(rules, printable(error) if error else None, notes=notes)
+
+    @classmethod
+    def _prefix(cls, text: str, size: int) -> TdmrepFile | None:
+        """The complete rules at the start of *text*, a JSON array cut short.
+
+        ``None`` when *text* does not start an array or holds no complete item.
+        """
+        decoder = json.JSONDecoder()
+        pos = _skip_space(text, 0)
+        if not text.startswith("[", pos):
+            return None
+        rules: list[TdmRule] = []
+        problems: list[str] = []
+        number = 0
+        pos += 1
+        while True:
+            pos = _skip_space(text, pos)
+            try:
+                item, pos = decoder.raw_decode(text, pos)
+            except (ValueError, RecursionError):
+                break
+            number += 1
+            rule = _read_rule(number, item, problems)
+            if rule is not None:
+                rules.append(rule)
+            pos = _skip_space(text, pos)
+            if not text.startswith(",", pos):
+                break
+            pos += 1
+        if not number:
+            return None
+        note = (
+            f"file cut short: its first {min(size, MAX_FILE_BYTES)} bytes hold {number}"
+            " complete rules, which were read; a rule after the cut may reserve any path"
+            " they do not match, so such a path is unknown"
+        )
+        summary = _summarise(problems)
+        return cls(rules, f"{note}; {summary}" if summary else note)
 
     def lookup(self, url_or_path: str, *, source: str) -> TdmValue | None:
         """Return the value of the first rule whose ``location`` matches, or ``None``.
@@ -253,8 +331,19 @@ def _meta_quote(name: str, content: str) -> str:
     return f'<meta name="{name}" content="{html.escape(content)}">'
 
 
-def document_value(body: bytes, content_type: str | None, *, source: str) -> TdmValue | None:
+def document_value(
+    body: bytes,
+    content_type: str | None = None,
+    *,
+    source: str,
+    kinds: frozenset[BodyKind] | None = None,
+) -> TdmValue | None:
     """Read TDMRep metadata embedded in an EPUB or a PDF.
+
+    What the body is comes from *kinds* (as :func:`sniff.body_kinds` gave
+    it), else from *content_type* and the body's first bytes: a zip archive
+    is tried as an EPUB and ``%PDF-`` near the start makes a PDF, whatever
+    the label says.
 
     EPUB: the package document named by ``META-INF/container.xml``, in its
     EPUB 2 form ``<meta name="tdm:reservation" content="1"/>`` or its EPUB 3
@@ -262,23 +351,34 @@ def document_value(body: bytes, content_type: str | None, *, source: str) -> Tdm
     binds the prefix ``tdm`` to some other URI is not TDMRep; one that does
     not declare it at all is read anyway). PDF: an XMP packet declaring the
     TDMRep namespace (hash or slash form), as ``tdm:reservation`` elements or
-    attributes. Other bodies give ``None``.
+    attributes, stored as plain text anywhere in the file or in a
+    Flate-compressed metadata stream. A body that is both gives the most
+    restrictive value. Other bodies give ``None``.
 
-    Cheap and bounded: archive members and XMP packets are size-capped and
-    only the start and end of a large PDF are searched. XMP packets in UTF-16
-    and compressed metadata streams are not read. Never raises.
+    Cheap and bounded: archive members and XMP packets are size-capped, at
+    most :data:`_MAX_STREAMS` metadata streams are inflated, each to at most
+    :data:`_MAX_INFLATED` bytes and all together to :data:`_MAX_INFLATED_TOTAL`.
+    Plain-text XMP packets in UTF-16 are not read. Never raises.
     """
-    kind = _document_kind(body, content_type)
-    try:
-        if kind == "epub":
-            return _epub_value(body, source)
-        if kind == "pdf":
-            return _pdf_value(body, source)
-    except Exception:
-        # Hostile or truncated archives fail inside zipfile/zlib in many
-        # different ways; any of them just means "no readable metadata".
-        return None
-    return None
+    if kinds is None:
+        kinds = sniff.body_kinds(content_type, "", body)
+    values: list[TdmValue] = []
+    for kind, read in ((BodyKind.EPUB, _epub_value), (BodyKind.PDF, _pdf_value)):
+        if kind not in kinds:
+            continue
+        try:
+            value = read(body, source)
+        except Exception:
+            # Hostile or truncated archives fail inside zipfile/zlib in many
+            # different ways; any of them just means "no readable metadata".
+            value = None
+        if value is not None:
+            values.append(value)
+    for wanted in (1, 0):
+        for value in values:
+            if value.reservation == wanted:
+                return value
+    return values[0] if values else None
 
 
 def resolve(*values: TdmValue | None) -> TdmValue | None:
@@ -354,17 +454,23 @@ def findings(
 # -- tdmrep.json -----------------------------------------------------------------------------------
 
 
-def _decode_json_text(body: bytes, content_type: str | None) -> tuple[str | None, str, list[str]]:
+def _decode_json_text(
+    body: bytes, content_type: str | None, cut: bool = False
+) -> tuple[str | None, str, list[str]]:
     """Return the body as text, or ``None`` and the reason it is not JSON text.
 
     The third item holds the decoding notes of
     :func:`~scrapy_optout.signals.text.decode_policy_text` (UTF-16 or UTF-32
-    with or without a byte order mark, NUL padding, raw octets).
+    with or without a byte order mark, NUL padding, raw octets). With *cut*,
+    *body* is the start of a longer file: a character split by the cut is
+    dropped rather than kept as raw octets.
     """
     labelled = f" (Content-Type: {content_type})" if content_type else ""
     if len(body) > MAX_FILE_BYTES:
         return None, f"file is larger than {MAX_FILE_BYTES >> 20} MiB", []
     text, notes, _ = decode_policy_text(body)
+    if cut:
+        text = _CUT_CHARACTER.sub("", text)
     stripped = text.lstrip()
     if not stripped:
         return None, "body is empty", notes
@@ -374,6 +480,12 @@ def _decode_json_text(body: bytes, content_type: str | None) -> tuple[str | None
         kind = "XML" if stripped[:5].lower() == "<?xml" else "HTML"
         return None, f"body is {kind}{labelled}", notes
     return text, "", notes
+
+
+
+def _skip_space(text: str, pos: int) -> int:
+    match = _JSON_SPACE.match(text, pos)
+    return match.end() if match else pos
 
 
 def _describe_non_array(document: Any) -> str:
@@ -487,18 +599,6 @@ def _most_restrictive(found: Sequence[tuple[str, str]]) -> tuple[int | None, str
 # -- EPUB and PDF ----------------------------------------------------------------------------------
 
 
-def _document_kind(body: bytes, content_type: str | None) -> str | None:
-    media = (content_type or "").split(";", 1)[0].strip().lower()
-    # An EPUB's first member is the uncompressed "mimetype" file.
-    if media == "application/epub+zip" or (
-        body.startswith(b"PK\x03\x04") and body[30:58] == b"mimetypeapplication/epub+zip"
-    ):
-        return "epub"
-    if media == "application/pdf" or b"%PDF-" in body[:1024]:
-        return "pdf"
-    return None
-
-
 def _epub_value(body: bytes, source: str) -> TdmValue | None:
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         container = _read_member(archive, "META-INF/container.xml")
@@ -549,44 +649,113 @@ def _package_value(package: str, source: str) -> TdmValue | None:
 
 
 def _pdf_value(body: bytes, source: str) -> TdmValue | None:
-    if len(body) > _MAX_PDF_SCAN:
-        half = _MAX_PDF_SCAN // 2
-        window = body[:half] + b"\n" + body[-half:]
-    else:
-        window = body
-    if b"ns/tdmrep" not in window:
-        return None  # cheap exit for the vast majority of PDFs
-    # latin-1 maps bytes to characters one to one, so offsets stay meaningful
-    # and no byte sequence can fail to decode; the values read are ASCII.
-    text = window.decode("latin-1")
     reservations: list[tuple[str, str]] = []
     policy: str | None = None
-    for packet in _xmp_packets(text):
-        prefixes = {
-            key[6:]
-            for _, attrs, _, _ in _tags(packet)
-            for key, value in attrs.items()
-            if key.startswith("xmlns:") and value in _TDM_NAMESPACES
-        }
-        if not prefixes:
-            continue
-        for name, attrs, start, end in _tags(packet):
-            prefix, _, local = name.partition(":")
-            if prefix.lower() in prefixes and local in ("reservation", "policy"):
-                value, closing = _element_text(packet, end)
-                found = [(local, value, (packet[start:end] + closing)[:_MAX_QUOTE])]
-            else:
-                found = []
-            for key, value in attrs.items():  # the abbreviated RDF form
-                prefix, _, local = key.partition(":")
-                if prefix in prefixes and local in ("reservation", "policy"):
-                    found.append((local, value, f'{key}="{html.escape(value)}"'))
-            for local, value, quote in found:
-                if local == "reservation":
-                    reservations.append((value, quote))
-                elif policy is None and value.strip():
-                    policy = value.strip()
+    for text in _pdf_metadata(body):
+        for packet in _xmp_packets(text):
+            policy = _read_xmp(packet, reservations, policy)
     return _declared(reservations, policy, source)
+
+
+def _pdf_metadata(body: bytes) -> Iterator[str]:
+    """Yield the stretches of a PDF that may hold a TDMRep XMP packet, as text.
+
+    Plain-text packets: the text around each place the TDMRep namespace is
+    named (the first :data:`_MAX_PDF_HITS` of them). Compressed ones: the
+    metadata streams (``/Type /Metadata``) whose filter is Flate, inflated.
+    """
+    position = 0
+    for _ in range(_MAX_PDF_HITS):
+        hit = body.find(b"ns/tdmrep", position)
+        if hit < 0:
+            break
+        # latin-1 maps bytes to characters one to one, so offsets stay
+        # meaningful and no byte sequence can fail to decode; the values
+        # read are ASCII.
+        yield body[max(0, hit - _MAX_PACKET) : hit + _MAX_PACKET].decode("latin-1")
+        position = hit + _MAX_PACKET
+    for data in _flate_metadata_streams(body):
+        if b"ns/tdmrep" in data:
+            yield data.decode("latin-1")
+        elif b"n\x00s\x00/\x00t\x00d\x00m\x00" in data:
+            yield data.decode("utf-16-le", "replace")
+        elif b"\x00n\x00s\x00/\x00t\x00d\x00m" in data:
+            yield data.decode("utf-16-be", "replace")
+
+
+def _flate_metadata_streams(body: bytes) -> Iterator[bytes]:
+    """Inflate the Flate-compressed metadata streams of a PDF, within the bounds.
+
+    A metadata stream cannot sit inside an object stream (streams never do),
+    so its dictionary is in the file as written: ``N 0 obj << ... /Metadata
+    ... /Filter /FlateDecode ... >> stream``.
+    """
+    budget = _MAX_INFLATED_TOTAL
+    inflated = 0
+    position = 0
+    for _ in range(_MAX_METADATA_MARKS):
+        hit = body.find(b"/Metadata", position)
+        if hit < 0 or inflated >= _MAX_STREAMS or budget <= 0:
+            return
+        position = hit + len(b"/Metadata")
+        keyword = _STREAM_KEYWORD.search(body, position, position + _MAX_DICT)
+        if keyword is None or b"obj" in body[position : keyword.start()]:
+            continue  # a reference (/Metadata 12 0 R), not a stream's dictionary
+        opening = body.rfind(b"obj", max(0, hit - _MAX_DICT), hit)
+        dictionary = body[opening if opening >= 0 else max(0, hit - _MAX_DICT) : keyword.start()]
+        if _FLATE.search(dictionary) is None:
+            continue  # uncompressed: read as plain text above
+        start = keyword.end()
+        end = body.find(b"endstream", start, start + _MAX_COMPRESSED)
+        data = body[start : end if end >= 0 else start + _MAX_COMPRESSED]
+        inflated += 1
+        out = _inflate(data, min(_MAX_INFLATED, budget))
+        budget -= len(out)
+        if out:
+            yield out
+
+
+def _inflate(data: bytes, limit: int) -> bytes:
+    """Inflate zlib (or, failing that, raw deflate) *data* to at most *limit* bytes.
+
+    A broken stream gives what was inflated before the break.
+    """
+    for wbits in (15, -15):
+        inflater = zlib.decompressobj(wbits)
+        try:
+            return inflater.decompress(data, limit)
+        except zlib.error:
+            continue
+    return b""
+
+
+def _read_xmp(packet: str, reservations: list[tuple[str, str]], policy: str | None) -> str | None:
+    """Add the ``tdm:reservation`` values of one XMP packet; return the policy so far."""
+    prefixes = {
+        key[6:]
+        for _, attrs, _, _ in _tags(packet)
+        for key, value in attrs.items()
+        if key.startswith("xmlns:") and value in _TDM_NAMESPACES
+    }
+    if not prefixes:
+        return policy
+    for name, attrs, start, end in _tags(packet):
+        prefix, _, local = name.partition(":")
+        if prefix.lower() in prefixes and local in ("reservation", "policy"):
+            value, closing = _element_text(packet, end)
+            found = [(local, value, (packet[start:end] + closing)[:_MAX_QUOTE])]
+        else:
+            found = []
+        for key, value in attrs.items():  # the abbreviated RDF form
+            prefix, _, local = key.partition(":")
+            if prefix in prefixes and local in ("reservation", "policy"):
+                found.append((local, value, f'{key}="{html.escape(value)}"'))
+        for local, value, quote in found:
+            if local == "reservation":
+                reservations.append((value, quote))
+            elif policy is None and value.strip():
+                policy = value.strip()
+    return policy
 
 
 def _xmp_packets(text: str) -> Iterator[str]:

@@ -1,0 +1,213 @@
+"""What a response body is read as: HTML, PDF, EPUB, or none of them.
+
+Opt-out signals hide in three kinds of body: HTML (``<meta>`` elements), PDF
+(an XMP packet) and EPUB (the package document). Servers label bodies badly:
+no ``Content-Type`` at all, ``application/octet-stream`` for everything,
+``text/plain`` for a page, ``application/zip`` for an EPUB. Scrapy itself
+guesses in that case (``scrapy.responsetypes``: the header, else the URL's
+extension, else the body), and a spider then parses whatever Scrapy decided,
+so a reserved page must be recognised at least wherever Scrapy recognises it.
+
+:func:`body_kinds` is the one decision, used both when the headers arrive
+(with no body: every kind the body may still turn out to be) and once the
+body is read. It errs toward reading: a body that *could* be one of the
+kinds is read as it, since reading a head that holds no signal costs little
+and missing one lets reserved content through.
+
+* declared: ``text/html``, ``application/xhtml+xml`` and the other HTML types
+  Scrapy maps to ``HtmlResponse``; ``application/pdf``; ``application/epub+zip``;
+* guessed as Scrapy does when the type is absent or generic
+  (``application/octet-stream`` and the like): by the URL's extension, then,
+  when that says nothing either, by the body (``<html>`` or
+  ``<!doctype html>`` in its first 5000 bytes);
+* sniffed, whatever the declared type: ``%PDF-`` in the first 1024 bytes
+  (readers accept junk before the header); a zip archive (an EPUB is one
+  whose first member is ``mimetype``; the EPUB reader then looks for
+  ``META-INF/container.xml``); and HTML as the WHATWG MIME Sniffing standard
+  recognises it (§7.1, "identifying a resource with an unknown MIME type"):
+  after an optional UTF-8 or UTF-16 byte-order mark and white space, a
+  comment, ``<!DOCTYPE HTML`` or one of its tag names (``<html``, ``<head``,
+  ``<body``, ``<script``, ``<title``...), to which ``<meta`` and ``<link`` are
+  added. An XML declaration or doctype before it is skipped.
+
+A ``text/plain`` body that starts as a page is read as HTML even though
+Scrapy would give the spider a plain ``TextResponse``: the spider may still
+parse it as markup, and the scan stops at the head.
+
+Nothing here performs I/O or imports Scrapy.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+__all__ = ["ALL_KINDS", "BodyKind", "body_kinds", "sniff"]
+
+
+class BodyKind(StrEnum):
+    """A kind of body that can carry opt-out signals."""
+
+    HTML = "html"
+    PDF = "pdf"
+    EPUB = "epub"
+
+
+ALL_KINDS: frozenset[BodyKind] = frozenset(BodyKind)
+_NONE: frozenset[BodyKind] = frozenset()
+
+_DECLARED = {
+    "text/html": BodyKind.HTML,
+    "application/xhtml+xml": BodyKind.HTML,
+    "application/vnd.wap.xhtml+xml": BodyKind.HTML,
+    "application/pdf": BodyKind.PDF,
+    "application/x-pdf": BodyKind.PDF,
+    "application/epub+zip": BodyKind.EPUB,
+}
+
+# Types that say nothing about the body: Scrapy then guesses from the URL and
+# the body, and so do we.
+_GENERIC = frozenset(
+    {
+        "",
+        "application/octet-stream",
+        "binary/octet-stream",
+        "application/unknown",
+        "application/x-unknown",
+        "application/download",
+        "application/x-download",
+        "application/force-download",
+        "unknown/unknown",
+        "*/*",
+    }
+)
+
+# Declared types whose body is often something else: a misconfigured server
+# sends pages and PDFs as text/plain, and EPUBs as zip archives. The headers
+# stage waits for such a body before deciding a tdmrep.json reservation.
+_VAGUE = frozenset({"text/plain", "application/zip", "application/x-zip-compressed"})
+
+# What an extension says when the type is generic, as Scrapy's mime.types
+# would: a document kind, or another specific type (None).
+_EXTENSIONS: dict[str, BodyKind | None] = {
+    **dict.fromkeys(("html", "htm", "xhtml", "xht", "shtml", "php", "asp", "aspx"), BodyKind.HTML),
+    "pdf": BodyKind.PDF,
+    "epub": BodyKind.EPUB,
+    **dict.fromkeys(
+        (
+            "jpg", "jpeg", "png", "gif", "webp", "avif", "bmp", "ico", "tif", "tiff", "svg",
+            "mp3", "mp4", "m4a", "ogg", "oga", "ogv", "wav", "webm", "flac", "mov", "avi",
+            "woff", "woff2", "ttf", "otf", "css", "js", "mjs", "json", "xml", "csv", "txt",
+            "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "tar", "wasm",
+        ),
+        None,
+    ),
+}  # fmt: skip
+
+# Bytes looked at by each sniffer.
+_PDF_WINDOW = 1024
+_HTML_WINDOW = 1024
+_SCRAPY_WINDOW = 5000
+
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+# The start of a document as WHATWG sniffs it, after what may come first: an
+# XML declaration or other processing instruction, a doctype other than HTML's.
+_HTML_START = re.compile(
+    r"[\t\n\f\r ]*+"
+    r"(?:(?:<\?[^>]*+>|<!(?!--)(?!(?i:doctype)[\t\n\f\r ]+(?i:html))[^>]*+>)[\t\n\f\r ]*+)*+"
+    r"<(?:!--|!(?i:doctype)[\t\n\f\r ]+(?i:html)[\t\n\f\r >]"
+    r"|(?i:html|head|body|meta|link|script|iframe|h1|div|font|table|a|style|title|b|br|p)"
+    r"[\t\n\f\r />])"
+)
+# Scrapy's own last resort (responsetypes.from_body), for an unlabelled text body.
+_SCRAPY_HTML = (b"<html>", b"<!doctype html>")
+_BINARY = bytes(sorted(set(range(32)) - {9, 10, 13}))
+
+
+def _mime(content_type: str | None) -> str:
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def _by_extension(url: str) -> BodyKind | bool | None:
+    """The kind the URL's extension names, ``None`` for another known type, ``False`` if unknown."""
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return False
+    _, dot, extension = path.rpartition("/")[2].rpartition(".")
+    if not dot:
+        return False
+    return _EXTENSIONS.get(extension.lower(), False)
+
+
+def sniff(body: bytes) -> frozenset[BodyKind]:
+    """The kinds *body* looks like from its first bytes, whatever it was labelled."""
+    kinds: set[BodyKind] = set()
+    if b"%PDF-" in body[:_PDF_WINDOW]:
+        kinds.add(BodyKind.PDF)
+    if body.startswith(_ZIP_MAGIC):
+        kinds.add(BodyKind.EPUB)
+    if _looks_html(body[: _HTML_WINDOW * 2]):
+        kinds.add(BodyKind.HTML)
+    return frozenset(kinds)
+
+
+def _looks_html(start: bytes) -> bool:
+    codec = "latin-1"  # one character per byte: ASCII markup reads right in any ASCII superset
+    for bom, name in _BOMS:
+        if start.startswith(bom):
+            start, codec = start[len(bom) :], name
+            break
+    else:
+        if start[:1] == b"\x00" or start[1:2] == b"\x00":
+            # UTF-16 without a byte-order mark: ASCII markup with every other byte NUL.
+            codec = "utf-16-be" if start[:1] == b"\x00" else "utf-16-le"
+    text = start.decode(codec, "replace")
+    return _HTML_START.match(text) is not None
+
+
+def _scrapy_sees_html(body: bytes) -> bool:
+    chunk = body[:_SCRAPY_WINDOW]
+    if len(chunk.translate(None, _BINARY)) != len(chunk):
+        return False  # Scrapy's binary_is_text(): control characters mean binary
+    lowered = chunk.lower()
+    return any(marker in lowered for marker in _SCRAPY_HTML)
+
+
+def body_kinds(
+    content_type: str | None, url: str = "", body: bytes | None = None
+) -> frozenset[BodyKind]:
+    """The kinds a response body is read as (see the module docstring).
+
+    Without *body* (the headers have arrived, the body has not): every kind
+    the body may still turn out to be. Empty means that whatever the body
+    holds, it cannot override what the headers and policy files said; it may
+    still be read later, and then only adds reservations. With *body*: the
+    kinds to read it as, declared, guessed and sniffed together.
+    """
+    mime = _mime(content_type)
+    kinds: set[BodyKind] = set()
+    declared = _DECLARED.get(mime)
+    if declared is not None:
+        kinds.add(declared)
+    guessed: BodyKind | bool | None = False
+    if mime in _GENERIC:
+        guessed = _by_extension(url)
+        if isinstance(guessed, BodyKind):
+            kinds.add(guessed)
+    if body is None:
+        if kinds:
+            return frozenset(kinds)
+        if mime in _VAGUE or (mime in _GENERIC and guessed is False):
+            return ALL_KINDS
+        return _NONE
+    if mime in _GENERIC and guessed is False and _scrapy_sees_html(body):
+        kinds.add(BodyKind.HTML)
+    return frozenset(kinds) | sniff(body)
