@@ -32,7 +32,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.signals.patterns import Pattern, Rules, compile_pattern, path_readings
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
 
 __all__ = ["PURPOSES", "AiTxt", "AiTxtGroup", "AiTxtRule", "evaluate"]
@@ -82,11 +82,13 @@ class AiTxt:
     empty. A file with an error gives no signal.
     """
 
-    __slots__ = ("error", "groups")
+    __slots__ = ("_indexes", "error", "groups")
 
     def __init__(self, groups: Sequence[AiTxtGroup] = (), error: str | None = None) -> None:
         self.groups: tuple[AiTxtGroup, ...] = tuple(groups)
         self.error: str | None = error
+        # The rules for a token, ready for matching, by product token.
+        self._indexes: dict[str, Rules[AiTxtRule] | None] = {}
 
     def __repr__(self) -> str:
         return f"AiTxt(groups={len(self.groups)}, error={self.error!r})"
@@ -128,23 +130,31 @@ class AiTxt:
     def match(self, url_or_path: str, token: str) -> AiTxtRule | None:
         """Return the rule that decides *url_or_path* for *token*, if any.
 
-        Longest pattern wins; on a tie ``Allow`` wins.
+        Longest pattern wins; on a tie ``Allow`` wins. Every reading of the
+        URL counts (:func:`~scrapy_optout.signals.patterns.path_readings`): a
+        ``Disallow`` that wins for any of them decides.
         """
-        rules = self.rules_for(token)
-        if not rules:
-            return None
-        path = normalise_path(url_or_path)
-        best: AiTxtRule | None = None
-        for rule in rules:
-            if not rule.pattern.matches(path):
-                continue
-            if (
-                best is None
-                or rule.pattern.length > best.pattern.length
-                or (rule.pattern.length == best.pattern.length and rule.allow and not best.allow)
-            ):
-                best = rule
-        return best
+        return self.decide(url_or_path, token)[0]
+
+    def decide(
+        self, url_or_path: str, token: str
+    ) -> tuple[AiTxtRule | None, tuple[str, str] | None]:
+        """:meth:`match`, with the reading that matched when it is not the literal one."""
+        key = _product_token(token)
+        if key in self._indexes:
+            index = self._indexes[key]
+        else:
+            rules = self.rules_for(token)
+            ordered = sorted(rules or (), key=lambda r: (-r.pattern.length, not r.allow))
+            index = Rules([(r.pattern, r) for r in ordered]) if ordered else None
+            self._indexes[key] = index
+        if index is None:
+            return None, None
+        return index.decide(url_or_path, path_readings(url_or_path), _disallows)
+
+
+def _disallows(rule: AiTxtRule) -> bool:
+    return not rule.allow
 
 
 def evaluate(
@@ -175,7 +185,7 @@ def evaluate(
         return [_unknown("ai.txt not available (no body)", source)]
     if aitxt.error is not None:
         return [_unknown(f"not an ai.txt: {aitxt.error}", source)]
-    rule = aitxt.match(url, token)
+    rule, via = aitxt.decide(url, token)
     if rule is None:
         return []
     wanted = _product_token(token)
@@ -192,10 +202,14 @@ def evaluate(
             PURPOSES,
             rule.line,
             source,
-            f"{detail} (line {rule.lineno})",
+            f"{detail} (line {rule.lineno}){_via(via)}",
             agent=wanted if named else "*",
         )
     ]
+
+
+def _via(reading: tuple[str, str] | None) -> str:
+    return f"; matched as {reading[0]} after {reading[1]}" if reading is not None else ""
 
 
 def _unknown(detail: str, source: str) -> Finding:
