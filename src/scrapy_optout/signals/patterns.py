@@ -473,7 +473,7 @@ class RuleIndex(Generic[_T]):
         self._payloads: list[_T] = []
         buckets: dict[str, _PrefixTable] = {}
         short = _PrefixTable()
-        wild: dict[Pattern, int] = {}
+        wild: dict[tuple[tuple[str, ...], bool], tuple[int, Pattern]] = {}
         for pattern, payload in entries:
             if not pattern.length:
                 continue
@@ -481,8 +481,7 @@ class RuleIndex(Generic[_T]):
             self._payloads.append(payload)
             prefix = pattern.plain_prefix
             if prefix is None:
-                key = Pattern("", pattern.pieces, pattern.anchored, 0)
-                wild.setdefault(key, rank)
+                wild.setdefault((pattern.pieces, pattern.anchored), (rank, pattern))
                 continue
             table = short if len(prefix) < _BUCKET else buckets.get(prefix[:_BUCKET])
             if table is None:
@@ -492,7 +491,7 @@ class RuleIndex(Generic[_T]):
             table.lengths = tuple(sorted({len(text) for text in table.best}, reverse=True))
         self._short = short
         self._buckets = buckets
-        self._wild = tuple((rank, pattern) for pattern, rank in wild.items())
+        self._wild = tuple(wild.values())
         self._automaton = (
             _Automaton([pattern for _, pattern in self._wild])
             if len(self._wild) >= _AUTOMATON_MIN
@@ -515,17 +514,18 @@ class RuleIndex(Generic[_T]):
             best = self._lookup(table, path, best)
         if self._short.lengths and not (self._by_length and best != _NO_RANK):
             best = self._lookup(self._short, path, best)
+        # The best-ranked wildcard patterns one by one: often one of them
+        # decides, and then the automaton is not needed.
+        for rank, pattern in self._wild[:_AUTOMATON_MIN]:
+            if rank > best:
+                return best
+            if pattern._matches_normalised(path):
+                return rank
         automaton = self._automaton
         if automaton is not None:
             found = automaton.first(path)
             if found != _NO_RANK:
                 best = min(best, self._wild[found][0])
-            return best
-        for rank, pattern in self._wild:
-            if rank > best:
-                break
-            if pattern._matches_normalised(path):
-                return rank
         return best
 
     def _lookup(self, table: _PrefixTable, path: str, best: int) -> int:
@@ -582,13 +582,19 @@ class Rules(Generic[_T]):
             found = self._index.first(reading[0])
             if found is not None and reserves(found):
                 return found, reading
-        if self._escaped or "%" in url:
-            strict = self._strict
-            if strict is None:
-                entries = [(_compile_strict(p), payload) for p, payload in self._entries]
-                strict = self._strict = RuleIndex(entries, by_length=self.by_length)
-            path = strict_path(url)
+        path = strict_path(url) if "%" in url else readings[0][0]
+        if self._escaped or path != readings[0][0]:
+            # Without escapes in the patterns their strict form is their
+            # canonical form, and the index at hand serves.
+            strict = self._index
+            if self._escaped:
+                strict = self._strict or self._build_strict()
             found = strict.first(path)
             if found is not None and reserves(found):
                 return found, (path, STRICT)
         return first, None
+
+    def _build_strict(self) -> RuleIndex[_T]:
+        entries = [(_compile_strict(p), payload) for p, payload in self._entries]
+        self._strict = RuleIndex(entries, by_length=self.by_length)
+        return self._strict
