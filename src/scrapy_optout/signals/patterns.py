@@ -466,7 +466,7 @@ class RuleIndex(Generic[_T]):
     no decision costs more than a few passes over the path.
     """
 
-    __slots__ = ("_automaton", "_buckets", "_by_length", "_payloads", "_short", "_wild")
+    __slots__ = ("_automaton", "_buckets", "_by_length", "_head", "_payloads", "_short", "_wild")
 
     def __init__(self, entries: Sequence[tuple[Pattern, _T]], *, by_length: bool = True) -> None:
         self._by_length = by_length
@@ -492,6 +492,9 @@ class RuleIndex(Generic[_T]):
         self._short = short
         self._buckets = buckets
         self._wild = tuple(wild.values())
+        self._head = tuple(
+            (rank, pattern.pieces[0], pattern) for rank, pattern in self._wild[:_AUTOMATON_MIN]
+        )
         self._automaton = (
             _Automaton([pattern for _, pattern in self._wild])
             if len(self._wild) >= _AUTOMATON_MIN
@@ -503,11 +506,6 @@ class RuleIndex(Generic[_T]):
 
     def first(self, path: str) -> _T | None:
         """The payload of the first-ranked entry matching *path* (canonical), or ``None``."""
-        rank = self.rank(path)
-        return self._payloads[rank] if rank != _NO_RANK else None
-
-    def rank(self, path: str) -> int:
-        """The rank of the first entry matching *path*, or a number larger than any rank."""
         best = _NO_RANK
         table = self._buckets.get(path[:_BUCKET])
         if table is not None:
@@ -516,17 +514,18 @@ class RuleIndex(Generic[_T]):
             best = self._lookup(self._short, path, best)
         # The best-ranked wildcard patterns one by one: often one of them
         # decides, and then the automaton is not needed.
-        for rank, pattern in self._wild[:_AUTOMATON_MIN]:
+        for rank, lead, pattern in self._head:
             if rank > best:
-                return best
-            if pattern._matches_normalised(path):
-                return rank
-        automaton = self._automaton
-        if automaton is not None:
-            found = automaton.first(path)
-            if found != _NO_RANK:
-                best = min(best, self._wild[found][0])
-        return best
+                break
+            if path.startswith(lead) and pattern._matches_normalised(path):
+                return self._payloads[rank]
+        else:
+            automaton = self._automaton
+            if automaton is not None:
+                found = automaton.first(path)
+                if found != _NO_RANK:
+                    best = min(best, self._wild[found][0])
+        return self._payloads[best] if best != _NO_RANK else None
 
     def _lookup(self, table: _PrefixTable, path: str, best: int) -> int:
         texts = table.best
@@ -576,6 +575,8 @@ class Rules(Generic[_T]):
     ) -> tuple[_T | None, tuple[str, str] | None]:
         """The entry that decides *url*, and the reading it matched unless it is the literal one."""
         first = self._index.first(readings[0][0])
+        if len(readings) == 1 and not self._escaped and "%" not in url:
+            return first, None  # one reading, and the strict form is the same
         if first is not None and reserves(first):
             return first, None
         for reading in readings[1:]:

@@ -424,7 +424,7 @@ class Group:
 
         Disallowed when any reading is (see :meth:`Rules.decide`).
         """
-        return self._rules().decide(url, readings, _disallows)
+        return (self._table or self._rules()).decide(url, readings, _disallows)
 
     def _usage_for(self, path: str) -> tuple[ValueRule, ...]:
         best: list[ValueRule] = []
