@@ -1,10 +1,10 @@
 """``python -m benchmarks [--quick] [NAME [options]]``: run the benchmarks, print a table.
 
 With no NAME every benchmark runs, in the issue's order (crawl, decision,
-survey, memory, parse) plus the ``hooks`` diagnostic; with a NAME only that
-one, and the options after it are its own (``python -m benchmarks crawl
---help``). ``--quick`` runs everything small, to check that the suite works;
-its figures are not the ones to quote. Every run merges its figures into
+survey, memory, parse) plus the ``hooks`` diagnostic and the ``hostile``
+policy files; with a NAME only that one, and the options after it are its own
+(``python -m benchmarks crawl --help``). ``--quick`` runs everything small, to
+check that the suite works; its figures are not the ones to quote. Every run merges its figures into
 ``benchmarks/results/latest.json``; the table is printed from that file.
 """
 
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks import crawl, decision, hooks, memory, parse, survey
+from benchmarks import crawl, decision, hooks, hostile, memory, parse, survey
 from benchmarks.common import RESULTS_DIR
 
 RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
@@ -25,6 +25,7 @@ RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "memory": memory.main,
     "parse": parse.main,
     "hooks": hooks.main,
+    "hostile": hostile.main,
 }
 
 QUICK: dict[str, list[str]] = {
@@ -34,6 +35,7 @@ QUICK: dict[str, list[str]] = {
     "memory": ["--origins", "20000"],
     "parse": ["--rounds", "1"],
     "hooks": ["--number", "1000"],
+    "hostile": ["--urls", "20", "--rounds", "1"],
 }
 
 
@@ -109,6 +111,16 @@ def table(results: dict[str, Any]) -> str:
                 f"+{value['extra_per_page_us']:.0f} us per page",
                 "-",
                 "-",
+            )
+        )
+    for name, value in bench.get("hostile", {}).get("cases", {}).items():
+        rows.append(
+            (
+                f"hostile {name}",
+                f"{value['decision_ms_median']:.3f} ms per decision "
+                f"(p99 {value['decision_ms_p99']:.3f})",
+                "<= 1 ms",
+                _met(value["decision_ms_median"] <= hostile.GOAL_MS),
             )
         )
     widths = [

@@ -318,7 +318,12 @@ def test_agrees_with_protego_on_plain_groups(rules: list[tuple[bool, str]], path
     )
     url = "https://example.com" + path
     ours = RobotsTxt.parse(body).allowed(url, "MyBot")
-    assert ours == Protego.parse(body).can_fetch(url, "MyBot")
+    theirs = Protego.parse(body).can_fetch(url, "MyBot")
+    if "//" in path:
+        # A doubled slash is also read merged, as servers serve it: never less strict.
+        assert theirs or not ours
+    else:
+        assert ours == theirs
 
 
 @settings(max_examples=300, deadline=None)

@@ -40,7 +40,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.signals.patterns import Pattern, Rules, compile_pattern, path_readings
 from scrapy_optout.signals.robots import listed_agents, listed_note
 from scrapy_optout.signals.text import decode_policy_text, looks_binary, printable
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
@@ -96,7 +96,7 @@ class AiTxt:
     was decoded when it was not plain UTF-8.
     """
 
-    __slots__ = ("error", "groups", "notes")
+    __slots__ = ("_indexes", "error", "groups", "notes")
 
     def __init__(
         self,
@@ -107,6 +107,8 @@ class AiTxt:
         self.groups: tuple[AiTxtGroup, ...] = tuple(groups)
         self.error: str | None = error
         self.notes: tuple[str, ...] = tuple(notes)
+        # The rules for a token, ready for matching, by product token.
+        self._indexes: dict[str, Rules[AiTxtRule] | None] = {}
 
     def __repr__(self) -> str:
         return f"AiTxt(groups={len(self.groups)}, error={self.error!r})"
@@ -175,27 +177,34 @@ class AiTxt:
     def match(self, url_or_path: str, token: str) -> AiTxtRule | None:
         """Return the rule that decides *url_or_path* for *token*, if any.
 
-        Longest pattern wins; on a tie ``Allow`` wins.
+        Longest pattern wins; on a tie ``Allow`` wins. Every reading of the
+        URL counts (:func:`~scrapy_optout.signals.patterns.path_readings`): a
+        ``Disallow`` that wins for any of them decides.
         """
-        return _best(self.rules_for(token), url_or_path)
+        return self.decide(url_or_path, token)[0]
+
+    def decide(
+        self, url_or_path: str, token: str
+    ) -> tuple[AiTxtRule | None, tuple[str, str] | None]:
+        """:meth:`match`, with the reading that matched when it is not the literal one."""
+        key = _product_token(token)
+        if key in self._indexes:
+            index = self._indexes[key]
+        else:
+            index = self._indexes[key] = _index(self.rules_for(token))
+        if index is None:
+            return None, None
+        return index.decide(url_or_path, path_readings(url_or_path), _disallows)
 
 
-def _best(rules: Sequence[AiTxtRule] | None, url_or_path: str) -> AiTxtRule | None:
-    """The rule of *rules* that decides *url_or_path*: the longest, ``Allow`` on a tie."""
-    if not rules:
-        return None
-    path = normalise_path(url_or_path)
-    best: AiTxtRule | None = None
-    for rule in rules:
-        if not rule.pattern.matches(path):
-            continue
-        if (
-            best is None
-            or rule.pattern.length > best.pattern.length
-            or (rule.pattern.length == best.pattern.length and rule.allow and not best.allow)
-        ):
-            best = rule
-    return best
+def _index(rules: Sequence[AiTxtRule] | None) -> Rules[AiTxtRule] | None:
+    """*rules* ready for matching: the longest pattern decides, ``Allow`` on a tie."""
+    ordered = sorted(rules or (), key=lambda r: (-r.pattern.length, not r.allow))
+    return Rules([(r.pattern, r) for r in ordered]) if ordered else None
+
+
+def _disallows(rule: AiTxtRule) -> bool:
+    return not rule.allow
 
 
 def evaluate(
@@ -232,7 +241,7 @@ def evaluate(
     wanted = _product_token(token)
     note = f" [ai.txt {'; '.join(aitxt.notes)}]" if aitxt.notes else ""
     found: list[Finding] = []
-    rule = aitxt.match(url, token)
+    rule, via = aitxt.decide(url, token)
     if rule is not None:
         named = any(wanted and wanted in group.agents for group in aitxt.groups)
         if rule.allow:
@@ -247,12 +256,15 @@ def evaluate(
                 PURPOSES,
                 rule.line,
                 source,
-                f"{detail} (line {rule.lineno}){note}",
+                f"{detail} (line {rule.lineno}){_via(via)}{note}",
                 agent=wanted if named else "*",
             )
         )
     listed = aitxt.listed_rules(token)
-    extra = _best(listed[0], url) if listed is not None else None
+    index = _index(listed[0]) if listed is not None else None
+    extra, extra_via = (
+        index.decide(url, path_readings(url), _disallows) if index is not None else (None, None)
+    )
     if listed is not None and extra is not None and not extra.allow:
         found.append(
             Finding(
@@ -262,11 +274,16 @@ def evaluate(
                 PURPOSES,
                 extra.line,
                 source,
-                f"ai.txt disallows use for AI training (line {extra.lineno}); {listed[1]}{note}",
+                f"ai.txt disallows use for AI training (line {extra.lineno}){_via(extra_via)};"
+                f" {listed[1]}{note}",
                 agent=wanted or "*",
             )
         )
     return found
+
+
+def _via(reading: tuple[str, str] | None) -> str:
+    return f"; matched as {reading[0]} after {reading[1]}" if reading is not None else ""
 
 
 def _unknown(detail: str, source: str) -> Finding:

@@ -75,11 +75,17 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Literal, NamedTuple
 
-from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.signals.patterns import (
+    Pattern,
+    Reading,
+    Rules,
+    compile_pattern,
+    path_readings,
+)
 from scrapy_optout.signals.text import PolicyText, decode_policy_text, printable
 from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where
 
@@ -113,7 +119,8 @@ _TOKEN = re.compile(r"[A-Za-z_-]+")
 _ROBOTS_PATH = "/robots.txt"
 # A URL whose path and query hold only characters that normalisation leaves
 # as they are (no "%", no fragment): its path is then already normalised, and
-# normalise_path(), which costs more than the matching, can be skipped.
+# path_readings(), which costs more than the matching, can be skipped unless
+# the path holds something a server would resolve (";", "//", "/.").
 _PLAIN_URL = re.compile(
     r"(?:[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*)?(/[A-Za-z0-9\-._~:/?\[\]@!$&'()*+,;=]*)"
 ).fullmatch
@@ -309,63 +316,45 @@ class ValueRule:
         return f"ValueRule({self.text!r}, line={self.line})"
 
 
-def _path_of(url: str) -> str:
-    """The normalised path and query of *url* (a URL or a path)."""
+def _readings_of(url: str) -> tuple[Reading, ...] | tuple[tuple[str, str]]:
+    """The readings of *url* (a URL or a path), canonical path first; see :func:`path_readings`."""
     plain = _PLAIN_URL(url)
-    return plain[1] if plain is not None else normalise_path(url)
+    if plain is not None:
+        path: str = plain[1]
+        if ";" not in path and "//" not in path and "/." not in path:
+            return ((path, ""),)
+    return path_readings(url)
 
 
-def _plain_prefix(pattern: Pattern) -> str | None:
-    """The pattern's text when it is a plain prefix (no ``*``, no final ``$``)."""
-    return pattern.pieces[0] if len(pattern.pieces) == 1 and not pattern.anchored else None
+def _path_of(url: str) -> str:
+    """The canonical path and query of *url* (a URL or a path)."""
+    return _readings_of(url)[0][0]
 
 
 def _pattern_matches(pattern: Pattern, path: str) -> bool:
     """Match a compiled pattern against a path that is already normalised."""
-    prefix = _plain_prefix(pattern)
+    prefix = pattern.plain_prefix
     return path.startswith(prefix) if prefix is not None else pattern._matches_normalised(path)
 
 
-# Plain prefixes (no "*", no final "$") at least this long are indexed by
-# their first characters, so that a path is tested against few of them.
-_BUCKET = 4
-_NO_RANK = 1 << 62
-_wild_matches = Pattern._matches_normalised
+def _disallows(rule: Rule) -> bool:
+    return not rule.allow
 
 
-class _Table:
-    """A group's rules in rank order (RFC 9309 §2.2.2), split for fast matching.
+def _union(
+    lines_for: Callable[[str], tuple[ValueRule, ...]], readings: Sequence[tuple[str, str]]
+) -> tuple[ValueRule, ...]:
+    """The value lines that cover any reading, each once: a ``no`` for any reading counts."""
+    if len(readings) == 1:
+        return lines_for(readings[0][0])
+    return tuple(dict.fromkeys(line for reading in readings for line in lines_for(reading[0])))
 
-    Rank is the position in the order longest pattern first, ``allow``
-    before ``disallow`` on a tie, file order after that: the matching rule
-    of lowest rank decides. Empty patterns (``Disallow:``) match nothing and
-    are left out. ``buckets`` holds the plain prefixes of at least
-    :data:`_BUCKET` characters by those first characters, ``short`` the
-    shorter ones, ``wild`` the patterns with ``*`` or ``$``, each in rank order.
-    """
 
-    __slots__ = ("buckets", "short", "wild")
-
-    def __init__(self, rules: Sequence[Rule]) -> None:
-        ordered = sorted(
-            (r for r in rules if r.pattern.length),
-            key=lambda r: (-r.pattern.length, not r.allow),
-        )
-        buckets: dict[str, list[tuple[int, str, Rule]]] = {}
-        short: list[tuple[int, str, Rule]] = []
-        wild: list[tuple[int, str, Pattern, Rule]] = []
-        for rank, rule in enumerate(ordered):
-            pattern = rule.pattern
-            prefix = _plain_prefix(pattern)
-            if prefix is None:
-                wild.append((rank, pattern.pieces[0], pattern, rule))
-            elif len(prefix) < _BUCKET:
-                short.append((rank, prefix, rule))
-            else:
-                buckets.setdefault(prefix[:_BUCKET], []).append((rank, prefix, rule))
-        self.buckets = {key: tuple(entries) for key, entries in buckets.items()}
-        self.short = tuple(short)
-        self.wild = tuple(wild)
+def _via(reading: tuple[str, str] | None) -> str:
+    """Words for the detail of a finding decided by a resolved reading."""
+    if reading is None:
+        return ""
+    return f"; matched as {reading[0]} after {reading[1] or 'resolving the path'}"
 
 
 class Group:
@@ -407,9 +396,9 @@ class Group:
         self.rules = tuple(rules)
         self.usage_rules = tuple(usage_rules)
         self.signal_rules = tuple(signal_rules)
-        # The rules ready for matching, built on first use (see _build_table): most
+        # The rules ready for matching, built on first use (see _match_path): most
         # groups of a file (other crawlers') are never matched against a URL.
-        self._table: _Table | None = None
+        self._table: Rules[Rule] | None = None
         # Content-Signal lines without a path (the usual form) cover every URL.
         scoped = any(r.path is not None for r in self.signal_rules)
         self._unscoped_signals = None if scoped else self.signal_rules
@@ -439,14 +428,18 @@ class Group:
         ``None`` means no rule matches, so the URL is allowed. The special case
         of ``/robots.txt`` is left to :meth:`allowed`.
         """
-        return self._match_path(_path_of(url))
+        return self._decide(url, _readings_of(url))[0]
 
     def allowed(self, url: str) -> bool:
-        """Tell whether this group lets a crawler fetch *url*."""
-        path = _path_of(url)
-        if path == _ROBOTS_PATH:
+        """Tell whether this group lets a crawler fetch *url*.
+
+        Every reading of the URL counts (see :func:`path_readings`): it is
+        disallowed when any of them is.
+        """
+        readings = _readings_of(url)
+        if readings[0][0] == _ROBOTS_PATH:
             return True
-        rule = self._match_path(path)
+        rule = self._decide(url, readings)[0]
         return rule is None or rule.allow
 
     def content_usage(self, url: str) -> tuple[ValueRule, ...]:
@@ -458,7 +451,7 @@ class Group:
         their preferences combine with the vocabulary's rule: a disallow wins.
         Empty when no line covers the URL.
         """
-        return self._usage_for(_path_of(url))
+        return _union(self._usage_for, _readings_of(url))
 
     def content_signal(self, url: str) -> tuple[ValueRule, ...]:
         """The ``Content-Signal`` lines that cover *url*, most specific first.
@@ -468,7 +461,7 @@ class Group:
         whole site. :func:`evaluate` counts every line returned, so a ``no``
         wins over a ``yes`` whatever their paths.
         """
-        return self._signals_for(_path_of(url))
+        return _union(self._signals_for, _readings_of(url))
 
     def coverage(self) -> Literal["full", "partial", "none"]:
         """How much of the site the group closes, for surveys.
@@ -487,34 +480,26 @@ class Group:
 
     # Internal versions taking an already normalised path.
 
-    def _match_path(self, path: str) -> Rule | None:
+    def _rules(self) -> Rules[Rule]:
         table = self._table
         if table is None:
-            table = self._table = _Table(self.rules)
-        # The winner is the matching rule ranked first (longest pattern, allow
-        # before disallow on a tie, then file order). Each list below is in
-        # rank order, so its first match is its best, and a later list is
-        # only searched up to the rank already found.
-        best: Rule | None = None
-        best_rank = _NO_RANK
-        candidates = table.buckets.get(path[:_BUCKET])
-        if candidates is not None:
-            for rank, prefix, rule in candidates:
-                if path.startswith(prefix):
-                    best, best_rank = rule, rank
-                    break
-        for rank, prefix, rule in table.short:
-            if rank > best_rank:
-                break
-            if path.startswith(prefix):
-                best, best_rank = rule, rank
-                break
-        for rank, first, pattern, rule in table.wild:
-            if rank > best_rank:
-                break
-            if path.startswith(first) and _wild_matches(pattern, path):
-                return rule
-        return best
+            # RFC 9309 §2.2.2 order: longest pattern first, allow before
+            # disallow on a tie, then file order; the first match wins.
+            ordered = sorted(self.rules, key=lambda r: (-r.pattern.length, not r.allow))
+            table = self._table = Rules([(r.pattern, r) for r in ordered])
+        return table
+
+    def _match_path(self, path: str) -> Rule | None:
+        return self._rules().first(path)
+
+    def _decide(
+        self, url: str, readings: Sequence[tuple[str, str]]
+    ) -> tuple[Rule | None, tuple[str, str] | None]:
+        """The rule deciding *url* and the reading it matched, if not the literal one.
+
+        Disallowed when any reading is (see :meth:`Rules.decide`).
+        """
+        return (self._table or self._rules()).decide(url, readings, _disallows)
 
     def _usage_for(self, path: str) -> tuple[ValueRule, ...]:
         best: list[ValueRule] = []
@@ -863,7 +848,7 @@ class _Plan:
         self.note = note
         # Distinct merged groups, each with the training agents it binds.
         self.others = others
-        self.matchers = tuple(group._match_path for group, _ in others)
+        self.matchers = tuple(group._decide for group, _ in others)
 
 
 _FINDINGS_CACHE_SIZE = 2048
@@ -933,32 +918,34 @@ def evaluate(
     if plan is None:
         plan = robots._plans[plan_key] = _make_plan(robots, token, catalogue, extra)
 
-    path = _path_of(url)
-    robots_path = path == _ROBOTS_PATH
+    readings = _readings_of(url)
+    robots_path = readings[0][0] == _ROBOTS_PATH
     own = plan.own
+    own_via = None
     if own is None or robots_path:
         own_rule = None
         usage: tuple[ValueRule, ...] = ()
         signals: tuple[ValueRule, ...] = ()
     else:
-        own_rule = own._match_path(path)
+        own_rule, own_via = own._decide(url, readings)
         if own_rule is not None and not own_rule.allow:
             usage = signals = ()  # not crawlable: no usage preference (attach §3.1)
         else:
-            usage = own._usage_for(path) if own.usage_rules else ()
-            signals = own._signals_for(path) if own.signal_rules else ()
-    others = tuple([match(path) for match in plan.matchers])
+            usage = _union(own._usage_for, readings) if own.usage_rules else ()
+            signals = _union(own._signals_for, readings) if own.signal_rules else ()
+    others = tuple([decide(url, readings) for decide in plan.matchers])
     listed_usage: tuple[ValueRule, ...] = ()
     listed_signals: tuple[ValueRule, ...] = ()
     if plan.listed is not None and not robots_path:
         group = plan.listed.group
-        listed_usage = group._usage_for(path) if group.usage_rules else ()
-        listed_signals = group._signals_for(path) if group.signal_rules else ()
+        listed_usage = _union(group._usage_for, readings) if group.usage_rules else ()
+        listed_signals = _union(group._signals_for, readings) if group.signal_rules else ()
     key = (
         plan,
         source,
         robots_path,
         own_rule,
+        own_via,
         others,
         usage,
         signals,
@@ -972,6 +959,7 @@ def evaluate(
             source,
             robots_path,
             own_rule,
+            own_via,
             others,
             usage,
             signals,
@@ -1105,7 +1093,8 @@ def _findings(
     source: str,
     robots_path: bool,
     own_rule: Rule | None,
-    others: tuple[Rule | None, ...],
+    own_via: tuple[str, str] | None,
+    others: tuple[tuple[Rule | None, tuple[str, str] | None], ...],
     usage: tuple[ValueRule, ...],
     signals: tuple[ValueRule, ...],
     listed_usage: tuple[ValueRule, ...] = (),
@@ -1152,12 +1141,12 @@ def _findings(
                 own_rule.text,
                 source,
                 f"the group for {label} disallows this URL (line {own_rule.line}): "
-                "not to be fetched at all",
+                f"not to be fetched at all{_via(own_via)}",
                 agent=label,
             )
         )
 
-    for (_, agents), rule in zip(plan.others, others, strict=True):
+    for (_, agents), (rule, via) in zip(plan.others, others, strict=True):
         if rule is None or rule.allow:
             continue
         for other in agents:
@@ -1176,7 +1165,7 @@ def _findings(
                     Stance.RESERVE,
                     rule.text,
                     source,
-                    f"{detail}; {other.listed}" if other.listed else detail,
+                    f"{detail}{_via(via)}; {other.listed}" if other.listed else detail + _via(via),
                     ALL_PURPOSES if other.own else TRAINING_PURPOSES,
                     other.label,
                 )

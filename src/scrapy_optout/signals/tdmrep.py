@@ -52,7 +52,7 @@ from urllib.parse import unquote
 
 from scrapy_optout.signals import sniff
 from scrapy_optout.signals.html import MetaTag
-from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.signals.patterns import Pattern, Rules, compile_pattern, path_readings
 from scrapy_optout.signals.sniff import BodyKind
 from scrapy_optout.signals.text import decode_policy_text, looks_binary, printable
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
@@ -117,6 +117,9 @@ class TdmValue:
     valid value). ``rule`` quotes what the site wrote, ``where`` says which
     technique it came from and ``source`` is the URL of the evidence.
     ``note`` says how the file holding it was decoded, when not as plain UTF-8.
+    ``matched_as`` is set when a ``tdmrep.json`` rule matched a resolved
+    reading of the URL rather than its literal path: the reading, and how a
+    server gets there.
     """
 
     reservation: int | None
@@ -125,6 +128,7 @@ class TdmValue:
     where: Where
     source: str
     note: str = ""
+    matched_as: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +161,7 @@ class TdmrepFile:
     in it carry them.
     """
 
-    __slots__ = ("error", "notes", "rules")
+    __slots__ = ("_index", "error", "notes", "rules")
 
     def __init__(
         self, rules: Sequence[TdmRule] = (), error: str | None = None, notes: Sequence[str] = ()
@@ -165,6 +169,7 @@ class TdmrepFile:
         self.rules: tuple[TdmRule, ...] = tuple(rules)
         self.error: str | None = error
         self.notes: tuple[str, ...] = tuple(notes)
+        self._index: Rules[TdmRule] | None = None
 
     def __repr__(self) -> str:
         return f"TdmrepFile(rules={len(self.rules)}, error={self.error!r})"
@@ -268,13 +273,24 @@ class TdmrepFile:
         (the report: "the most specific match is the first in sequence"). A
         matching rule with an invalid ``tdm-reservation`` gives a value whose
         ``reservation`` is ``None``. *source* is the file's URL.
+
+        Every reading of the URL counts
+        (:func:`~scrapy_optout.signals.patterns.path_readings`): when the first
+        matching rule of any reading reserves, that rule decides; otherwise
+        the literal path does.
         """
-        path = normalise_path(url_or_path)
-        for rule in self.rules:
-            if rule.pattern.matches(path):
-                note = f"tdmrep.json {'; '.join(self.notes)}" if self.notes else ""
-                return TdmValue(rule.reservation, rule.policy, rule.text, Where.FILE, source, note)
-        return None
+        index = self._index
+        if index is None:
+            index = self._index = Rules([(r.pattern, r) for r in self.rules], by_length=False)
+        rule, via = index.decide(url_or_path, path_readings(url_or_path), _reserves)
+        if rule is None:
+            return None
+        note = f"tdmrep.json {'; '.join(self.notes)}" if self.notes else ""
+        return TdmValue(rule.reservation, rule.policy, rule.text, Where.FILE, source, note, via)
+
+
+def _reserves(rule: TdmRule) -> bool:
+    return rule.reservation == 1
 
 
 def header_value(headers: Mapping[str, Sequence[str]], *, source: str) -> TdmValue | None:
@@ -437,6 +453,8 @@ def findings(
         detail = "TDM rights reserved (tdm-reservation 1)"
         if value.policy:
             detail += f"; licensing policy: {value.policy}"
+        if value.matched_as is not None:
+            detail += f"; matched as {value.matched_as[0]} after {value.matched_as[1]}"
     elif value.reservation == 0:
         stance = Stance.ALLOW
         detail = "TDM rights not reserved (tdm-reservation 0)"
