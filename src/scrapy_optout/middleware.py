@@ -371,7 +371,7 @@ class OptOutMiddleware:
             raise stopped
         if stopped is not None:
             raise ReservedContent(request.url, stopped)
-        prior = self._headers_assessment(request, response.headers)
+        prior = core.assessments.get(request)
         if prior is None:
             return response
         measuring = core.measuring(request)
@@ -379,6 +379,8 @@ class OptOutMiddleware:
         evaluator = core.evaluator_for(request)
         if evaluator.token != prior.token:
             prior = await self._rejudged(evaluator, request)
+        if prior.stage == "origin":
+            # No headers_received signal (cached response, another handler).
             prior = evaluator.lowered_headers_stage(prior, _header_lists(response.headers))
         if prior.stage == "headers" and not measuring:
             # Reserved by its headers but not stopped (no signal, or a Location).
