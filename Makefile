@@ -14,16 +14,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests examples
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests examples
 	$(BIN)/mypy
 
 demo: $(STAMP)
-	$(BIN)/python -m scrapy_optout.demo --out demo-output
+	$(BIN)/python -m examples.demo --out demo-output
 
 # make bench [BENCH_ARGS="--quick" | BENCH_ARGS="crawl --pairs 9"]; see BENCHMARKS.md.
 bench: $(STAMP)

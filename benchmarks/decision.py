@@ -41,7 +41,7 @@ PROTEGO_AGENT = "benchbot"
 def _prepare(files: list[RobotsFile]) -> list[tuple[Any, Any, list[str]]]:
     from protego import Protego
 
-    from scrapy_optout.origin import OriginPolicy, PolicyFile
+    from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 
     prepared = []
     for index, entry in enumerate(files):
@@ -74,7 +74,7 @@ def _prepare(files: list[RobotsFile]) -> list[tuple[Any, Any, list[str]]]:
 
 
 def measure(files: list[RobotsFile], *, rounds: int = 5, reps: int = 3) -> dict[str, Any]:
-    from scrapy_optout.origin import Evaluator
+    from scrapy_optout.policy.snapshot import Evaluator
     from scrapy_optout.verdict import Purpose
 
     evaluator = Evaluator(USER_AGENT)

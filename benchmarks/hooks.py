@@ -62,10 +62,10 @@ def measure(number: int = 5000) -> dict[str, Any]:
     from scrapy.http import HtmlResponse
     from scrapy.utils.test import get_crawler
 
-    from scrapy_optout.core import OptOutCore
-    from scrapy_optout.middleware import OptOutMiddleware, OptOutSpiderMiddleware
-    from scrapy_optout.origin import OriginPolicy, PolicyFile
-    from scrapy_optout.pipeline import OptOutPipeline
+    from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
+    from scrapy_optout.scrapy.middleware import OptOutMiddleware, OptOutSpiderMiddleware
+    from scrapy_optout.scrapy.pipeline import OptOutPipeline
+    from scrapy_optout.scrapy.runtime import OptOutCore
 
     tmp = tempfile.mkdtemp(prefix="optout-hooks-")
     crawler = get_crawler(

@@ -117,7 +117,7 @@ def urls(rng: random.Random, count: int) -> list[str]:
 
 
 def _policy(robots: bytes, aitxt: bytes, tdmrep: bytes) -> Any:
-    from scrapy_optout.origin import OriginPolicy, PolicyFile
+    from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 
     host = "https://hostile.example"
     return OriginPolicy(
@@ -140,7 +140,7 @@ def _decide(policy: Any, targets: list[str], rounds: int) -> tuple[float, float,
     The first decision builds the per-crawler plan and the rule indexes, once
     per origin; it is the ``first_ms`` figure.
     """
-    from scrapy_optout.origin import Evaluator
+    from scrapy_optout.policy.snapshot import Evaluator
     from scrapy_optout.verdict import Purpose
 
     evaluator = Evaluator(USER_AGENT)

@@ -1,6 +1,6 @@
 """Benchmark 4: peak memory with 100 000 origins in the policy cache.
 
-A fresh process fills a real :class:`~scrapy_optout.policystore.PolicyStore`
+A fresh process fills a real :class:`~scrapy_optout.scrapy.policystore.PolicyStore`
 (``OPTOUT_CACHE_SIZE = 100000``) with one :class:`OriginPolicy` per origin, as
 the store builds them from fetched files, and takes one decision per origin
 (so that every origin's per-crawler evaluation state exists, as in a crawl).
@@ -88,8 +88,8 @@ def fill(origins: int, *, notfound_bytes: int = 0, seed: int = 2019) -> dict[str
     from scrapy import Spider
     from scrapy.utils.test import get_crawler
 
-    from scrapy_optout.core import OptOutCore
-    from scrapy_optout.origin import OriginPolicy, PolicyFile, utcnow
+    from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile, utcnow
+    from scrapy_optout.scrapy.runtime import OptOutCore
 
     corpus = load_corpus()
     order = list(range(len(corpus)))

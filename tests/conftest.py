@@ -3,9 +3,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from examples.farm import SiteFarm
 
 from helpers import SITES
-from scrapy_optout.farm import SiteFarm
 
 
 @pytest.fixture(scope="session")

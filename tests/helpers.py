@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from scrapy_optout.ledger import read_ledger
+from scrapy_optout.stores.ledger import read_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
@@ -22,6 +22,11 @@ TEST_UA = "optout-test/1.0 (+https://example.invalid/bot)"
 for _var in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
     os.environ.pop(_var, None)
 os.environ["NO_PROXY"] = "*"
+# The fixture farm and the demo live in examples/, beside src/: crawls and
+# commands run in fresh processes find them there too.
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p
+)
 
 
 @dataclass

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import scrapy
+from examples.demo import crawl
 from scrapy import signals
 from scrapy.http import Response
 
-from scrapy_optout.demo import crawl
-from scrapy_optout.policystore import POLICY_META_KEY
+from scrapy_optout.scrapy.policystore import POLICY_META_KEY
 
 
 class IdentitySpider(scrapy.Spider):

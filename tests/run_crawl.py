@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import scrapy
+from examples.demo import SiteSpider, crawl
 from scrapy.http import Response
-
-from scrapy_optout.demo import SiteSpider, crawl
 
 
 class CallbackSpider(scrapy.Spider):

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from scrapy_optout.signals.agents import (
+from scrapy_optout.protocols.agents import (
     CATEGORIES,
     COUNTING_CATEGORIES,
     Agent,
     AgentCatalogue,
 )
-from scrapy_optout.signals.robots import RobotsTxt, evaluate, normalise_agent, valid_product_token
+from scrapy_optout.protocols.robots import RobotsTxt, evaluate, normalise_agent, valid_product_token
 from scrapy_optout.verdict import Purpose, Stance, decide
 
 LIST = Path(__file__).resolve().parent.parent / "fixtures" / "corpora" / "ai-robots-txt-agents"

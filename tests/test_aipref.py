@@ -1,4 +1,4 @@
-"""Tests for IETF aipref ``Content-Usage``, :mod:`scrapy_optout.signals.aipref`."""
+"""Tests for IETF aipref ``Content-Usage``, :mod:`scrapy_optout.protocols.aipref`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals.aipref import (
+from scrapy_optout.protocols.aipref import (
     MAX_VALUE_LENGTH,
     UNKNOWN_PURPOSES,
     VOCABULARY,

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals.aitxt import PURPOSES, AiTxt, evaluate
+from scrapy_optout.protocols.aitxt import PURPOSES, AiTxt, evaluate
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, decide
 
 # These properties are about outcomes, not speed on a loaded CI machine.

@@ -27,11 +27,16 @@ import pytest
 
 from faultserver import Connection, FaultServer, Respond
 from helpers import TEST_UA, run_crawl
-from scrapy_optout.origin import Evaluator, OriginPolicy, PolicyFile, may_carry_body_signals
-from scrapy_optout.signals import tdmrep
-from scrapy_optout.signals.html import head_meta
-from scrapy_optout.signals.sniff import ALL_KINDS, BodyKind, body_kinds, sniff
-from scrapy_optout.signals.tdmrep import MAX_FILE_BYTES, TdmrepFile, document_value
+from scrapy_optout.policy.snapshot import (
+    Evaluator,
+    OriginPolicy,
+    PolicyFile,
+    may_carry_body_signals,
+)
+from scrapy_optout.protocols import tdmrep
+from scrapy_optout.protocols.html import head_meta
+from scrapy_optout.protocols.sniff import ALL_KINDS, BodyKind, body_kinds, sniff
+from scrapy_optout.protocols.tdmrep import MAX_FILE_BYTES, TdmrepFile, document_value
 
 MiB = 1024 * 1024
 HTML, PDF, EPUB = BodyKind.HTML, BodyKind.PDF, BodyKind.EPUB

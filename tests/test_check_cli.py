@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from examples.farm import load_manifests
 
 from helpers import SITES
 from scrapy_optout.cli import main
-from scrapy_optout.farm import load_manifests
 from scrapy_optout.verdict import Purpose
 
 MANIFESTS = load_manifests(SITES)

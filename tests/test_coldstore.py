@@ -1,7 +1,7 @@
 """Policy snapshots frozen out of memory come back as they went.
 
 The policy store keeps the most recently used snapshots parsed and freezes the
-others in a :class:`~scrapy_optout.coldstore.ColdStore`; a frozen snapshot is
+others in a :class:`~scrapy_optout.stores.coldstore.ColdStore`; a frozen snapshot is
 parsed again when its origin is next asked about. Decisions, evidence and
 every attribute of the snapshot must be the same either way.
 """
@@ -17,9 +17,9 @@ from typing import Any
 from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
-from scrapy_optout.coldstore import ColdStore
-from scrapy_optout.core import OptOutCore
-from scrapy_optout.origin import Evaluator, OriginPolicy, PolicyFile
+from scrapy_optout.policy.snapshot import Evaluator, OriginPolicy, PolicyFile
+from scrapy_optout.scrapy.runtime import OptOutCore
+from scrapy_optout.stores.coldstore import ColdStore
 
 CORPUS = Path(__file__).parent.parent / "fixtures/corpora/protego-robotstxt-2019/robotstxt.jsonl.gz"
 URLS = ("/", "/search?q=x", "/wp-admin/a.php", "/private/", "/images/a.jpg", "/robots.txt")

@@ -1,4 +1,4 @@
-"""Tests for Cloudflare ``Content-Signal``, :mod:`scrapy_optout.signals.content_signal`."""
+"""Tests for Cloudflare ``Content-Signal``, :mod:`scrapy_optout.protocols.content_signal`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals.content_signal import KEYS, findings, parse_content_signal
+from scrapy_optout.protocols.content_signal import KEYS, findings, parse_content_signal
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, decide
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "corpora" / "ai-signals-in-the-wild"

@@ -15,7 +15,7 @@ import pytest
 
 from faultserver import Connection, Custom, FaultServer, Respond, text
 from helpers import ROOT, TEST_UA, run_crawl
-from scrapy_optout.ledger import read_ledger, torn_path_for
+from scrapy_optout.stores.ledger import read_ledger, torn_path_for
 
 PAGES = 3000
 NOAI_META = b'<meta name="robots" content="noai">'

@@ -6,9 +6,9 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from examples.farm import load_manifests
 
 from helpers import SITES, run_crawl
-from scrapy_optout.farm import load_manifests
 from scrapy_optout.verdict import Purpose
 
 MANIFESTS = load_manifests(SITES)

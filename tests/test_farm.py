@@ -19,9 +19,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 import requests
-
-from scrapy_optout import ConfigurationError, Purpose, Signal
-from scrapy_optout.farm import (
+from examples.farm import (
     PRODUCT_TOKEN,
     USER_AGENT,
     Manifest,
@@ -30,6 +28,8 @@ from scrapy_optout.farm import (
     load_manifests,
     main,
 )
+
+from scrapy_optout import ConfigurationError, Purpose, Signal
 
 SITES = Path(__file__).resolve().parents[1] / "fixtures" / "sites"
 MANIFESTS = load_manifests(SITES)
@@ -701,7 +701,7 @@ def _python_env() -> dict[str, str]:
 
 def test_module_help() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "scrapy_optout.farm", "--help"],
+        [sys.executable, "-m", "examples.farm", "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -728,7 +728,7 @@ def test_main_reports_errors(capsys: pytest.CaptureFixture[str], tmp_path: Path)
 @pytest.mark.skipif(sys.platform == "win32", reason="uses SIGINT")
 def test_main_serves_until_interrupted() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "scrapy_optout.farm", str(SITES), "--scenario", "open"],
+        [sys.executable, "-m", "examples.farm", str(SITES), "--scenario", "open"],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

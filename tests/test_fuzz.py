@@ -27,7 +27,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.origin import (
+from scrapy_optout.policy.snapshot import (
     AI_TXT,
     ROBOTS_TXT,
     TDMREP_JSON,
@@ -35,9 +35,9 @@ from scrapy_optout.origin import (
     OriginPolicy,
     PolicyFile,
 )
-from scrapy_optout.signals import aipref, aitxt, content_signal, noai, robots, tdmrep
-from scrapy_optout.signals.html import MetaTag, head_meta
-from scrapy_optout.signals.patterns import compile_pattern, normalise_path
+from scrapy_optout.protocols import aipref, aitxt, content_signal, noai, robots, tdmrep
+from scrapy_optout.protocols.html import MetaTag, head_meta
+from scrapy_optout.protocols.patterns import compile_pattern, normalise_path
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
 
 settings.register_profile(

@@ -1,4 +1,4 @@
-"""Tests for the bounded ``<meta>`` scanner, :mod:`scrapy_optout.signals.html`."""
+"""Tests for the bounded ``<meta>`` scanner, :mod:`scrapy_optout.protocols.html`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals.html import DEFAULT_LIMIT, MetaTag, head_meta
+from scrapy_optout.protocols.html import DEFAULT_LIMIT, MetaTag, head_meta
 
 CORPUS = Path(__file__).parent.parent / "fixtures" / "corpora" / "ai-signals-in-the-wild"
 

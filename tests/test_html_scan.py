@@ -1,6 +1,6 @@
 """The fast paths of the ``<meta>`` scanner read exactly what the full reader reads.
 
-:func:`scrapy_optout.signals.html.head_meta` skips text, comments, raw-text
+:func:`scrapy_optout.protocols.html.head_meta` skips text, comments, raw-text
 elements and every tag it has no use for with one regular expression, and stops
 once no ``<meta`` is left after the head. Both are checked here against the plain reader (every
 attribute read by :func:`_read_tag`, every tag visited) on generated markup
@@ -12,8 +12,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals import html
-from scrapy_optout.signals.html import MetaTag, head_meta
+from scrapy_optout.protocols import html
+from scrapy_optout.protocols.html import MetaTag, head_meta
 
 
 def _reference(text: str, *, include_body: bool) -> list[MetaTag]:

@@ -24,7 +24,7 @@ from scrapy.utils.request import RequestFingerprinter
 
 from faultserver import Connection, FaultServer, InTurn, Redirect, Respond, head, html, text
 from helpers import TEST_UA, CrawlResult, run_crawl
-from scrapy_optout.origin import utcnow
+from scrapy_optout.policy.snapshot import utcnow
 
 #: In the body of every reserved response, and of nothing else.
 SECRET = "R3SERVED-b0dy-c4ched-n0t"

@@ -18,8 +18,8 @@ from scrapy.settings import Settings
 from faultserver import Connection, FaultServer, Redirect, Respond, html, text
 from helpers import TEST_UA, CrawlResult, run_crawl
 from scrapy_optout.exceptions import ConfigurationError
-from scrapy_optout.settings import OptOutSettings
-from scrapy_optout.signals.noai import data_uri_image, media_image_type, sniff_image
+from scrapy_optout.protocols.noai import data_uri_image, media_image_type, sniff_image
+from scrapy_optout.scrapy.settings import OptOutSettings
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64

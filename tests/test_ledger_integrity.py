@@ -31,9 +31,9 @@ from faultserver import Connection, Custom, FaultServer, Respond, text
 from helpers import TEST_UA, CrawlResult, run_crawl
 from scrapy_optout import LedgerError
 from scrapy_optout.cli import main
-from scrapy_optout.ledger import Ledger, read_ledger, torn_path_for
-from scrapy_optout.ledger_report import ledger_report, render_html
-from scrapy_optout.origin import PolicyFile
+from scrapy_optout.frontends.report import ledger_report, render_html
+from scrapy_optout.policy.snapshot import PolicyFile
+from scrapy_optout.stores.ledger import Ledger, read_ledger, torn_path_for
 
 ROBOTS = b"User-agent: *\nDisallow: /blocked/\n"
 NOAI_META = '<meta name="robots" content="noai">'

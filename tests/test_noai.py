@@ -1,4 +1,4 @@
-"""Tests for ``noai`` / ``noimageai``, :mod:`scrapy_optout.signals.noai`."""
+"""Tests for ``noai`` / ``noimageai``, :mod:`scrapy_optout.protocols.noai`."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals.html import MetaTag, head_meta
-from scrapy_optout.signals.noai import (
+from scrapy_optout.protocols.html import MetaTag, head_meta
+from scrapy_optout.protocols.noai import (
     PURPOSES,
     image_findings,
     is_image_type,

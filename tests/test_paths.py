@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from faultserver import FaultServer, html, text
 from helpers import TEST_UA, run_crawl
-from scrapy_optout.signals import aitxt, robots, tdmrep
-from scrapy_optout.signals.patterns import (
+from scrapy_optout.protocols import aitxt, robots, tdmrep
+from scrapy_optout.protocols.patterns import (
     RuleIndex,
     compile_pattern,
     normalise_path,

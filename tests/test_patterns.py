@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals.patterns import Pattern, compile_pattern, normalise_path
+from scrapy_optout.protocols.patterns import Pattern, compile_pattern, normalise_path
 
 # These properties are about outcomes, not speed on a loaded CI machine.
 _NO_DEADLINE = settings(deadline=None)

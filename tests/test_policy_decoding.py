@@ -16,9 +16,9 @@ import pytest
 from faultserver import FaultServer, html, text
 from helpers import TEST_UA, run_crawl
 from scrapy_optout.cli import main
-from scrapy_optout.signals import aitxt, robots, tdmrep
-from scrapy_optout.signals.robots import RobotsTxt, listed_agents
-from scrapy_optout.signals.text import decode_policy_text, looks_binary, printable
+from scrapy_optout.protocols import aitxt, robots, tdmrep
+from scrapy_optout.protocols.robots import RobotsTxt, listed_agents
+from scrapy_optout.protocols.text import decode_policy_text, looks_binary, printable
 from scrapy_optout.verdict import Finding, Purpose, Stance, decide
 
 TOKEN = "optout-test"

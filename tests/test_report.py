@@ -10,10 +10,10 @@ import pytest
 
 from helpers import run_crawl
 from scrapy_optout.cli import main
-from scrapy_optout.ledger import read_ledger
-from scrapy_optout.ledger_report import ledger_report, render_html
-from scrapy_optout.survey.report_html import survey_report
-from scrapy_optout.survey.summary import summarise
+from scrapy_optout.frontends.report import ledger_report, render_html
+from scrapy_optout.frontends.survey.report_html import survey_report
+from scrapy_optout.frontends.survey.summary import summarise
+from scrapy_optout.stores.ledger import read_ledger
 from test_survey import assert_self_contained, parse_page
 
 HOSTILE = '<img src=x onerror="alert(1)">'

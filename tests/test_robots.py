@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from protego import Protego
 
-from scrapy_optout.signals.agents import AgentCatalogue
-from scrapy_optout.signals.patterns import normalise_path
-from scrapy_optout.signals.robots import (
+from scrapy_optout.protocols.agents import AgentCatalogue
+from scrapy_optout.protocols.patterns import normalise_path
+from scrapy_optout.protocols.robots import (
     _PLAIN_URL,
     RobotsTxt,
     evaluate,

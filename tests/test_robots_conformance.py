@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from scrapy_optout.signals.agents import AgentCatalogue
-from scrapy_optout.signals.patterns import compile_pattern, normalise_path
-from scrapy_optout.signals.robots import (
+from scrapy_optout.protocols.agents import AgentCatalogue
+from scrapy_optout.protocols.patterns import compile_pattern, normalise_path
+from scrapy_optout.protocols.robots import (
     MAX_BYTES,
     RobotsTxt,
     evaluate,

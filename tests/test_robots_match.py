@@ -1,6 +1,6 @@
 """The indexed rule matcher of robots.txt groups picks the rule a plain scan picks.
 
-:class:`scrapy_optout.signals.robots.Group` splits its rules into buckets of
+:class:`scrapy_optout.protocols.robots.Group` splits its rules into buckets of
 plain prefixes, short prefixes and wildcard patterns to match quickly; the
 winner must still be the first matching rule in RFC 9309 order (longest
 pattern, ``allow`` before ``disallow`` on a tie, then file order). Checked here
@@ -17,8 +17,8 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals.patterns import normalise_path
-from scrapy_optout.signals.robots import Group, RobotsTxt, Rule
+from scrapy_optout.protocols.patterns import normalise_path
+from scrapy_optout.protocols.robots import Group, RobotsTxt, Rule
 
 CORPUS = Path(__file__).parent.parent / "fixtures/corpora/protego-robotstxt-2019/robotstxt.jsonl.gz"
 

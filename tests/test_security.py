@@ -23,11 +23,11 @@ import pytest
 from faultserver import FaultServer, Redirect, Respond, html, text
 from helpers import TEST_UA, run_crawl
 from scrapy_optout.cli import main
-from scrapy_optout.ledger import Ledger
-from scrapy_optout.ledger_report import ledger_report, render_html
-from scrapy_optout.origin import PolicyFile
-from scrapy_optout.survey.report_html import survey_report
-from scrapy_optout.survey.summary import summarise
+from scrapy_optout.frontends.report import ledger_report, render_html
+from scrapy_optout.frontends.survey.report_html import survey_report
+from scrapy_optout.frontends.survey.summary import summarise
+from scrapy_optout.policy.snapshot import PolicyFile
+from scrapy_optout.stores.ledger import Ledger
 
 HOSTILE = [
     "<script>alert(1)</script>",

@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from examples.farm import SiteFarm
 
 from helpers import FIXTURES, ROOT
-from scrapy_optout.farm import SiteFarm
-from scrapy_optout.signals.agents import AgentCatalogue
-from scrapy_optout.survey import read_records, summarise
-from scrapy_optout.survey.inputs import parse_line, parse_lines
-from scrapy_optout.survey.progress import Progress
-from scrapy_optout.survey.summary import rank_bucket
+from scrapy_optout.frontends.survey import read_records, summarise
+from scrapy_optout.frontends.survey.inputs import parse_line, parse_lines
+from scrapy_optout.frontends.survey.progress import Progress
+from scrapy_optout.frontends.survey.summary import rank_bucket
+from scrapy_optout.protocols.agents import AgentCatalogue
 
 POPULATION = FIXTURES / "survey-sites"
 TOKENS = [agent.token for agent in AgentCatalogue.default()]
@@ -594,10 +594,10 @@ def test_survey_closes_idle_connections_after_seconds(tmp_path):
         "from scrapy.settings import Settings\n"
         "from scrapy.utils.misc import load_object\n"
         "from scrapy.utils.reactor import install_reactor\n"
-        "from scrapy_optout.survey.spider import SurveySpider\n"
+        "from scrapy_optout.frontends.survey.spider import SurveySpider\n"
         "install_reactor('twisted.internet.asyncioreactor.AsyncioSelectorReactor')\n"
         "settings = Settings()\n"
-        "settings.setmodule('scrapy_optout.survey.settings', priority='project')\n"
+        "settings.setmodule('scrapy_optout.frontends.survey.settings', priority='project')\n"
         "if len(sys.argv) > 1:\n"
         "    settings.set('SURVEY_IDLE_CONNECTION_TIMEOUT', sys.argv[1])\n"
         "crawler = Crawler(SurveySpider, settings)\n"
@@ -619,7 +619,7 @@ def test_survey_raises_a_low_open_file_limit(tmp_path):
     # soft limit of 1024; optout survey raises the soft limit (never the hard one).
     script = (
         "import resource\n"
-        "from scrapy_optout.survey import crawl\n"
+        "from scrapy_optout.frontends.survey import crawl\n"
         "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
         "resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))\n"
         "crawl._raise_open_file_limit(2048)\n"

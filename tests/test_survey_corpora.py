@@ -36,9 +36,9 @@ from urllib.parse import urlsplit
 import pytest
 
 from helpers import FIXTURES
-from scrapy_optout.signals.agents import AgentCatalogue
-from scrapy_optout.survey import read_records, survey_captures
-from scrapy_optout.survey.captures import read_captures
+from scrapy_optout.frontends.survey import read_records, survey_captures
+from scrapy_optout.frontends.survey.captures import read_captures
+from scrapy_optout.protocols.agents import AgentCatalogue
 
 UA = "optout-test/1.0 (+https://example.invalid/bot)"
 FIREWALL = FIXTURES / "corpora" / "great-gpt-firewall-2024-2026" / "robotstxt-sample.jsonl.gz"

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.signals.html import MetaTag, head_meta
-from scrapy_optout.signals.tdmrep import (
+from scrapy_optout.protocols.html import MetaTag, head_meta
+from scrapy_optout.protocols.tdmrep import (
     PURPOSES,
     TdmrepFile,
     TdmValue,

@@ -34,11 +34,11 @@ from twisted.internet import error as twisted_error
 from faultserver import FaultServer, Redirect, html
 from helpers import TEST_UA, run_crawl
 from scrapy_optout import ConfigurationError, FetchError, OptOutMiddleware, OptOutPipeline
-from scrapy_optout.check import check_url, validate_url
 from scrapy_optout.cli import main
 from scrapy_optout.exceptions import describe_error
-from scrapy_optout.fetch import HttpFetcher
-from scrapy_optout.settings import DEFAULTS, OptOutSettings, enabled
+from scrapy_optout.frontends.check import check_url, validate_url
+from scrapy_optout.frontends.http import HttpFetcher
+from scrapy_optout.scrapy.settings import DEFAULTS, OptOutSettings, enabled
 from scrapy_optout.verdict import Purpose
 
 NAN = float("nan")

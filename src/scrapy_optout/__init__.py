@@ -1,9 +1,9 @@
 """Respect AI-training and text-and-data-mining opt-outs in Scrapy crawls.
 
-The pure evaluators live in :mod:`scrapy_optout.signals` and
+The pure evaluators live in :mod:`scrapy_optout.protocols` and
 :mod:`scrapy_optout.verdict` and import nothing from Scrapy. The Scrapy
 components (``Addon``, ``OptOutMiddleware``, ``OptOutPipeline``) are loaded on
-first access, so ``import scrapy_optout.signals`` stays light.
+first access, so ``import scrapy_optout.protocols`` stays light.
 """
 
 from __future__ import annotations
@@ -34,15 +34,15 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Addon": "scrapy_optout.addon",
-    "OptOutMiddleware": "scrapy_optout.middleware",
-    "OptOutPipeline": "scrapy_optout.pipeline",
+    "Addon": "scrapy_optout.scrapy.addon",
+    "OptOutMiddleware": "scrapy_optout.scrapy.middleware",
+    "OptOutPipeline": "scrapy_optout.scrapy.pipeline",
 }
 
 if TYPE_CHECKING:
-    from scrapy_optout.addon import Addon
-    from scrapy_optout.middleware import OptOutMiddleware
-    from scrapy_optout.pipeline import OptOutPipeline
+    from scrapy_optout.scrapy.addon import Addon
+    from scrapy_optout.scrapy.middleware import OptOutMiddleware
+    from scrapy_optout.scrapy.pipeline import OptOutPipeline
 
 
 def __getattr__(name: str) -> Any:

@@ -183,8 +183,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from scrapy_optout.check import DEFAULT_USER_AGENT, check_url, explain
-    from scrapy_optout.fetch import HttpFetcher
+    from scrapy_optout.frontends.check import DEFAULT_USER_AGENT, check_url, explain
+    from scrapy_optout.frontends.http import HttpFetcher
 
     user_agent = args.user_agent or DEFAULT_USER_AGENT
     fetcher = HttpFetcher(user_agent, timeout=args.timeout)
@@ -199,7 +199,7 @@ def _check(args: argparse.Namespace) -> int:
 def _survey(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from scrapy_optout.survey.spider import DEFAULT_USER_AGENT
+    from scrapy_optout.frontends.survey.spider import DEFAULT_USER_AGENT
 
     if bool(args.input) == bool(args.captures):
         print("optout survey: error: give either INPUT or --captures FILE...", file=sys.stderr)
@@ -211,7 +211,7 @@ def _survey(args: argparse.Namespace) -> int:
         return EXIT_ERROR
     user_agent = args.user_agent or DEFAULT_USER_AGENT
     if args.captures:
-        from scrapy_optout.survey.captures import survey_captures
+        from scrapy_optout.frontends.survey.captures import survey_captures
 
         summary = survey_captures(
             args.captures,
@@ -221,7 +221,7 @@ def _survey(args: argparse.Namespace) -> int:
             progress=not args.quiet,
         )
     else:
-        from scrapy_optout.survey.crawl import run_survey
+        from scrapy_optout.frontends.survey.crawl import run_survey
 
         summary = run_survey(
             args.input,
@@ -242,7 +242,7 @@ def _survey(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from scrapy_optout.ledger_report import ledger_report, render_html, render_text
+    from scrapy_optout.frontends.report import ledger_report, render_html, render_text
 
     report = ledger_report(args.ledgers)
     if args.html:

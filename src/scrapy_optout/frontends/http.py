@@ -1,0 +1,273 @@
+"""Blocking HTTP fetching with ``requests``, for ``optout check``.
+
+Policy files and the page under examination are fetched with explicit limits:
+a connect and read timeout, a total deadline per fetch of twice the timeout (a
+server dripping its headers or body one byte at a time cannot hold a check
+forever: the fetch runs in a worker thread that is abandoned at the deadline),
+at most five redirects followed by hand so that each hop is checked (only http
+and https: a redirect elsewhere is returned as it came, as Scrapy does), and a
+cap on the bytes read after decompression (a gzip bomb stops at the cap).
+Proxies and ``.netrc`` from the environment are ignored. Errors are fixed
+descriptions, never text the server chose.
+"""
+
+from __future__ import annotations
+
+import http.client
+import math
+import threading
+import time
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urljoin, urlsplit
+
+import requests
+
+from scrapy_optout.exceptions import TIMED_OUT, ConfigurationError, describe_error
+from scrapy_optout.policy.snapshot import (
+    AI_TXT,
+    BODY_SCAN_LIMIT,
+    ROBOTS_TXT,
+    TDMREP_JSON,
+    TOO_MANY_REDIRECTS,
+    OriginPolicy,
+    PolicyFile,
+    policy_url,
+    utcnow,
+)
+
+#: Bytes read of a policy file; RFC 9309 asks that at least 500 KiB of robots.txt be parsed.
+POLICY_MAX_BYTES = 1024 * 1024
+#: Bytes read of a page: as many as the Scrapy body stage searches for ``<meta>``.
+PAGE_MAX_BYTES = BODY_SCAN_LIMIT
+MAX_REDIRECTS = 5
+#: Header lines accepted in one response. The standard library refuses more
+#: than 100, so a response repeating ``X-Robots-Tag`` a hundred times could not
+#: be checked at all; browsers and Scrapy read such responses.
+MAX_HEADER_LINES = 1000
+
+if getattr(http.client, "_MAXHEADERS", MAX_HEADER_LINES) < MAX_HEADER_LINES:
+    setattr(http.client, "_MAXHEADERS", MAX_HEADER_LINES)  # noqa: B010 - private name
+
+
+@dataclass
+class FetchResult:
+    """The outcome of one GET, after redirects."""
+
+    url: str
+    status: int | None
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    body: bytes = b""
+    final_url: str | None = None
+    error: str | None = None
+    truncated: bool = False
+    fetched_at: datetime = field(default_factory=utcnow)
+    redirects: list[str] = field(default_factory=list)
+
+    @property
+    def content_type(self) -> str | None:
+        values = self.headers.get("content-type")
+        return values[-1] if values else None
+
+
+class HttpFetcher:
+    """Fetches URLs and origin policy snapshots with ``requests``."""
+
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        timeout: float = 15.0,
+        max_redirects: int = MAX_REDIRECTS,
+        session: requests.Session | None = None,
+    ) -> None:
+        if isinstance(timeout, bool) or not (math.isfinite(timeout) and timeout > 0):
+            raise ConfigurationError(f"timeout must be a number above 0, not {timeout!r}")
+        self.user_agent = user_agent
+        self.timeout = timeout
+        self.max_redirects = max_redirects
+        self.session = session or _Session()
+        # Nothing from the environment steers where a check connects.
+        self.session.trust_env = False
+
+    def fetch(
+        self, url: str, *, max_bytes: int = PAGE_MAX_BYTES, follow: bool = True
+    ) -> FetchResult:
+        """GET *url*, following up to ``max_redirects`` http(s) redirects.
+
+        With ``follow=False`` a redirect is returned as it came (status 3xx),
+        for callers that check each hop themselves. The whole fetch, redirects
+        included, ends within twice the timeout.
+        """
+        started = utcnow()
+        budget = self.timeout * 2
+        outcome: list[FetchResult] = []
+
+        def run() -> None:
+            deadline = time.monotonic() + budget
+            try:
+                outcome.append(self._fetch(url, max_bytes, follow, started, deadline))
+            except Exception as exc:  # never a silent thread death taken for a timeout
+                failed = FetchResult(url, None, error=describe_error(exc), fetched_at=started)
+                outcome.append(failed)
+
+        worker = threading.Thread(target=run, name="optout-fetch", daemon=True)
+        worker.start()
+        worker.join(budget + 1)
+        if outcome:
+            return outcome[0]
+        # Still connecting or reading headers a byte at a time: give up on it.
+        return FetchResult(
+            url, None, error=f"{TIMED_OUT} (no answer within {budget:g} s)", fetched_at=started
+        )
+
+    def _fetch(
+        self, url: str, max_bytes: int, follow: bool, started: datetime, deadline: float
+    ) -> FetchResult:
+        current = url
+        hops: list[str] = []
+        while True:
+            if urlsplit(current).scheme not in ("http", "https"):
+                return FetchResult(
+                    url,
+                    None,
+                    error="refused: not an http(s) URL",
+                    fetched_at=started,
+                    redirects=hops,
+                )
+            try:
+                response = self.session.get(
+                    current,
+                    headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+                    timeout=(self.timeout, self.timeout),
+                    allow_redirects=False,
+                    stream=True,
+                )
+            except requests.RequestException as exc:
+                return FetchResult(
+                    url, None, error=describe_error(exc), fetched_at=started, redirects=hops
+                )
+            with response:
+                headers = _header_lists(response)
+                location = response.headers.get("Location")
+                try:
+                    target = urljoin(current, location) if location else None
+                except ValueError:  # a malformed Location ends the chain, as in the crawl
+                    target = None
+                if (
+                    response.is_redirect
+                    and target
+                    and follow
+                    and urlsplit(target).scheme in ("http", "https")
+                ):
+                    if len(hops) >= self.max_redirects:
+                        return FetchResult(
+                            url,
+                            response.status_code,
+                            headers,
+                            final_url=current,
+                            error=f"{TOO_MANY_REDIRECTS} (more than {self.max_redirects})",
+                            fetched_at=started,
+                            redirects=hops,
+                        )
+                    hops.append(current)
+                    current = target
+                    continue
+                body, truncated, error = _read_capped(response, max_bytes, deadline)
+            return FetchResult(
+                url,
+                response.status_code,
+                headers,
+                body,
+                current,
+                error,
+                truncated,
+                started,
+                hops,
+            )
+
+    def policy_file(self, origin: str, kind: str) -> PolicyFile:
+        url = policy_url(origin, kind)
+        result = self.fetch(url, max_bytes=POLICY_MAX_BYTES)
+        status = result.status
+        if result.error and status is not None and 200 <= status < 300:
+            # A body cut short by the network is a failed fetch, not a short file.
+            status = None
+        return PolicyFile(
+            kind=kind,
+            url=url,
+            status=status,
+            body=result.body,
+            fetched_at=result.fetched_at,
+            error=result.error,
+            final_url=result.final_url,
+            content_type=result.content_type,
+            truncated=result.truncated,
+        )
+
+    def origin_policy(self, origin: str) -> OriginPolicy:
+        """Fetch robots.txt, ai.txt and tdmrep.json of *origin* concurrently."""
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            files = dict(
+                zip(
+                    (ROBOTS_TXT, AI_TXT, TDMREP_JSON),
+                    pool.map(
+                        lambda kind: self.policy_file(origin, kind),
+                        (ROBOTS_TXT, AI_TXT, TDMREP_JSON),
+                    ),
+                    strict=True,
+                )
+            )
+        return OriginPolicy(origin, files[ROBOTS_TXT], files[AI_TXT], files[TDMREP_JSON])
+
+
+class _Session(requests.Session):
+    """A session that takes a malformed ``Location`` for no redirect at all.
+
+    ``requests`` parses the target of every redirect, even one it is not asked
+    to follow, and a broken IPv6 literal there raises ``ValueError``; the 3xx
+    response is then what the fetch returns, as in the crawl.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        target = super().get_redirect_target(resp)
+        if target is not None:
+            try:
+                urlsplit(urljoin(resp.url, target))
+            except ValueError:
+                return None
+        return target
+
+
+def _header_lists(response: requests.Response) -> dict[str, list[str]]:
+    """Every header line kept apart: ``X-Robots-Tag`` scoping is per line."""
+    raw = getattr(response.raw, "headers", None)
+    out: dict[str, list[str]] = {}
+    if raw is not None and hasattr(raw, "getlist"):
+        for name in raw:
+            out.setdefault(name.lower(), []).extend(raw.getlist(name))
+        return out
+    headers: Mapping[str, str] = response.headers
+    for name, value in headers.items():
+        out.setdefault(name.lower(), []).append(value)
+    return out
+
+
+def _read_capped(
+    response: requests.Response, max_bytes: int, deadline: float
+) -> tuple[bytes, bool, str | None]:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(chunk_size=16384):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= max_bytes:
+                return b"".join(chunks)[:max_bytes], True, None
+            if time.monotonic() > deadline:
+                return b"".join(chunks), True, "body read deadline exceeded"
+    except requests.RequestException as exc:
+        return b"".join(chunks), True, describe_error(exc)
+    return b"".join(chunks), False, None

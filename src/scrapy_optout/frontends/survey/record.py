@@ -1,0 +1,471 @@
+"""One site's survey record, built from its policy files and home page.
+
+The record is what ``results.jsonl`` holds, one JSON object per site. It is
+built the same way whether the files were fetched live (the ``survey``
+spider) or read from stored captures (:mod:`scrapy_optout.frontends.survey.captures`),
+and every protocol is read by the evaluators the crawler uses: the home page
+goes through :class:`~scrapy_optout.policy.snapshot.Evaluator` from the origin stage to
+the body stage, and the policy files are read by their own parsers.
+
+A crawler asks "may I use *this* URL?"; a survey asks "does the site reserve
+*anything*?". The second question is answered from the same parsed files, site
+wide: a robots.txt group that closes ``/news/`` to GPTBot reserves part of the
+site for training even though the home page stays open. Those site-wide
+reservations are the record's ``site_findings``; they are ordinary
+:class:`~scrapy_optout.verdict.Finding` objects, so every figure in a summary
+can be traced back to a quoted rule and the URL it came from.
+
+Record fields are documented in ``docs/survey.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Literal
+
+import tldextract
+
+from scrapy_optout.policy.snapshot import (
+    AI_TXT,
+    POLICY_PATHS,
+    ROBOTS_TXT,
+    TDMREP_JSON,
+    Assessment,
+    Evaluator,
+    OriginPolicy,
+    PolicyFile,
+    isoformat,
+    origin_of,
+    policy_url,
+    utcnow,
+)
+from scrapy_optout.protocols import aipref, aitxt, content_signal, robots, tdmrep
+from scrapy_optout.protocols.agents import AgentCatalogue
+from scrapy_optout.scrapy.runtime import registrable_domain
+from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where
+
+__all__ = [
+    "RECORD_VERSION",
+    "Coverage",
+    "PageResult",
+    "agent_coverage",
+    "build_record",
+    "error_record",
+    "site_findings",
+]
+
+#: Version of the record layout, the ``v`` field of every record.
+RECORD_VERSION = 1
+
+Coverage = Literal["full", "partial", "none"]
+
+# The bundled public suffix list only: never fetched from the network.
+_tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+# tdmrep.json locations that match every path: rules after one are never reached.
+_CATCH_ALL = frozenset({"/", "*", "/*"})
+
+
+@dataclass(frozen=True)
+class PageResult:
+    """The home page as fetched or captured.
+
+    ``status`` is ``None`` when no response arrived, and ``error`` then says
+    why. ``headers`` maps each field name to its values, in order.
+    """
+
+    url: str
+    status: int | None
+    headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    body: bytes = b""
+    error: str | None = None
+    final_url: str | None = None
+    encoding: str | None = None
+    truncated: bool = False
+
+    @property
+    def responded(self) -> bool:
+        return self.status is not None
+
+    @property
+    def content_type(self) -> str | None:
+        for name, values in self.headers.items():
+            if name.lower() == "content-type" and values:
+                return values[-1]
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "url": self.url,
+            "final_url": self.final_url or self.url,
+            "status": self.status,
+            "content_type": self.content_type,
+            "bytes": len(self.body),
+            "sha256": hashlib.sha256(self.body).hexdigest() if self.responded else None,
+            "error": self.error,
+        }
+        if self.truncated:
+            data["truncated"] = True
+        return data
+
+
+def host_facts(url: str) -> tuple[str, str | None]:
+    """The registrable domain and the public suffix of *url*'s host.
+
+    The suffix is ``None`` for IP addresses and for hosts under no listed
+    suffix (``localhost``).
+    """
+    return registrable_domain(url), _tld(url).suffix or None
+
+
+def error_record(
+    *, line: int, input: str, error: str, rank: int | None = None, purpose: Purpose
+) -> dict[str, Any]:
+    """The record of a site line that could not be read."""
+    record = _skeleton(line, input, rank, None, purpose)
+    record["error"] = error
+    return record
+
+
+def build_record(
+    *,
+    line: int,
+    input: str,
+    site: str,
+    files: Mapping[str, PolicyFile | None],
+    home: PageResult | None,
+    evaluator: Evaluator,
+    purpose: Purpose,
+    rank: int | None = None,
+    reachable: bool = True,
+    error: str | None = None,
+    fetched_at: datetime | str | None = None,
+) -> dict[str, Any]:
+    """The survey record of one site.
+
+    *files* maps ``robots.txt``, ``ai.txt`` and ``tdmrep.json`` to what their
+    fetch gave (``None`` or missing: not fetched, as for a capture that lacks
+    the file); *home* is the home page (``None``: not fetched). An unreachable
+    site keeps its fetch outcomes and errors but has no findings.
+    """
+    record = _skeleton(line, input, rank, site, purpose)
+    if isinstance(fetched_at, datetime):
+        fetched_at = isoformat(fetched_at)
+    record["fetched_at"] = fetched_at or isoformat(utcnow())
+    record["reachable"] = reachable
+    record["error"] = error
+    record["token"] = evaluator.token
+    record["files"] = {kind: _file_dict(files.get(kind)) for kind in POLICY_PATHS}
+    record["home"] = home.to_dict() if home is not None else None
+    if not reachable:
+        return record
+
+    origin = origin_of(site)
+    robots_file = files.get(ROBOTS_TXT) or PolicyFile(
+        ROBOTS_TXT, policy_url(origin, ROBOTS_TXT), None
+    )
+    policy = OriginPolicy(origin, robots_file, files.get(AI_TXT), files.get(TDMREP_JSON))
+    # The policy may annotate a file it could not read (an HTML ai.txt...).
+    parsed = {f.kind: f for f in policy.files}
+    record["files"] = {
+        kind: _file_dict(parsed.get(kind) if files.get(kind) is not None else None)
+        for kind in POLICY_PATHS
+    }
+    assessment = _assess_home(evaluator, policy, site, home)
+    wide = site_findings(policy, evaluator)
+
+    record["findings"] = [f.to_dict() for f in assessment.all_findings]
+    record["image_findings"] = [f.to_dict() for f in assessment.image_findings]
+    record["site_findings"] = [f.to_dict() for f in wide]
+    record["home_verdict"] = {str(p): assessment.verdict(p).label for p in Purpose}
+    reserving = {str(p): _reserving(assessment, wide, p) for p in Purpose}
+    record["reserving"] = reserving
+    record["reserved"] = {p: bool(signals) for p, signals in reserving.items()}
+    record["signals_reserving"] = reserving[str(purpose)]
+    record["agents"] = agent_coverage(policy, evaluator.catalogue)
+    return record
+
+
+def _skeleton(
+    line: int, input: str, rank: int | None, site: str | None, purpose: Purpose
+) -> dict[str, Any]:
+    """The fields every record has, with the values of a site that was not surveyed."""
+    domain, suffix = host_facts(site) if site else (None, None)
+    return {
+        "v": RECORD_VERSION,
+        "line": line,
+        "input": input,
+        "rank": rank,
+        "site": site,
+        "origin": origin_of(site) if site else None,
+        "host": _host(site) if site else None,
+        "domain": domain,
+        "suffix": suffix,
+        "reachable": False,
+        "error": None,
+        "fetched_at": None,
+        "purpose": str(purpose),
+        "files": {kind: None for kind in POLICY_PATHS},
+        "home": None,
+        "findings": [],
+        "image_findings": [],
+        "site_findings": [],
+        "home_verdict": {},
+        "reserved": {str(p): False for p in Purpose},
+        "reserving": {str(p): [] for p in Purpose},
+        "signals_reserving": [],
+        "agents": {},
+    }
+
+
+def _host(url: str) -> str:
+    # origin_of() lower-cases the host and brackets IPv6 literals.
+    rest = origin_of(url).partition("://")[2]
+    return rest.rpartition(":")[0]
+
+
+def _file_dict(policy_file: PolicyFile | None) -> dict[str, Any] | None:
+    if policy_file is None:
+        return None
+    responded = policy_file.status is not None
+    data: dict[str, Any] = {
+        "url": policy_file.url,
+        "final_url": policy_file.final_url or policy_file.url,
+        "status": policy_file.status,
+        "content_type": policy_file.content_type,
+        "bytes": len(policy_file.body),
+        "sha256": policy_file.sha256 if responded else None,
+        "error": policy_file.error,
+        "fetched_at": isoformat(policy_file.fetched_at),
+    }
+    if policy_file.truncated:
+        data["truncated"] = True
+    problem = getattr(policy_file, "problem", None)
+    if problem:
+        data["problem"] = problem
+    return data
+
+
+def _assess_home(
+    evaluator: Evaluator, policy: OriginPolicy, site: str, home: PageResult | None
+) -> Assessment:
+    """The evaluator's complete assessment of the home page."""
+    if home is None or not home.responded:
+        assessment = evaluator.origin_stage(policy, site)
+        # No response will follow: whatever the files say is final.
+        assessment.final = True
+        return assessment
+    # Rules are matched by path, so the policy files of the site's origin are
+    # applied to the page even when the home page redirected elsewhere.
+    url = home.final_url or home.url
+    assessment = evaluator.origin_stage(policy, url)
+    assessment = evaluator.headers_stage(assessment, home.headers)
+    return evaluator.body_stage(assessment, home.body, encoding=home.encoding)
+
+
+def _reserving(assessment: Assessment, wide: Sequence[Finding], purpose: Purpose) -> list[str]:
+    """The signals that reserve at least part of the site for *purpose*, in a fixed order."""
+    found = {str(f.signal) for f in assessment.verdict(purpose).reasons}
+    for finding in (*assessment.image_findings, *wide):
+        if finding.stance is Stance.RESERVE and finding.bears_on(purpose):
+            found.add(str(finding.signal))
+    return [str(signal) for signal in Signal if signal in found]
+
+
+# -- site-wide reading of the policy files ------------------------------------------
+
+
+def site_findings(policy: OriginPolicy, evaluator: Evaluator) -> list[Finding]:
+    """Reservations that cover some part of the site, read from its policy files.
+
+    * robots.txt: the crawler's own group (its token, else ``*``) disallowing
+      any path reserves every purpose; the group naming a catalogue agent that
+      counts for training (as :func:`~scrapy_optout.protocols.robots.evaluate`
+      counts them) disallowing any path reserves training and TDM; a
+      ``Content-Usage`` or ``Content-Signal`` line of the crawler's own group
+      reserves what it says, whatever its path;
+    * ai.txt: any ``Disallow`` with a pattern in the group that applies;
+    * tdmrep.json: any rule with ``tdm-reservation`` 1 that can be reached
+      (rules after one matching every path never are).
+
+    The home page's own signals are not here: the evaluator reports them.
+    """
+    found: list[Finding] = []
+    rf = policy.robots_file
+    if policy.robots is not None:
+        found += _robots_findings(policy.robots, rf.url, evaluator)
+    af = policy.aitxt_file
+    if af is not None and policy.aitxt is not None and policy.aitxt.error is None:
+        rules = policy.aitxt.rules_for(evaluator.token) or ()
+        closing = [r for r in rules if not r.allow and r.pattern.pieces]
+        if closing:
+            first = closing[0]
+            found.append(
+                Finding(
+                    Signal.AITXT,
+                    Where.FILE,
+                    Stance.RESERVE,
+                    aitxt.PURPOSES,
+                    first.line,
+                    af.url,
+                    f"ai.txt disallows {len(closing)} pattern(s) for AI training "
+                    f"(first on line {first.lineno})",
+                )
+            )
+    tf = policy.tdmrep_file
+    if tf is not None and policy.tdmrep is not None:
+        # A file with some broken rules keeps the rules that can be read, as
+        # the evaluator does.
+        for rule in policy.tdmrep.rules:
+            if rule.reservation == 1:
+                found.append(
+                    Finding(
+                        Signal.TDMREP,
+                        Where.FILE,
+                        Stance.RESERVE,
+                        tdmrep.PURPOSES,
+                        rule.text,
+                        tf.url,
+                        f"tdmrep.json reserves TDM rights under {rule.location}",
+                    )
+                )
+                break
+            if rule.location.strip() in _CATCH_ALL:
+                break  # first match wins: nothing after this rule applies anywhere
+    return found
+
+
+def _robots_findings(parsed: robots.RobotsTxt, source: str, evaluator: Evaluator) -> list[Finding]:
+    found: list[Finding] = []
+    token = evaluator.token
+    own = parsed.group_for(token)
+    label = token if parsed.named_group(token) is not None else "*"
+    if own is not None:
+        coverage = own.coverage()
+        if coverage != "none":
+            found.append(
+                _robots_finding(
+                    own,
+                    ALL_PURPOSES,
+                    source,
+                    f"the group for {label} disallows {_how_much(coverage)} of the site{{where}}",
+                    label,
+                )
+            )
+        for rule in own.usage_rules:
+            for finding in aipref.findings_for_value(
+                rule.value, where=Where.FILE, rule=rule.text, source=source
+            ):
+                if finding.stance is Stance.RESERVE:
+                    detail = f"line {rule.line}, group for {label}: {finding.detail}"
+                    found.append(replace(finding, detail=detail, agent=label))
+        for rule in own.signal_rules:
+            for finding in content_signal.findings([rule.value], where=Where.FILE, source=source):
+                if finding.stance is Stance.RESERVE:
+                    detail = f"line {rule.line}, group for {label}: {finding.detail}"
+                    found.append(replace(finding, rule=rule.text, detail=detail, agent=label))
+    own_key = token.strip().lower()
+    for agent in evaluator.catalogue.training_agents():
+        if agent.key == own_key or agent.token.lower() == own_key:
+            continue  # the crawler's own group was read above, for every purpose
+        group = parsed.named_group(agent.token)
+        if group is None:
+            continue
+        coverage = group.coverage()
+        if coverage != "none":
+            what = _KINDS.get(agent.category, "agent counted for training")
+            found.append(
+                _robots_finding(
+                    group,
+                    robots.TRAINING_PURPOSES,
+                    source,
+                    f"the group for {agent.token} ({what}) disallows {_how_much(coverage)} of "
+                    "the site{where}; read as a reservation for AI training",
+                    agent.token,
+                )
+            )
+    return found
+
+
+_KINDS = {
+    "training": "AI training crawler",
+    "dataset": "dataset builder",
+    "control": "AI training control token",
+}
+
+
+def _how_much(coverage: str) -> str:
+    return "all" if coverage == "full" else "part"
+
+
+def _robots_finding(
+    group: robots.Group, purposes: frozenset[Purpose], source: str, detail: str, agent: str
+) -> Finding:
+    """A reservation by a robots.txt group, quoting its first ``disallow`` line.
+
+    *detail* may hold ``{where}``, replaced by the line number of that rule.
+    """
+    rule = next((r for r in group.rules if not r.allow and r.pattern.length), None)
+    text = rule.text if rule is not None else ""
+    where = f" (line {rule.line})" if rule is not None else ""
+    detail = detail.replace("{where}", where)
+    return Finding(Signal.ROBOTS, Where.FILE, Stance.RESERVE, purposes, text, source, detail, agent)
+
+
+# -- per-agent coverage ---------------------------------------------------------------
+
+
+def agent_coverage(
+    policy: OriginPolicy, catalogue: AgentCatalogue | None = None
+) -> dict[str, dict[str, Coverage]]:
+    """How much of the site robots.txt closes to each catalogue agent, on two bases.
+
+    ``named``: the groups that name the agent (what studies of AI opt-outs
+    usually count). ``effective``: the rules the agent must obey, that is the
+    groups naming it or else the ``*`` group. Each is ``full`` (``/``
+    disallowed and nothing reopened), ``partial`` (some path disallowed) or
+    ``none``. A robots.txt that could not be fetched for a server or network
+    error counts as ``full`` on the effective basis (RFC 9309 §2.3.1.4); an
+    unavailable one (4xx) as ``none``. An empty mapping means robots.txt was
+    not observed at all.
+    """
+    catalogue = catalogue or AgentCatalogue.default()
+    rf = policy.robots_file
+    if rf.status is None and rf.error is None:
+        return {}
+    agents = [agent.token for agent in catalogue]
+    if policy.robots is None:
+        outcome = robots.evaluate(None, "/", status=rf.status, error=rf.error, token="*", source="")
+        if rf.ok:
+            named: Coverage = "none"
+            effective: Coverage = "none"
+        elif any(f.stance is Stance.RESERVE for f in outcome):
+            named, effective = "none", "full"
+        else:
+            named, effective = "none", "none"
+        return {token: {"named": named, "effective": effective} for token in agents}
+    parsed = policy.robots
+    cache: dict[int, Coverage] = {}
+
+    def coverage_of(group: robots.Group | None) -> Coverage:
+        if group is None:
+            return "none"
+        key = id(group)
+        if key not in cache:
+            cache[key] = group.coverage()
+        return cache[key]
+
+    # Most agents are named by no group: they all get the "*" group's coverage.
+    fallback = coverage_of(parsed.group_for("*"))
+    result: dict[str, dict[str, Coverage]] = {}
+    for token in agents:
+        group = parsed.named_group(token)
+        if group is None:
+            result[token] = {"named": "none", "effective": fallback}
+        else:
+            named = coverage_of(group)
+            result[token] = {"named": named, "effective": named}
+    return result

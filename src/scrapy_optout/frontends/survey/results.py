@@ -1,0 +1,153 @@
+"""The survey's output folder: ``results.jsonl``, ``summary.json``, ``report.html``.
+
+``results.jsonl`` is written as the survey goes, one record per site, each
+flushed as soon as the site is done. That is what makes a survey resumable:
+a re-run into the same folder reads the records already there and skips every
+site line that has one (see :func:`finished_lines`). When the survey ends,
+:func:`finish` rewrites the file in input order, keeping one record per input
+line, and writes the summary and the report from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from scrapy_optout.frontends.survey.inputs import SiteLine
+from scrapy_optout.frontends.survey.report_html import survey_report
+from scrapy_optout.frontends.survey.summary import summarise
+from scrapy_optout.stores.ledger import read_jsonl
+from scrapy_optout.verdict import Purpose
+
+__all__ = [
+    "REPORT",
+    "RESULTS",
+    "SUMMARY",
+    "ResultsWriter",
+    "finish",
+    "finished_lines",
+    "read_records",
+]
+
+RESULTS = "results.jsonl"
+SUMMARY = "summary.json"
+REPORT = "report.html"
+
+
+def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
+    """Every complete record of a results file; a torn last line is skipped."""
+    if Path(path).exists():
+        yield from read_jsonl(path)
+
+
+class ResultsWriter:
+    """Appends records to ``results.jsonl``, one flushed line each."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._file: IO[str] | None = None
+        self.written = 0
+
+    def write(self, record: Mapping[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        with self._lock:
+            if self._file is None:
+                self._open()
+            assert self._file is not None
+            self._file.write(line + "\n")
+            self._file.flush()
+            self.written += 1
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = False
+        if self.path.exists() and self.path.stat().st_size:
+            with self.path.open("rb") as fh:
+                fh.seek(-1, os.SEEK_END)
+                torn = fh.read(1) != b"\n"
+        self._file = self.path.open("a", encoding="utf-8")
+        if torn:
+            # A run killed mid-write left half a line: end it, so that the
+            # next record starts on a line of its own (readers skip the torn one).
+            self._file.write("\n")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
+
+
+def finished_lines(
+    path: str | os.PathLike[str],
+    sites: Iterable[SiteLine],
+    *,
+    retry_unreachable: bool = False,
+) -> set[int]:
+    """Line numbers of *sites* that already have a record in *path*.
+
+    A record counts only when its ``line`` and ``input`` both match, so an
+    edited site list is surveyed again where it changed. With
+    *retry_unreachable*, records of unreachable sites do not count.
+    """
+    wanted = {site.line: site.input for site in sites}
+    done: set[int] = set()
+    for record in read_records(path):
+        line = record.get("line")
+        if not isinstance(line, int) or wanted.get(line) != record.get("input"):
+            continue
+        if retry_unreachable and record.get("site") and not record.get("reachable"):
+            continue
+        done.add(line)
+    return done
+
+
+def finish(
+    out: str | os.PathLike[str],
+    *,
+    purpose: Purpose | str,
+    sites: Sequence[SiteLine] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Order ``results.jsonl``, then write ``summary.json`` and ``report.html``.
+
+    With *sites* (a live survey), one record is kept per input line, the
+    latest written, and records of lines no longer in the input are dropped.
+    Without (captures), records are ordered by ``line``. Returns the summary.
+    """
+    folder = Path(out)
+    results = folder / RESULTS
+    records = list(read_records(results))
+    if sites is not None:
+        current = {site.line: site.input for site in sites}
+        by_line: dict[int, dict[str, Any]] = {}
+        for record in records:
+            line = record.get("line")
+            if isinstance(line, int) and current.get(line) == record.get("input"):
+                by_line[line] = record  # the latest record of a line wins
+        records = [by_line[line] for line in sorted(by_line)]
+    else:
+        records.sort(key=lambda r: r.get("line") or 0)
+    _write_lines(results, records)
+    summary = summarise(records, purpose=purpose, extra=extra)
+    _write_text(folder / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+    _write_text(folder / REPORT, survey_report(summary, records))
+    return summary
+
+
+def _write_lines(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
+    text = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
+    _write_text(path, text)
+
+
+def _write_text(path: Path, text: str) -> None:
+    # Write beside the target, then rename: a reader never sees half a file.
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)

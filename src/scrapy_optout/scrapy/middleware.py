@@ -1,0 +1,656 @@
+"""Scrapy downloader and spider middlewares that enforce opt-outs.
+
+:class:`OptOutMiddleware` decides at the cheapest point:
+
+* **origin** (``process_request``): the origin's policy files; a reserved URL
+  is never downloaded;
+* **headers** (the ``headers_received`` signal): response headers; a reserved
+  response's body is not downloaded;
+* **body** (``process_response``): the HTML head or document metadata; a
+  reserved response never reaches the spider.
+
+Each request is judged as the crawler identity it is sent with: the product
+token of its ``User-Agent`` header, or of the one Scrapy's middlewares will give
+it (``DEFAULT_REQUEST_HEADERS``, the spider's ``user_agent``, ``USER_AGENT``),
+unless ``OPTOUT_USER_AGENT`` names one for the whole crawl. A middleware that
+changes the header after this one is caught when the response arrives: the
+response is judged again as the identity it was actually sent with.
+
+A request for a ``file:``, ``ftp:`` or other non-http(s) URL is refused
+(:class:`RefusedScheme`) unless a start request named that URL: a page cannot
+make the crawler, or the Files pipeline, read a local file, even when the
+spider copies a start request's meta onto the links it follows.
+
+A request whose ``optout_purpose`` or ``optout_mode`` has a value that cannot be
+used is dropped (:class:`InvalidOptOutMeta`) with one ERROR line, not crawled
+under the defaults.
+
+A response whose headers reserve it but that also carries a ``Location``
+(a redirect, most likely) is not stopped at the headers: the redirect middleware
+follows it, and the target is judged on its own. A stopped download is not
+retried, so one exclusion is one ledger line. A compressed response expands to
+at most ``OPTOUT_DECOMPRESSION_MAXSIZE`` bytes (a gzip bomb is dropped by
+Scrapy's HttpCompressionMiddleware instead of exhausting memory), and large
+bodies are searched in a worker thread so that the reactor keeps serving the
+other downloads. With Scrapy's HTTP cache enabled, a response is written to the
+cache only once it is decided and handed on (see :mod:`scrapy_optout.scrapy.httpcache`).
+
+:class:`OptOutSpiderMiddleware` remembers which response each item came from,
+for :class:`~scrapy_optout.OptOutPipeline`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+from weakref import WeakKeyDictionary
+
+from scrapy import Request, signals
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
+from scrapy.http import Headers as ScrapyHeaders
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.base import BaseSpiderMiddleware
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.threads import deferToThread
+
+from scrapy_optout.exceptions import describe_error
+from scrapy_optout.policy.snapshot import Assessment, origin_from_parts
+from scrapy_optout.protocols import noai
+from scrapy_optout.protocols.html import DEFAULT_LIMIT
+from scrapy_optout.scrapy import httpcache
+from scrapy_optout.scrapy.policystore import stats_counter
+from scrapy_optout.scrapy.runtime import (
+    MAX_CARRIED,
+    META_PROBE,
+    META_RESULT,
+    META_SKIP,
+    META_SOURCE,
+    InvalidOptOutMeta,
+    ItemSource,
+    LedgerFailed,
+    MediaGuard,
+    OptOutCore,
+)
+from scrapy_optout.scrapy.settings import enabled as optout_enabled
+from scrapy_optout.verdict import Verdict, decide
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+    from scrapy.http.headers import Headers
+
+    from scrapy_optout.policy.snapshot import Evaluator
+    from scrapy_optout.scrapy.policystore import PolicyStore
+
+logger = logging.getLogger(__name__)
+
+#: Request.meta key: ``download_maxsize`` was set by the middleware for decompression.
+_CAP_KEY = "_optout_page_decompression_cap"
+#: Bodies larger than this are searched in a worker thread.
+_THREAD_THRESHOLD = DEFAULT_LIMIT
+
+
+class ReservedContent(IgnoreRequest):
+    """Raised to drop a request or response whose content is reserved."""
+
+    def __init__(self, url: str, record: dict[str, Any]) -> None:
+        signals_ = ", ".join(r["signal"] for r in record.get("reasons", []))
+        super().__init__(f"Reserved for {record.get('purpose')} by {signals_}: {url}")
+        self.record = record
+
+
+class RefusedScheme(IgnoreRequest):
+    """Raised to drop a request for a non-http(s) URL that a site put in the crawl's way."""
+
+
+#: Schemes a site may send the crawler to. ``data:`` reads nothing but the URL.
+_SITE_SCHEMES = ("http://", "https://", "data:")
+
+
+def _refused(request: Request, start_urls: set[str]) -> bool:
+    """Whether *request* goes to a local file or another protocol on a site's say-so.
+
+    A ``file:``, ``ftp:`` or ``s3:`` URL found in a page (a link, an ``<img
+    src>`` collected into ``file_urls``) would make Scrapy read a local file or
+    reach a host the operator never named. The URLs of start requests
+    (*start_urls*, as the spider middleware saw them) are the operator's choice
+    and pass, as does anything marked ``dont_optout``. Scrapy's
+    ``is_start_request`` meta key is not trusted: a spider that copies a start
+    response's meta to the links it finds would carry it along.
+    """
+    return (
+        not request.url.lower().startswith(_SITE_SCHEMES)
+        and request.url not in start_urls
+        and not request.meta.get(META_SKIP)
+    )
+
+
+def _origin(request: Request) -> str:
+    """:func:`origin_of` the request's URL, from the parse Scrapy keeps for it."""
+    return origin_from_parts(urlparse_cached(request))
+
+
+def _skip(request: Request, store: PolicyStore) -> bool:
+    return (
+        bool(request.meta.get(META_SKIP))
+        or META_PROBE in request.meta
+        or not request.url.startswith(("http://", "https://"))
+        or store.owns(request)
+    )
+
+
+#: The response headers any signal reads, under Scrapy's normalised names.
+_SIGNAL_HEADERS = tuple(
+    (name.title().encode("ascii"), name)
+    for name in (
+        "content-type",
+        "x-robots-tag",
+        "content-usage",
+        "content-signal",
+        "tdm-reservation",
+        "tdm-policy",
+    )
+)
+
+
+def _has_header(headers: Headers, key: bytes) -> bool:
+    """Whether *headers* has the field *key* (given in Scrapy's title case)."""
+    if type(headers) is ScrapyHeaders:
+        return dict.__contains__(headers, key)
+    return key in headers
+
+
+def _header_lists(headers: Headers) -> dict[str, list[str]]:
+    """The headers the signals read, lower-case names to decoded values."""
+    if type(headers) is ScrapyHeaders:
+        # Scrapy's Headers keeps each value list under its normalised (title
+        # case) key: look up the few names wanted instead of decoding them all.
+        found: dict[str, list[str]] = {}
+        for key, name in _SIGNAL_HEADERS:
+            values = dict.get(headers, key)
+            if values:
+                found[name] = [v.decode("latin-1") for v in values]
+        return found
+    return {
+        key.decode("latin-1").lower(): [v.decode("latin-1") for v in values]
+        for key, values in headers.items()
+    }
+
+
+class OptOutMiddleware:
+    """Downloader middleware: drop reserved requests and responses, record why."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        if not optout_enabled(crawler.settings):
+            raise NotConfigured("OPTOUT_ENABLED is off")
+        self.crawler = crawler
+        self.core = OptOutCore.for_crawler(crawler)
+        settings = self.core.settings
+        cap = settings.decompression_maxsize
+        download_maxsize = crawler.settings.getint("DOWNLOAD_MAXSIZE", 0)
+        if download_maxsize and (not cap or download_maxsize < cap):
+            cap = 0  # Scrapy's own limit is already the tighter one
+        self.decompression_cap = cap
+        self._inc = stats_counter(crawler)
+        # Downloads stopped at the headers stage, with their ledger record (or
+        # the failure to write it). Kept by request object: a copy (redirect,
+        # retry) is a download of its own.
+        self._stopped: WeakKeyDictionary[Request, dict[str, Any] | LedgerFailed] = (
+            WeakKeyDictionary()
+        )
+        # One signal receiver for every download: each costs as much as a hook.
+        crawler.signals.connect(self._headers_received, signal=signals.headers_received)
+        crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
+
+    def _spider_opened(self, spider: Any = None, **kwargs: Any) -> None:
+        httpcache.gate_http_caches(self.crawler)
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def process_request(self, request: Request) -> None:
+        core = self.core
+        if _refused(request, core.start_urls):
+            self._inc("optout/refused_scheme")
+            raise RefusedScheme(f"Refused a non-http(s) URL that no start request named: {request}")
+        if httpcache.pending_of(request) is not None:
+            self._release_followed_redirect(request)
+        if _skip(request, core.store):
+            return
+        try:
+            purpose = core.purpose_for(request)
+            measuring = core.measuring(request)
+        except InvalidOptOutMeta as exc:
+            self._invalid(request, exc)
+            raise
+        policy = await core.store.get(_origin(request))
+        assessment = core.evaluator_for(request).origin_stage(policy, request.url)
+        core.assessments[request] = assessment
+        self._inc("optout/requests_checked")
+        verdict = assessment.verdict(purpose)
+        if verdict.reserved and not measuring:
+            record = core.exclude(
+                stage="origin",
+                url=request.url,
+                verdict=verdict,
+                assessment=assessment,
+                request=request,
+            )
+            raise ReservedContent(request.url, record)
+
+    def _invalid(self, request: Request, error: InvalidOptOutMeta) -> None:
+        self._inc("optout/invalid_meta")
+        logger.error(
+            "Dropped %(request)s: %(error)s",
+            {"request": request, "error": error},
+            extra={"spider": self.crawler.spider},
+        )
+
+    # The signal handlers take **kwargs: pydispatch then passes the signal's
+    # arguments as they are instead of filtering them for each call.
+    def _headers_received(
+        self,
+        headers: Headers,
+        body_length: int,
+        request: Request,
+        spider: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        meta = request.meta
+        if meta.pop(_CAP_KEY, False):
+            # Set for an earlier response of this request (redirect, retry).
+            meta.pop("download_maxsize", None)
+        core = self.core
+        prior = core.assessments.get(request)
+        if prior is None or _skip(request, core.store):
+            return
+        cap = self.decompression_cap
+        if cap and "download_maxsize" not in meta and _has_header(headers, b"Content-Encoding"):
+            # Read by HttpCompressionMiddleware when it expands the body. Scrapy
+            # also applies it to the compressed bytes still to come, which
+            # cannot exceed it without expanding beyond it.
+            meta["download_maxsize"] = cap
+            meta[_CAP_KEY] = True
+        evaluator = core.evaluator_for(request)
+        if evaluator.token != prior.token:
+            # Sent as another identity than the one judged before it left: judged
+            # again, from its origin's files, in process_response.
+            return
+        assessment = evaluator.lowered_headers_stage(prior, _header_lists(headers))
+        core.assessments[request] = assessment
+        if _has_header(headers, b"Location"):
+            # Probably a redirect: decided in process_response if it is not followed.
+            return
+        verdict = assessment.verdict(core.purpose_for(request))
+        extra = None
+        if not verdict.reserved and core.media_guard:
+            # A media URL of an item from a page whose images are reserved:
+            # an image/* answer is one of those images.
+            guard = core.media_guard_for(request)
+            ctype = assessment.headers.get("content-type")
+            mime = noai.media_image_type(ctype[-1] if ctype else None, b"")
+            if guard is not None and mime is not None and not guard.measuring:
+                verdict = _media_verdict(request.url, guard, mime)
+                extra = {"item_source": guard.page, "media_type": mime}
+        if verdict.reserved and not core.measuring(request):
+            try:
+                self._stopped[request] = core.exclude(
+                    stage="headers",
+                    url=request.url,
+                    verdict=verdict,
+                    assessment=assessment,
+                    request=request,
+                    extra=extra,
+                )
+            except LedgerFailed as exc:
+                self._stopped[request] = exc  # dropped in process_response
+            # Decided and recorded: a retry would only record it again.
+            request.meta["dont_retry"] = True
+            self._inc("optout/downloads_stopped")
+            if extra is not None:
+                self._inc("optout/media_refused")
+            raise StopDownload(fail=False)
+
+    def _release_followed_redirect(self, request: Request) -> None:
+        """Cache the redirect that *request* follows, unless its headers reserve it.
+
+        The write held back for a response travels on in the meta of the
+        requests copied from its own: a redirect it was followed by, or a retry
+        (whose failed answer is never cached). A reserved redirect is not
+        cached in measure mode either.
+        """
+        pending = httpcache.pending_of(request)
+        assert pending is not None
+        parent, _, _, response = pending
+        if parent is request:
+            return
+        del request.meta[httpcache.PENDING_KEY]
+        redirects = request.meta.get("redirect_urls")
+        if not (redirects and redirects[-1] == parent.url and 300 <= response.status < 400):
+            return
+        assessment = self._headers_assessment(parent, response.headers)
+        core = self.core
+        if assessment is not None and assessment.verdict(core.purpose_for(parent)).reserved:
+            self._withhold(parent)
+        else:
+            httpcache.release(parent)
+
+    def _withhold(self, request: Request) -> None:
+        if httpcache.withhold(request):
+            self._inc("optout/httpcache/withheld")
+
+    def _headers_assessment(self, request: Request, headers: Headers) -> Assessment | None:
+        """The assessment of *request* with its response *headers* taken into account."""
+        prior = self.core.assessments.get(request)
+        if prior is not None and prior.stage == "origin":
+            # No headers_received signal (cached response, another handler).
+            evaluator = self.core.evaluator_for(request)
+            prior = evaluator.lowered_headers_stage(prior, _header_lists(headers))
+        return prior
+
+    async def process_response(self, request: Request, response: Response) -> Request | Response:
+        try:
+            result = await self._judge(request, response)
+        except BaseException:
+            self._withhold(request)
+            raise
+        httpcache.release(request)
+        return result
+
+    async def _judge(self, request: Request, response: Response) -> Request | Response:
+        core = self.core
+        if _skip(request, core.store):
+            return response
+        stopped = self._stopped.pop(request, None)
+        if isinstance(stopped, LedgerFailed):
+            raise stopped
+        if stopped is not None:
+            raise ReservedContent(request.url, stopped)
+        prior = core.assessments.get(request)
+        if prior is None:
+            return response
+        measuring = core.measuring(request)
+        purpose = core.purpose_for(request)
+        evaluator = core.evaluator_for(request)
+        if evaluator.token != prior.token:
+            prior = await self._rejudged(evaluator, request)
+        if prior.stage == "origin":
+            # No headers_received signal (cached response, another handler).
+            prior = evaluator.lowered_headers_stage(prior, _header_lists(response.headers))
+        if prior.stage == "headers" and not measuring:
+            # Reserved by its headers but not stopped (no signal, or a Location).
+            verdict = prior.verdict(purpose)
+            if verdict.reserved:
+                record = core.exclude(
+                    stage="headers",
+                    url=request.url,
+                    verdict=verdict,
+                    assessment=prior,
+                    request=request,
+                    extra={"status": response.status},
+                )
+                raise ReservedContent(request.url, record)
+        encoding = response.encoding if isinstance(response, TextResponse) else None
+        if len(response.body) > _THREAD_THRESHOLD:
+            assessment = await maybe_deferred_to_future(
+                deferToThread(evaluator.body_stage, prior, response.body, encoding=encoding)
+            )
+        else:
+            assessment = evaluator.body_stage(prior, response.body, encoding=encoding)
+        core.assessments[request] = assessment
+        verdict = assessment.verdict(purpose)
+        if measuring:
+            if verdict.reserved:
+                # Handed on, as measure mode does, but never cached.
+                self._withhold(request)
+            core.record(
+                stage=_decisive_stage(assessment, verdict.reasons),
+                url=request.url,
+                verdict=verdict,
+                assessment=assessment,
+                request=request,
+                extra={"status": response.status},
+            )
+        elif verdict.reserved:
+            record = core.exclude(
+                stage="body",
+                url=request.url,
+                verdict=verdict,
+                assessment=assessment,
+                request=request,
+                extra={"status": response.status},
+            )
+            raise ReservedContent(request.url, record)
+        if core.media_guard:
+            self._judge_media(request, response, assessment)
+        request.meta[META_RESULT] = {
+            "purpose": str(purpose),
+            "verdict": verdict.label,
+            "reasons": [f.reason() for f in verdict.reasons],
+            "image_reasons": [f.reason() for f in assessment.image_findings if f.bears_on(purpose)],
+        }
+        return response
+
+    async def _rejudged(self, evaluator: Evaluator, request: Request) -> Assessment:
+        """The origin stage of *request* again, as the identity it was sent with.
+
+        A downloader middleware after this one set another ``User-Agent``; the
+        origin's files are judged again for that identity, and a reservation
+        they make is decided with the response's headers.
+        """
+        self._inc("optout/identity_changed")
+        policy = await self.core.store.get(_origin(request))
+        return evaluator.origin_stage(policy, request.url)
+    def _judge_media(self, request: Request, response: Response, assessment: Assessment) -> None:
+        """Refuse (or in measure mode record) a guarded media download that is an image."""
+        guard = self.core.media_guard_for(request)
+        if guard is None:
+            return
+        ctype = assessment.headers.get("content-type")
+        mime = noai.media_image_type(ctype[-1] if ctype else None, response.body)
+        if mime is None:
+            return
+        verdict = _media_verdict(request.url, guard, mime)
+        extra = {"item_source": guard.page, "media_type": mime, "status": response.status}
+        if guard.measuring:
+            self.core.record(
+                stage="body",
+                url=request.url,
+                verdict=verdict,
+                assessment=assessment,
+                request=request,
+                extra={**extra, "mode": "measure"},
+            )
+            return
+        record = self.core.exclude(
+            stage="body",
+            url=request.url,
+            verdict=verdict,
+            assessment=assessment,
+            request=request,
+            extra=extra,
+        )
+        self._inc("optout/media_refused")
+        raise ReservedContent(request.url, record)
+
+    def process_exception(self, request: Request, exception: Exception) -> None:
+        """In measure mode, record the verdict of a download that failed for good.
+
+        Nothing else to do: a failed download leaves nothing to drop, and an
+        exclusion decided before it failed is already in the ledger.
+        """
+        if _skip(request, self.core.store) or isinstance(exception, IgnoreRequest):
+            return
+        core = self.core
+        assessment = core.assessments.get(request)
+        if assessment is None or not core.measuring(request):
+            return
+        verdict = assessment.verdict(core.purpose_for(request))
+        core.record(
+            stage=_decisive_stage(assessment, verdict.reasons),
+            url=request.url,
+            verdict=verdict,
+            assessment=assessment,
+            request=request,
+            extra={"error": describe_error(exception)},
+        )
+
+
+def _media_verdict(url: str, guard: MediaGuard, mime: str) -> Verdict:
+    """The verdict on a guarded media download found to be an image of type *mime*."""
+    note = f"{url} turned out to be an image ({mime})"
+    findings = [replace(f, detail=f"{f.detail}; {note}") for f in guard.findings]
+    return decide(findings, guard.purpose)
+
+
+def _decisive_stage(assessment: Assessment, reasons: Any) -> str:
+    """The earliest stage at which the reasons were known (for measure-mode records)."""
+    wheres = {str(r.where) for r in reasons}
+    if not wheres:
+        return assessment.stage
+    if "meta" in wheres:
+        return "body"
+    if "header" in wheres:
+        return "headers"
+    return "origin"
+
+
+class OptOutSpiderMiddleware(BaseSpiderMiddleware):
+    """Remembers, for each item, the response it came from and what that response said.
+
+    An item may be built in one callback and yielded from another (passed on
+    in ``cb_kwargs`` or ``meta``). So a request made by a callback whose page
+    says something about its items (``noimageai``, or a reservation recorded in
+    measure mode) carries that page in its meta (:data:`META_SOURCE`), and the
+    items of its own callback answer to both pages. A request that passes on an
+    object its parent request also carried passes on the parent's pages too.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        if not optout_enabled(crawler.settings):
+            raise NotConfigured("OPTOUT_ENABLED is off")
+        super().__init__(crawler)
+        self.core = OptOutCore.for_crawler(crawler)
+
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        """Pass the start requests on, noting those that name a non-http(s) URL.
+
+        Only these URLs may be fetched with such a scheme (see :func:`_refused`).
+        """
+        start_urls = self.core.start_urls
+        async for o in start:
+            if isinstance(o, Request) and not o.url.lower().startswith(_SITE_SCHEMES):
+                start_urls.add(o.url)
+            yield o
+
+    # What BaseSpiderMiddleware does with the spider's output, less its
+    # per-call wrapper (one more generator layer for every request and item of
+    # every page): requests pass (carrying their page when it matters), items
+    # are remembered.
+
+    def process_spider_output(
+        self, response: Response | None, result: Iterable[Any], spider: Any = None
+    ) -> Iterable[Any]:
+        remember = self.get_processed_item
+        carry = self._carrier(response)
+        for o in result:
+            if isinstance(o, Request):
+                if carry is not None:
+                    carry(o)
+                yield o
+            elif (o := remember(o, response)) is not None:
+                yield o
+        self._done(response)
+
+    async def process_spider_output_async(
+        self, response: Response | None, result: AsyncIterator[Any], spider: Any = None
+    ) -> AsyncIterator[Any]:
+        remember = self.get_processed_item
+        carry = self._carrier(response)
+        async for o in result:
+            if isinstance(o, Request):
+                if carry is not None:
+                    carry(o)
+                yield o
+            elif (o := remember(o, response)) is not None:
+                yield o
+        self._done(response)
+
+    def get_processed_item(self, item: Any, response: Response | None) -> Any:
+        # The pipeline works out what it needs when the item reaches it; nothing
+        # is kept when the pipeline is not enabled.
+        core = self.core
+        if response is not None and core.pipeline is not None:
+            request = response.request
+            assessment = core.assessments.get(request) if request is not None else None
+            core.item_sources[id(item)] = (response, assessment)
+        return item
+
+    def _carrier(self, response: Response | None) -> Callable[[Request], None] | None:
+        """What to do to each request the callback of *response* makes, or ``None``."""
+        core = self.core
+        if response is None or response.request is None or core.pipeline is None:
+            return None
+        parent = response.request
+        inherited: tuple[ItemSource, ...] = parent.meta.get(META_SOURCE, ())
+        assessment = core.assessments.get(parent)
+        own = None
+        if assessment is not None and (assessment.image_findings or core.measuring(parent)):
+            # (Only in measure mode can a reserved page reach its callback.)
+            own = core.item_source(response, assessment)
+        here = (own.carried(),) if own is not None and own.binding else ()
+        if not here and not inherited:
+            return None  # the usual case: nothing to pass on
+        passed = _passed_objects(parent) if inherited else frozenset()
+
+        def carry(request: Request) -> None:
+            sources = list(here)
+            if inherited and passed and not passed.isdisjoint(_passed_objects(request)):
+                sources += inherited
+            if not sources:
+                return
+            meta = request.meta
+            known = {(s.url, s.purpose) for s in meta.get(META_SOURCE, ())}
+            merged = list(meta.get(META_SOURCE, ()))
+            for source in sources:
+                if (source.url, source.purpose) not in known:
+                    known.add((source.url, source.purpose))
+                    merged.append(source)
+            meta[META_SOURCE] = tuple(merged[-MAX_CARRIED:])
+
+        return carry
+
+    def _done(self, response: Response | None) -> None:
+        # Every item has taken the response's assessment along. A request and its
+        # response refer to each other, so without this the assessment would
+        # live until the garbage collector frees the pair.
+        if response is not None and response.request is not None:
+            self.core.assessments.pop(response.request, None)
+
+
+#: Values that cannot carry an item from one callback to another.
+_PLAIN = (str, bytes, int, float, bool, type(None))
+
+
+def _passed_objects(request: Request) -> frozenset[int]:
+    """Identities of the objects *request* passes to its callback (one level deep)."""
+    found: set[int] = set()
+    meta = request.meta
+    values = [
+        *(request.cb_kwargs or {}).values(),
+        *(v for k, v in meta.items() if k != META_SOURCE),
+    ]
+    for value in values:
+        if isinstance(value, _PLAIN):
+            continue
+        found.add(id(value))
+        if isinstance(value, list | tuple | set):
+            found.update(id(v) for v in value if not isinstance(v, _PLAIN))
+        elif isinstance(value, dict):
+            found.update(id(v) for v in value.values() if not isinstance(v, _PLAIN))
+    return frozenset(found)

@@ -1,0 +1,348 @@
+"""The item pipeline: drop items whose sources are reserved, or strip their reserved URLs.
+
+An item's sources are the pages it was built from (the response it was
+yielded from, and the pages whose callbacks made that response's request:
+an item may be passed on in ``cb_kwargs`` or ``meta``), the URLs in its
+``file_urls`` and ``image_urls`` fields (the Files and Images pipelines'
+conventions) and the URLs in any field named in ``OPTOUT_ITEM_URL_FIELDS``.
+Each source URL is checked against its origin's policy files. The images of a
+page with ``noimageai`` (or ``noai``) are reserved too:
+
+* every ``image_urls`` entry and every URL whose extension names an image;
+* every ``data:`` URI that holds an image (by its declared type or its bytes);
+* every other ``file_urls`` entry that turns out to be an image, whatever its
+  URL says (``/photo?id=1``): the pipeline looks at the first bytes the URL
+  serves, and the download the Files pipeline makes later is judged again by
+  its ``Content-Type`` and bytes in :class:`~scrapy_optout.OptOutMiddleware`.
+  A PDF linked from such a page is not an image and stays.
+
+URL fields are read leniently: a string or a list of strings, surrounding
+whitespace ignored, the scheme in any case, relative and protocol-relative
+URLs resolved against the page the item came from.
+
+Every reserved URL of an item has its own ledger line (``stage: "item"``).
+Then, with ``OPTOUT_ITEM_ACTION = "drop"`` (the default) the item is dropped
+(:class:`ReservedItem`); with ``"strip"`` the reserved URLs are removed from
+its fields (a list keeps its other entries, a single-URL field becomes
+``None``) and the item goes on. An item whose page itself is reserved (seen
+only in measure mode) cannot be stripped and is dropped.
+
+Give this pipeline a lower number than the Files and Images pipelines so that
+it runs first (the add-on uses 0); their downloads also pass through
+:class:`~scrapy_optout.OptOutMiddleware`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urljoin
+
+from itemadapter import ItemAdapter
+from scrapy import Request
+from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.http.request import NO_CALLBACK
+
+from scrapy_optout.policy.snapshot import Assessment, origin_of
+from scrapy_optout.protocols import noai
+from scrapy_optout.scrapy.policystore import stats_counter
+from scrapy_optout.scrapy.runtime import (
+    META_PROBE,
+    LedgerFailed,
+    MediaGuard,
+    OptOutCore,
+    registrable_domain,
+)
+from scrapy_optout.scrapy.settings import STRIP
+from scrapy_optout.scrapy.settings import enabled as optout_enabled
+from scrapy_optout.verdict import Finding, Purpose, Verdict, clip, decide
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from scrapy.crawler import Crawler
+
+CONVENTIONAL_FIELDS = ("file_urls", "image_urls")
+#: Fields whose URLs the Files and Images pipelines download.
+MEDIA_FIELDS = frozenset(CONVENTIONAL_FIELDS)
+#: Longest ``data:`` URI quoted whole in a ledger line.
+MAX_DATA_URI_QUOTE = 120
+#: Bytes asked for (and at most read) when looking at a media URL's type.
+PROBE_RANGE = f"bytes=0-{noai.SNIFF_BYTES - 1}"
+PROBE_MAXSIZE = 1024 * 1024
+
+_WEB = ("http://", "https://")
+
+
+class ReservedItem(DropItem):
+    """Dropped because one of the item's sources is reserved for the purpose.
+
+    ``url``, ``verdict`` and ``record`` are those of the first reserved
+    source; ``records`` holds the ledger record of every one.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        verdict: Verdict,
+        record: dict[str, Any],
+        records: list[dict[str, Any]] | None = None,
+    ) -> None:
+        records = records if records is not None else [record]
+        more = f" (and {len(records) - 1} more)" if len(records) > 1 else ""
+        # INFO, not Scrapy's WARNING: an exclusion is the component doing its job,
+        # and the ledger already holds the details.
+        super().__init__(
+            f"Source {url}{more} is reserved for {verdict.purpose} by {', '.join(verdict.signals)}",
+            log_level="INFO",
+        )
+        self.url = url
+        self.verdict = verdict
+        self.record = record
+        self.records = records
+
+
+@dataclass
+class _Hit:
+    """One reserved (or, in measure mode, judged) source of an item."""
+
+    field: str | None
+    raw: str | None  # the value as the item holds it
+    url: str
+    verdict: Verdict
+    assessment: Assessment | None
+    page: str | None
+
+
+class OptOutPipeline:
+    """Drops items whose sources are reserved, or strips their reserved URLs."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        if not optout_enabled(crawler.settings):
+            raise NotConfigured("OPTOUT_ENABLED is off")
+        self.crawler = crawler
+        self.core = OptOutCore.for_crawler(crawler)
+        self.core.pipeline = self
+        self._inc = stats_counter(crawler)
+        self.fields = CONVENTIONAL_FIELDS + tuple(
+            f for f in self.core.settings.item_url_fields if f not in CONVENTIONAL_FIELDS
+        )
+        self.strip = self.core.settings.item_action == STRIP
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    async def process_item(self, item: Any) -> Any:
+        core = self.core
+        entry = core.item_sources.pop(id(item), None)
+        sources = core.item_sources_of(*entry) if entry is not None else []
+        # The item takes the purpose and mode of the pages it came from; when
+        # they differ, each purpose counts and enforcing wins.
+        purposes = tuple(dict.fromkeys(s.purpose or core.settings.purpose for s in sources))
+        purposes = purposes or (core.settings.purpose,)
+        measuring = all(s.measuring for s in sources) if sources else core.settings.measure
+        page = sources[0].url if sources else None
+        images = [f for s in sources for f in s.image_findings]
+        image_page = next((s.url for s in sources if s.image_findings), page)
+        hits: list[_Hit] = []
+        for source in sources:
+            if source.verdict is not None and source.verdict.reserved:
+                hits.append(
+                    _Hit(None, None, source.url, source.verdict, source.assessment, source.url)
+                )
+        for field, raw in self._source_urls(item):
+            url = _resolve(raw, page)
+            if url is None:
+                continue
+            if url.startswith("data:"):
+                if images and noai.data_uri_image(url):
+                    hits.append(_Hit(field, raw, url, _first(images, purposes), None, image_page))
+                continue
+            try:
+                origin = origin_of(url)
+            except ValueError:  # e.g. "http://[x": no download can be made of it either
+                continue
+            policy = await core.store.get(origin)
+            assessment = core.evaluator.origin_stage(policy, url)
+            findings = assessment.all_findings  # a pending TDMRep reservation counts here
+            verdict = _first(findings, purposes)
+            if images and not verdict.reserved:
+                if field == "image_urls" or noai.is_image_type(None, url):
+                    # noimageai / noai on the page binds the images it shows.
+                    verdict = _first(findings + images, purposes)
+                elif field in MEDIA_FIELDS:
+                    verdict = await self._media_verdict(
+                        url, findings, images, purposes, image_page, measuring
+                    )
+            if verdict.reserved or measuring:
+                source_page = image_page if verdict.reserved and images else page
+                hits.append(_Hit(field, raw, url, verdict, assessment, source_page))
+        if hits:
+            self._act(item, hits, measuring)
+        return item
+
+    async def _media_verdict(
+        self,
+        url: str,
+        findings: list[Finding],
+        images: list[Finding],
+        purposes: tuple[Purpose, ...],
+        page: str | None,
+        measuring: bool,
+    ) -> Verdict:
+        """The verdict on a media URL of unknown type from a page whose images are reserved.
+
+        Its download will be judged by what it turns out to be whatever
+        happens here. In enforce mode the pipeline also looks at the URL's
+        first bytes now, so that the item can be dropped or stripped; a look
+        that fails or answers with an error leaves the decision to the download.
+        """
+        purpose = next((p for p in purposes if decide(images, p).reserved), purposes[0])
+        self.core.guard_media(url, MediaGuard(page or "", purpose, measuring, tuple(images)))
+        allowed = _first(findings, purposes)
+        if measuring:
+            return allowed
+        mime = await self._probe(url)
+        if mime is None:
+            return allowed
+        note = f"{url} turned out to be an image ({mime})"
+        served = [replace(f, detail=f"{f.detail}; {note}") for f in images]
+        return _first(findings + served, purposes)
+
+    async def _probe(self, url: str) -> str | None:
+        """The image type *url* serves, from its headers and first bytes, or ``None``."""
+        engine = self.crawler.engine
+        if engine is None:
+            return None
+        request = Request(
+            url,
+            callback=NO_CALLBACK,
+            dont_filter=True,
+            headers={"Range": PROBE_RANGE},
+            meta={META_PROBE: True, "dont_cache": True, "download_maxsize": PROBE_MAXSIZE},
+        )
+        self._inc("optout/media_probed")
+        try:
+            response = await engine.download_async(request)
+        except Exception:  # any failure: the download, if it happens, decides
+            return None
+        if not 200 <= response.status < 300:
+            return None
+        ctype = response.headers.get(b"Content-Type")
+        return noai.media_image_type(ctype.decode("latin-1") if ctype else None, response.body)
+
+    def _source_urls(self, item: Any) -> Iterator[tuple[str, str]]:
+        # A plain dict needs no adapter (and most items are plain dicts).
+        get = item.get if type(item) is dict else ItemAdapter(item).get
+        for field in self.fields:
+            value = get(field)
+            if isinstance(value, str):
+                yield field, value
+            elif isinstance(value, list | tuple):
+                for entry in value:
+                    if isinstance(entry, str):
+                        yield field, entry
+
+    def _act(self, item: Any, hits: list[_Hit], measuring: bool) -> None:
+        """Record every hit, then drop the item or strip its reserved URLs.
+
+        An item is never kept without its records: when one cannot be written
+        the item is dropped (and the crawl stops).
+        """
+        try:
+            records = self._record(item, hits, measuring)
+        except LedgerFailed as exc:
+            raise DropItem(str(exc), log_level="ERROR") from exc
+        if measuring:
+            return
+        if self.strip and all(hit.field is not None for hit in hits):
+            self._strip(item, hits)
+            return
+        self._inc("optout/items_dropped")
+        first = hits[0]
+        raise ReservedItem(first.url, first.verdict, records[0], records)
+
+    def _record(self, item: Any, hits: list[_Hit], measuring: bool) -> list[dict[str, Any]]:
+        core = self.core
+        if measuring:
+            for hit in hits:
+                core.record(
+                    stage="item",
+                    url=_quoted_url(hit.url),
+                    verdict=hit.verdict,
+                    assessment=hit.assessment,
+                    item=item,
+                    extra=_extra(hit, "measure"),
+                )
+            return []
+        return [
+            core.exclude(
+                stage="item",
+                url=_quoted_url(hit.url),
+                verdict=hit.verdict,
+                assessment=hit.assessment,
+                item=item,
+                extra=_extra(hit, "enforce"),
+            )
+            for hit in hits
+        ]
+
+    def _strip(self, item: Any, hits: list[_Hit]) -> None:
+        adapter = ItemAdapter(item)
+        by_field: dict[str, set[str]] = {}
+        for hit in hits:
+            if hit.field is not None and hit.raw is not None:
+                by_field.setdefault(hit.field, set()).add(hit.raw)
+        for field, reserved in by_field.items():
+            value = adapter.get(field)
+            if isinstance(value, str):
+                adapter[field] = None
+            elif isinstance(value, list | tuple):
+                kept = [v for v in value if not (isinstance(v, str) and v in reserved)]
+                adapter[field] = type(value)(kept) if isinstance(value, tuple) else kept
+        self._inc("optout/items_stripped")
+        for _ in hits:
+            self._inc("optout/urls_stripped")
+
+
+def _first(findings: list[Finding], purposes: tuple[Purpose, ...]) -> Verdict:
+    """The verdict for the first of *purposes* that *findings* reserve, else for the first."""
+    verdicts = [decide(findings, p) for p in purposes]
+    return next((v for v in verdicts if v.reserved), verdicts[0])
+
+
+def _resolve(raw: str, page: str | None) -> str | None:
+    """*raw* as an absolute http(s) or ``data:`` URL, or ``None`` when it is neither.
+
+    Whitespace around it is dropped, the scheme may be in any case, and a
+    relative or protocol-relative URL is resolved against *page*.
+    """
+    url = raw.strip()
+    if not url:
+        return None
+    scheme, colon, rest = url.partition(":")
+    if colon and scheme.lower() in ("http", "https", "data"):
+        return f"{scheme.lower()}:{rest}"
+    if page is None or (colon and "/" not in scheme and scheme.isalpha()):
+        return None  # another scheme (mailto:, ftp:...), or nothing to resolve against
+    url = urljoin(page, url)
+    return url if url.startswith(_WEB) else None
+
+
+def _quoted_url(url: str) -> str:
+    """*url* as a ledger line quotes it: a long ``data:`` URI is cut."""
+    return clip(url, MAX_DATA_URI_QUOTE) if url.startswith("data:") else url
+
+
+def _extra(hit: _Hit, mode: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {"item_source": hit.page, "mode": mode}
+    if hit.field is not None:
+        extra["item_field"] = hit.field
+    if hit.url.startswith("data:") and hit.page is not None:
+        # A data: URI has no origin of its own: it is the page's content.
+        extra["origin"] = origin_of(hit.page)
+        extra["domain"] = registrable_domain(hit.page)
+        extra["data_length"] = len(hit.url)
+    return extra

@@ -1,0 +1,4 @@
+"""Where decisions and their evidence are kept: policy snapshots, the ledger.
+
+Nothing here imports Scrapy.
+"""
