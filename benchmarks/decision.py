@@ -74,7 +74,7 @@ def _prepare(files: list[RobotsFile]) -> list[tuple[Any, Any, list[str]]]:
 
 
 def measure(files: list[RobotsFile], *, rounds: int = 5, reps: int = 3) -> dict[str, Any]:
-    from scrapy_optout.policy.snapshot import Evaluator
+    from scrapy_optout.policy.evaluate import Evaluator
     from scrapy_optout.verdict import Purpose
 
     evaluator = Evaluator(USER_AGENT)

@@ -140,7 +140,7 @@ def _decide(policy: Any, targets: list[str], rounds: int) -> tuple[float, float,
     The first decision builds the per-crawler plan and the rule indexes, once
     per origin; it is the ``first_ms`` figure.
     """
-    from scrapy_optout.policy.snapshot import Evaluator
+    from scrapy_optout.policy.evaluate import Evaluator
     from scrapy_optout.verdict import Purpose
 
     evaluator = Evaluator(USER_AGENT)

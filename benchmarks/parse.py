@@ -32,7 +32,8 @@ from benchmarks.corpora import robots_2019
 def measure(rounds: int = 5) -> dict[str, Any]:
     from protego import Protego
 
-    from scrapy_optout.policy.snapshot import Evaluator, OriginPolicy, PolicyFile
+    from scrapy_optout.policy.evaluate import Evaluator
+    from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
     from scrapy_optout.protocols.robots import RobotsTxt
     from scrapy_optout.verdict import Purpose
 

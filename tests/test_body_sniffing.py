@@ -27,12 +27,8 @@ import pytest
 
 from faultserver import Connection, FaultServer, Respond
 from helpers import TEST_UA, run_crawl
-from scrapy_optout.policy.snapshot import (
-    Evaluator,
-    OriginPolicy,
-    PolicyFile,
-    may_carry_body_signals,
-)
+from scrapy_optout.policy.evaluate import Evaluator, may_carry_body_signals
+from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 from scrapy_optout.protocols import tdmrep
 from scrapy_optout.protocols.html import head_meta
 from scrapy_optout.protocols.sniff import ALL_KINDS, BodyKind, body_kinds, sniff

@@ -17,7 +17,8 @@ from typing import Any
 from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
-from scrapy_optout.policy.snapshot import Evaluator, OriginPolicy, PolicyFile
+from scrapy_optout.policy.evaluate import Evaluator
+from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 from scrapy_optout.scrapy.runtime import OptOutCore
 from scrapy_optout.stores.coldstore import ColdStore
 

@@ -27,14 +27,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scrapy_optout.policy.snapshot import (
-    AI_TXT,
-    ROBOTS_TXT,
-    TDMREP_JSON,
-    Evaluator,
-    OriginPolicy,
-    PolicyFile,
-)
+from scrapy_optout.policy.evaluate import Evaluator
+from scrapy_optout.policy.snapshot import AI_TXT, ROBOTS_TXT, TDMREP_JSON, OriginPolicy, PolicyFile
 from scrapy_optout.protocols import aipref, aitxt, content_signal, noai, robots, tdmrep
 from scrapy_optout.protocols.html import MetaTag, head_meta
 from scrapy_optout.protocols.patterns import compile_pattern, normalise_path

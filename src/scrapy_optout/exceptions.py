@@ -133,6 +133,8 @@ def describe_error(exc: BaseException) -> str:
     """
     kind, name = error_kind(exc)
     return f"{kind} ({name})"
+
+
 class LedgerError(OptOutError):
     """The ledger or its evidence folder cannot be written.
 

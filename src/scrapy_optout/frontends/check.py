@@ -16,7 +16,9 @@ from urllib.parse import urljoin, urlsplit
 
 from scrapy_optout.exceptions import FetchError
 from scrapy_optout.frontends.http import MAX_REDIRECTS, FetchResult, HttpFetcher
-from scrapy_optout.policy.snapshot import Assessment, Evaluator, OriginPolicy, origin_of
+from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.snapshot import OriginPolicy
+from scrapy_optout.policy.urls import origin_of
 from scrapy_optout.verdict import Purpose, Verdict
 
 DEFAULT_USER_AGENT = "scrapy-optout/0.1 (+https://github.com/scrapy-optout/scrapy-optout)"

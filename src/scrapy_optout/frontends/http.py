@@ -26,17 +26,17 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from scrapy_optout.exceptions import TIMED_OUT, ConfigurationError, describe_error
+from scrapy_optout.policy.evaluate import BODY_SCAN_LIMIT
 from scrapy_optout.policy.snapshot import (
     AI_TXT,
-    BODY_SCAN_LIMIT,
     ROBOTS_TXT,
     TDMREP_JSON,
     TOO_MANY_REDIRECTS,
     OriginPolicy,
     PolicyFile,
-    policy_url,
     utcnow,
 )
+from scrapy_optout.policy.urls import policy_url
 
 #: Bytes read of a policy file; RFC 9309 asks that at least 500 KiB of robots.txt be parsed.
 POLICY_MAX_BYTES = 1024 * 1024

@@ -500,7 +500,6 @@ def _decode_json_text(
     return text, "", notes
 
 
-
 def _skip_space(text: str, pos: int) -> int:
     match = _JSON_SPACE.match(text, pos)
     return match.end() if match else pos

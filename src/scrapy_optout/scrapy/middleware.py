@@ -57,7 +57,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
 from scrapy_optout.exceptions import describe_error
-from scrapy_optout.policy.snapshot import Assessment, origin_from_parts
+from scrapy_optout.policy.evaluate import Assessment
+from scrapy_optout.policy.urls import origin_from_parts
 from scrapy_optout.protocols import noai
 from scrapy_optout.protocols.html import DEFAULT_LIMIT
 from scrapy_optout.scrapy import httpcache
@@ -83,7 +84,7 @@ if TYPE_CHECKING:
     from scrapy.crawler import Crawler
     from scrapy.http.headers import Headers
 
-    from scrapy_optout.policy.snapshot import Evaluator
+    from scrapy_optout.policy.evaluate import Evaluator
     from scrapy_optout.scrapy.policystore import PolicyStore
 
 logger = logging.getLogger(__name__)
@@ -446,6 +447,7 @@ class OptOutMiddleware:
         self._inc("optout/identity_changed")
         policy = await self.core.store.get(_origin(request))
         return evaluator.origin_stage(policy, request.url)
+
     def _judge_media(self, request: Request, response: Response, assessment: Assessment) -> None:
         """Refuse (or in measure mode record) a guarded media download that is an image."""
         guard = self.core.media_guard_for(request)

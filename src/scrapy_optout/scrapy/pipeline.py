@@ -44,16 +44,11 @@ from scrapy import Request
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.http.request import NO_CALLBACK
 
-from scrapy_optout.policy.snapshot import Assessment, origin_of
+from scrapy_optout.policy.evaluate import Assessment
+from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.protocols import noai
 from scrapy_optout.scrapy.policystore import stats_counter
-from scrapy_optout.scrapy.runtime import (
-    META_PROBE,
-    LedgerFailed,
-    MediaGuard,
-    OptOutCore,
-    registrable_domain,
-)
+from scrapy_optout.scrapy.runtime import META_PROBE, LedgerFailed, MediaGuard, OptOutCore
 from scrapy_optout.scrapy.settings import STRIP
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
 from scrapy_optout.verdict import Finding, Purpose, Verdict, clip, decide

@@ -44,9 +44,9 @@ from scrapy_optout.policy.snapshot import (
     TOO_MANY_REDIRECTS,
     OriginPolicy,
     PolicyFile,
-    policy_url,
     utcnow,
 )
+from scrapy_optout.policy.urls import policy_url
 from scrapy_optout.stores.coldstore import ColdStore
 
 if TYPE_CHECKING:

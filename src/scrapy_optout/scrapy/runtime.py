@@ -26,7 +26,9 @@ from scrapy.utils.misc import load_object
 from w3lib.url import canonicalize_url
 
 from scrapy_optout.exceptions import ConfigurationError, LedgerError
-from scrapy_optout.policy.snapshot import Assessment, Evaluator, isoformat, origin_of, utcnow
+from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.snapshot import isoformat, utcnow
+from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
 from scrapy_optout.scrapy.policystore import PolicyStore
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
@@ -63,8 +65,6 @@ _MODES = (ENFORCE, MEASURE)
 #: crawl that rotates more than this starts the cache afresh.
 _MAX_IDENTITIES = 1024
 
-_tld: Any = None
-
 _cores: WeakKeyDictionary[Crawler, OptOutCore] = WeakKeyDictionary()
 
 #: ``finish_reason`` of a crawl stopped because its ledger could not be written.
@@ -73,20 +73,6 @@ LEDGER_FAILED = "optout_ledger_failed"
 #: Longest ``rule`` quoted in a ledger line. A site may write a rule of any
 #: length (a 500 KiB robots.txt line); the evidence file keeps it whole.
 MAX_RULE_QUOTE = 2000
-
-
-def registrable_domain(url: str) -> str:
-    """The registrable domain of *url* (``news.example.co.uk`` -> ``example.co.uk``)."""
-    global _tld
-    if _tld is None:
-        # Imported on first use: tldextract brings requests and urllib3 with it,
-        # a fifth of a second at start-up that a crawl excluding nothing never needs.
-        import tldextract
-
-        # The bundled public suffix list only: never fetched from the network.
-        _tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-    parts = _tld(url)
-    return parts.top_domain_under_public_suffix or parts.domain or ""
 
 
 class InvalidOptOutMeta(IgnoreRequest, ConfigurationError):
@@ -132,6 +118,7 @@ def sent_user_agent(crawler: Crawler) -> str:
 
 def _text(value: object) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
+
 
 class LedgerFailed(IgnoreRequest):
     """Raised instead of acting on a decision whose ledger line could not be written.

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scrapy_optout.exceptions import ConfigurationError
-from scrapy_optout.policy.snapshot import AI_TXT, POLICY_PATHS, ROBOTS_TXT, TDMREP_JSON
+from scrapy_optout.policy.snapshot import AI_TXT, ROBOTS_TXT, TDMREP_JSON
+from scrapy_optout.policy.urls import POLICY_PATHS
 from scrapy_optout.verdict import Purpose
 
 if TYPE_CHECKING:

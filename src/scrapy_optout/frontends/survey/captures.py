@@ -47,7 +47,9 @@ from urllib.parse import urlsplit
 from scrapy_optout.frontends.survey.progress import Progress
 from scrapy_optout.frontends.survey.record import PageResult, build_record
 from scrapy_optout.frontends.survey.results import RESULTS, ResultsWriter, finish
-from scrapy_optout.policy.snapshot import POLICY_PATHS, Evaluator, PolicyFile, utcnow
+from scrapy_optout.policy.evaluate import Evaluator
+from scrapy_optout.policy.snapshot import PolicyFile, utcnow
+from scrapy_optout.policy.urls import POLICY_PATHS
 from scrapy_optout.verdict import Purpose
 
 __all__ = ["Capture", "CaptureGroup", "group_captures", "read_captures", "survey_captures"]

@@ -28,23 +28,19 @@ from typing import Any, Literal
 
 import tldextract
 
+from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.policy.snapshot import (
     AI_TXT,
-    POLICY_PATHS,
     ROBOTS_TXT,
     TDMREP_JSON,
-    Assessment,
-    Evaluator,
     OriginPolicy,
     PolicyFile,
     isoformat,
-    origin_of,
-    policy_url,
     utcnow,
 )
+from scrapy_optout.policy.urls import POLICY_PATHS, origin_of, policy_url, registrable_domain
 from scrapy_optout.protocols import aipref, aitxt, content_signal, robots, tdmrep
 from scrapy_optout.protocols.agents import AgentCatalogue
-from scrapy_optout.scrapy.runtime import registrable_domain
 from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where
 
 __all__ = [

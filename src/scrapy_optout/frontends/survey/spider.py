@@ -46,16 +46,9 @@ from scrapy_optout.frontends.survey.inputs import SiteLine, read_sites
 from scrapy_optout.frontends.survey.progress import Progress
 from scrapy_optout.frontends.survey.record import PageResult, build_record, error_record
 from scrapy_optout.frontends.survey.results import RESULTS, ResultsWriter, finish, finished_lines
-from scrapy_optout.policy.snapshot import (
-    POLICY_PATHS,
-    ROBOTS_TXT,
-    TOO_MANY_REDIRECTS,
-    Evaluator,
-    PolicyFile,
-    origin_of,
-    policy_url,
-    utcnow,
-)
+from scrapy_optout.policy.evaluate import Evaluator
+from scrapy_optout.policy.snapshot import ROBOTS_TXT, TOO_MANY_REDIRECTS, PolicyFile, utcnow
+from scrapy_optout.policy.urls import POLICY_PATHS, origin_of, policy_url
 from scrapy_optout.verdict import Purpose
 
 if TYPE_CHECKING:

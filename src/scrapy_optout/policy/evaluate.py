@@ -1,0 +1,351 @@
+"""The evaluator that applies every protocol to a URL, stage by stage.
+
+The :class:`Evaluator` turns an origin's policy snapshot plus what is known of
+one response into findings, at three points of increasing cost:
+
+* :meth:`Evaluator.origin_stage` - before the request leaves, from the files;
+* :meth:`Evaluator.headers_stage` - when the response headers arrive;
+* :meth:`Evaluator.body_stage` - once the body (HTML head, EPUB/PDF metadata) is read.
+
+TDMRep is the one protocol whose later sources override earlier ones: a page's
+header or ``<meta>`` may lift a reservation made in ``tdmrep.json``. Its
+reservation is therefore *pending* until no later source can arrive, and only
+then counts in the verdict (see :attr:`Assessment.final`).
+
+This module does no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
+from scrapy_optout.protocols import aipref, aitxt, content_signal, noai, robots, sniff, tdmrep
+from scrapy_optout.protocols.agents import AgentCatalogue
+from scrapy_optout.protocols.html import head_meta
+from scrapy_optout.protocols.sniff import BodyKind
+from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
+
+#: Bytes of a response body searched for ``<meta>`` elements at the body stage.
+#: The specs set no limit; this one reads the whole ``<head>`` of any real page
+#: (and of a hostile 5 MB one) while keeping the scan's cost bounded.
+BODY_SCAN_LIMIT = 8 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Assessment:
+    """Everything known about one URL at one stage.
+
+    ``findings`` holds every finding so far except TDMRep's; ``tdm`` is the
+    TDMRep value after the sources seen so far. ``final`` is false while a later
+    source could still override that value, and a pending TDMRep reservation
+    does not count yet. ``image_findings`` are reservations that bind the images
+    of an HTML page (``noimageai``), not the page itself. ``tdm_assumed`` is
+    the reservation an evaluator that treats unknown as reserved assumes for a
+    ``tdmrep.json`` it could not read; like a reservation made in the file, it
+    holds unless a later TDMRep source (header, meta) gives a valid value.
+    ``token`` is the product token of the evaluator that made it.
+    """
+
+    url: str
+    stage: str
+    findings: list[Finding]
+    tdm: tdmrep.TdmValue | None
+    final: bool
+    files: list[PolicyFile]
+    headers: dict[str, list[str]] = field(default_factory=dict)
+    image_findings: list[Finding] = field(default_factory=list)
+    tdm_assumed: Finding | None = None
+    token: str | None = None
+    # Verdicts by purpose: asked for again at each later hook of one response.
+    _verdicts: dict[Purpose, Verdict] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    @property
+    def evidence(self) -> list[dict[str, Any]]:
+        """The ledger's evidence list: one entry per policy file consulted."""
+        return [f.evidence() for f in self.files]
+
+    @property
+    def tdm_findings(self) -> list[Finding]:
+        found = tdmrep.findings(self.tdm)
+        if self.tdm_assumed is not None and (self.tdm is None or self.tdm.reservation is None):
+            found.append(self.tdm_assumed)
+        return found
+
+    @property
+    def all_findings(self) -> list[Finding]:
+        return self.findings + self.tdm_findings
+
+    def verdict(self, purpose: Purpose | str) -> Verdict:
+        """The verdict for *purpose*; a pending TDMRep reservation is left out."""
+        verdicts = self._verdicts
+        if verdicts is None:
+            verdicts = self._verdicts = {}
+        known = verdicts.get(purpose)  # type: ignore[arg-type]
+        if known is None:
+            known = decide(self.all_findings if self.final else self.findings, purpose)
+            verdicts[known.purpose] = known
+        return known
+
+
+def _lower_headers(headers: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, values in (headers or {}).items():
+        out.setdefault(name.lower(), []).extend(values)
+    return out
+
+
+def _content_type(headers: Mapping[str, list[str]]) -> str | None:
+    values = headers.get("content-type")
+    return values[-1] if values else None
+
+
+def may_carry_body_signals(content_type: str | None, url: str = "") -> bool:
+    """Whether a response's body may turn out to be HTML, EPUB or PDF.
+
+    Such a body can carry a later TDMRep source (meta or metadata) that
+    overrides ``tdmrep.json`` and the headers. See :func:`sniff.body_kinds`:
+    an absent or generic type (``application/octet-stream``) counts unless
+    the URL's extension names another type, and so do ``text/plain`` and
+    ``application/zip``, which misconfigured servers send pages, PDFs and
+    EPUBs as.
+    """
+    return bool(sniff.body_kinds(content_type, url))
+
+
+class Evaluator:
+    """Applies every signal, for one crawler identity, to URLs and responses.
+
+    *user_agent* is the crawler's User-Agent string; its first product token is
+    what robots.txt groups and per-crawler meta/header lines are matched against.
+    *extra_agents* are product tokens whose robots.txt groups count as training
+    reservations in addition to the built-in catalogue.
+
+    An ai.txt or ``tdmrep.json`` that could not be read (a failed fetch, a
+    5xx or 429 answer, a body that is not a file of its protocol) gives no
+    signal, with an ``unknown`` finding that says why. With *reserve_unknown*
+    it reserves the purposes its protocol governs instead (ai.txt: ``train``;
+    TDMRep: ``tdm``, ``train``, ``input``), with a finding that says why. A
+    file that is absent (a 4xx other than 429) or empty says nothing either
+    way. robots.txt keeps RFC 9309's own rules whatever this flag says.
+    """
+
+    def __init__(
+        self,
+        user_agent: str,
+        *,
+        extra_agents: Iterable[str] = (),
+        catalogue: AgentCatalogue | None = None,
+        reserve_unknown: bool = False,
+    ) -> None:
+        self.user_agent = user_agent
+        self.token = robots.product_token(user_agent)
+        self.extra_agents = tuple(extra_agents)
+        self.reserve_unknown = reserve_unknown
+        base = catalogue if catalogue is not None else AgentCatalogue.default()
+        self.catalogue = base.with_tokens(self.extra_agents) if self.extra_agents else base
+
+    # -- origin stage -----------------------------------------------------------------
+
+    def origin_stage(self, policy: OriginPolicy, url: str) -> Assessment:
+        """Findings from the origin's policy files alone, before fetching *url*."""
+        rf = policy.robots_file
+        found = robots.evaluate(
+            policy.robots,
+            url,
+            status=rf.status,
+            error=rf.error,
+            token=self.token,
+            source=rf.url,
+            catalogue=self.catalogue,
+        )
+        af = policy.aitxt_file
+        if af is not None:
+            ai_found = aitxt.evaluate(
+                policy.aitxt, url, status=af.status, error=af.error, token=self.token, source=af.url
+            )
+            why = unreadable(af, policy.aitxt.error if policy.aitxt else None)
+            if why is not None and self.reserve_unknown:
+                ai_found = [_assumed(Signal.AITXT, aitxt.PURPOSES, af, why)]
+            found += ai_found
+        tdm = None
+        assumed = None
+        tf = policy.tdmrep_file
+        if tf is not None:
+            parsed = policy.tdmrep
+            if parsed is not None:
+                if parsed.error:
+                    found += tdmrep.findings(None, file_error=parsed.error, source_file=tf.url)
+                # A partly broken file keeps its usable rules.
+                tdm = parsed.lookup(url, source=tf.url)
+            why = unreadable(tf, parsed.error if parsed is not None else None)
+            if why is not None and parsed is None:
+                found += tdmrep.findings(
+                    None, file_error=f"not available ({why})", source_file=tf.url
+                )
+            if why is not None and self.reserve_unknown:
+                assumed = _assumed(Signal.TDMREP, tdmrep.PURPOSES, tf, why)
+        return Assessment(
+            url, "origin", found, tdm, False, policy.files, tdm_assumed=assumed, token=self.token
+        )
+
+    # -- response stages ----------------------------------------------------------------
+
+    def headers_stage(self, prior: Assessment, headers: Mapping[str, Sequence[str]]) -> Assessment:
+        """Add what the response headers say; final unless the body may still speak."""
+        return self.lowered_headers_stage(prior, _lower_headers(headers))
+
+    def lowered_headers_stage(self, prior: Assessment, hdrs: dict[str, list[str]]) -> Assessment:
+        """:meth:`headers_stage` for headers whose names are already lower-case."""
+        url = prior.url
+        found = prior.findings + self._header_findings(url, hdrs)
+        tdm = tdmrep.resolve(prior.tdm, tdmrep.header_value(hdrs, source=url))
+        final = not may_carry_body_signals(_content_type(hdrs), url)
+        return Assessment(
+            url,
+            "headers",
+            found,
+            tdm,
+            final,
+            prior.files,
+            hdrs,
+            tdm_assumed=prior.tdm_assumed,
+            token=self.token,
+        )
+
+    def body_stage(
+        self, prior: Assessment, body: bytes, *, encoding: str | None = None
+    ) -> Assessment:
+        """The complete assessment of a downloaded response (*prior* is its headers stage).
+
+        The body is read as every kind :func:`sniff.body_kinds` gives for it
+        (declared, guessed as Scrapy would, or sniffed); at most
+        :data:`BODY_SCAN_LIMIT` bytes of it are searched for ``<meta>``.
+        """
+        url, hdrs = prior.url, prior.headers
+        found = list(prior.findings)
+        tdm = prior.tdm
+        images: list[Finding] = []
+        kinds = sniff.body_kinds(_content_type(hdrs), url, body)
+        if BodyKind.HTML in kinds:
+            # Robots meta counts anywhere in the page (as search engines read it);
+            # TDMRep places its meta in the head.
+            metas = head_meta(
+                body,
+                encoding=_scan_encoding(body, encoding),
+                limit=BODY_SCAN_LIMIT,
+                include_body=True,
+            )
+            found += noai.meta_findings(metas, token=self.token, is_image=False, source=url)
+            images = noai.image_findings(
+                hdrs.get("x-robots-tag", []), metas, token=self.token, source=url
+            )
+            head = [m for m in metas if m.in_head]
+            tdm = tdmrep.resolve(tdm, tdmrep.meta_value(head, source=url))
+        if BodyKind.PDF in kinds or BodyKind.EPUB in kinds:
+            tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, kinds=kinds, source=url))
+        return Assessment(
+            url,
+            "body",
+            found,
+            tdm,
+            True,
+            prior.files,
+            hdrs,
+            images,
+            tdm_assumed=prior.tdm_assumed,
+            token=self.token,
+        )
+
+    def _header_findings(self, url: str, hdrs: Mapping[str, list[str]]) -> list[Finding]:
+        found: list[Finding] = []
+        ctype = _content_type(hdrs)
+        xrt = hdrs.get("x-robots-tag")
+        if xrt:
+            found += noai.xrobots_findings(
+                xrt,
+                token=self.token,
+                is_image=noai.is_image_type(ctype, url),
+                source=url,
+            )
+        usage = hdrs.get("content-usage")
+        if usage:
+            found += aipref.header_findings(usage, source=url)
+        csig = hdrs.get("content-signal")
+        if csig:
+            found += content_signal.findings(csig, where=Where.HEADER, source=url)
+        return found
+
+
+def _scan_encoding(body: bytes, declared: str | None) -> str | None:
+    """The encoding to read *body* with when looking for ``<meta>`` elements.
+
+    A UTF-16 label on a body whose first bytes hold no NUL is a lie (ASCII
+    markup in UTF-16 is every other byte NUL); trusting it would turn the
+    markup into noise and hide the page's meta elements, so the document's own
+    declaration (or UTF-8) is used instead. A byte-order mark still wins.
+    Conversely, ASCII markup with every other byte NUL is UTF-16 whatever the
+    label says (the sniffer reads such a body as HTML).
+    """
+    start4 = body[:4]
+    if len(start4) == 4 and not start4.startswith((b"\xff\xfe", b"\xfe\xff")):
+        if start4[0] and start4[2] and not start4[1] and not start4[3]:
+            return "utf-16-le"
+        if start4[1] and start4[3] and not start4[0] and not start4[2]:
+            return "utf-16-be"
+    if declared and declared.lower().replace("_", "-").startswith(("utf-16", "utf16")):
+        start = body[:1024]
+        if not start.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in start:
+            return None
+    return declared
+
+
+def unreadable(policy_file: PolicyFile, parse_error: str | None = None) -> str | None:
+    """Why an ai.txt or ``tdmrep.json`` could not be read, or ``None``.
+
+    ``None`` when the file was read, is absent (a 4xx other than 429) or is
+    empty; otherwise a short account usable as a finding's ``rule``: the
+    network error, the HTTP status, or why the body is not a file of its
+    protocol (*parse_error*, from the parser).
+    """
+    if policy_file.error is not None:
+        return f"unreachable: {policy_file.error}"
+    status = policy_file.status
+    if status is not None and not 200 <= status < 300:
+        if 400 <= status < 500 and status != 429:
+            return None
+        return f"HTTP {status}"
+    if not policy_file.body.strip():
+        return None
+    if parse_error:
+        return f"unreadable: {parse_error}"
+    return None
+
+
+def _assumed(
+    signal: Signal, purposes: frozenset[Purpose], policy_file: PolicyFile, why: str
+) -> Finding:
+    """The reservation assumed for a policy file that could not be read."""
+    return Finding(
+        signal,
+        Where.FILE,
+        Stance.RESERVE,
+        purposes,
+        why,
+        policy_file.url,
+        f"{policy_file.kind} could not be read ({why}); unknown is treated as reserved"
+        " (OPTOUT_UNKNOWN = 'reserve')",
+    )
+
+
+__all__ = [
+    "BODY_SCAN_LIMIT",
+    "Assessment",
+    "Evaluator",
+    "may_carry_body_signals",
+    "unreadable",
+]
