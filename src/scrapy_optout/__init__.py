@@ -1,9 +1,18 @@
 """Respect AI-training and text-and-data-mining opt-outs in Scrapy crawls.
 
-The pure evaluators live in :mod:`scrapy_optout.protocols` and
-:mod:`scrapy_optout.verdict` and import nothing from Scrapy. The Scrapy
-components (``Addon``, ``OptOutMiddleware``, ``OptOutPipeline``) are loaded on
-first access, so ``import scrapy_optout.protocols`` stays light.
+The public surface, in three parts:
+
+* the Scrapy components: :class:`Addon` (one line in ``ADDONS``),
+  :class:`OptOutMiddleware`, :class:`OptOutSpiderMiddleware`,
+  :class:`OptOutPipeline`, and the :data:`content_excluded` signal;
+* the exception tree, rooted at :class:`OptOutError`;
+* a library API that needs no Scrapy: :func:`evaluate_url` and
+  :func:`assess_url` over policy files you hold, the :class:`Evaluator`
+  itself, and the verdict vocabulary (:class:`Purpose`, :class:`Signal`,
+  :class:`Finding`, :class:`Verdict`...).
+
+Names that need Scrapy are loaded on first access, so importing this package,
+its protocol parsers or its policy layer does not import Scrapy.
 """
 
 from __future__ import annotations
@@ -11,38 +20,69 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from scrapy_optout.exceptions import ConfigurationError, FetchError, LedgerError, OptOutError
+from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.library import assess_url, evaluate_url, origin_policy
+from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
+from scrapy_optout.scrapy.signals import content_excluded
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Addon",
+    "Assessment",
     "ConfigurationError",
+    "Evaluator",
     "FetchError",
     "Finding",
+    "InvalidOptOutMeta",
     "LedgerError",
+    "LedgerFailed",
     "OptOutError",
     "OptOutMiddleware",
     "OptOutPipeline",
+    "OptOutSpiderMiddleware",
+    "OriginPolicy",
+    "PolicyFile",
     "Purpose",
+    "RefusedScheme",
+    "ReservedContent",
+    "ReservedItem",
     "Signal",
     "Stance",
     "Verdict",
     "Where",
     "__version__",
+    "assess_url",
+    "content_excluded",
     "decide",
+    "evaluate_url",
+    "origin_policy",
 ]
 
+# Names whose modules import Scrapy, loaded on first access.
 _LAZY = {
     "Addon": "scrapy_optout.scrapy.addon",
     "OptOutMiddleware": "scrapy_optout.scrapy.middleware",
+    "OptOutSpiderMiddleware": "scrapy_optout.scrapy.middleware",
     "OptOutPipeline": "scrapy_optout.scrapy.pipeline",
+    "ReservedContent": "scrapy_optout.scrapy.middleware",
+    "RefusedScheme": "scrapy_optout.scrapy.middleware",
+    "InvalidOptOutMeta": "scrapy_optout.scrapy.runtime",
+    "LedgerFailed": "scrapy_optout.scrapy.runtime",
+    "ReservedItem": "scrapy_optout.scrapy.pipeline",
 }
 
 if TYPE_CHECKING:
     from scrapy_optout.scrapy.addon import Addon
-    from scrapy_optout.scrapy.middleware import OptOutMiddleware
-    from scrapy_optout.scrapy.pipeline import OptOutPipeline
+    from scrapy_optout.scrapy.middleware import (
+        OptOutMiddleware,
+        OptOutSpiderMiddleware,
+        RefusedScheme,
+        ReservedContent,
+    )
+    from scrapy_optout.scrapy.pipeline import OptOutPipeline, ReservedItem
+    from scrapy_optout.scrapy.runtime import InvalidOptOutMeta, LedgerFailed
 
 
 def __getattr__(name: str) -> Any:
@@ -51,4 +91,10 @@ def __getattr__(name: str) -> Any:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     import importlib
 
-    return getattr(importlib.import_module(module), name)
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
