@@ -44,6 +44,7 @@ import base64
 import gzip
 import heapq
 import io
+import itertools
 import json
 import logging
 import os
@@ -73,9 +74,9 @@ PAGE = "page"
 #: Bytes of a WARC record body that are read; policy parsers need far less.
 MAX_BODY = 2 * 1024 * 1024
 #: A sort run is spilled to disk when its bodies reach this many bytes...
-RUN_BYTES = 64 * 1024 * 1024
+RUN_BYTES = 32 * 1024 * 1024
 #: ... or when it holds this many captures.
-RUN_CAPTURES = 200_000
+RUN_CAPTURES = 50_000
 #: Runs merged at once; more are first merged into larger runs.
 MAX_FAN_IN = 128
 
@@ -353,13 +354,14 @@ def _sorted_captures(
 ) -> Iterator[tuple[tuple[str, str], Capture]]:
     """*captures* in (host, month, input order), through sorted runs on disk."""
     runs: list[Path] = []
+    names = itertools.count()
     run: list[_Keyed] = []
     size = 0
     for seq, capture in enumerate(captures):
         run.append(((capture.host, capture.month or ""), seq, capture))
         size += len(capture.body) + len(capture.url)
         if len(run) >= run_captures or size >= run_bytes:
-            runs.append(_spill(sorted(run, key=_sort_key), folder, len(runs)))
+            runs.append(_spill(sorted(run, key=_sort_key), folder, next(names)))
             run, size = [], 0
     run.sort(key=_sort_key)
     if not runs:
@@ -367,11 +369,11 @@ def _sorted_captures(
             yield key, capture
         return
     if run:
-        runs.append(_spill(run, folder, len(runs)))
+        runs.append(_spill(run, folder, next(names)))
         run = []
     while len(runs) > MAX_FAN_IN:
         merged = heapq.merge(*(_read_run(r) for r in runs[:MAX_FAN_IN]), key=_sort_key)
-        spilled = _spill(merged, folder, len(runs))
+        spilled = _spill(merged, folder, next(names))
         for path in runs[:MAX_FAN_IN]:
             path.unlink()
         runs = [*runs[MAX_FAN_IN:], spilled]

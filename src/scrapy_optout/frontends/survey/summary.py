@@ -209,9 +209,13 @@ class _Tally:
         self.presence.update(key for key in PRESENCE_KEYS if present.get(key))
         if self.agents:
             for token, bases in (record.get("agents") or {}).items():
-                if isinstance(bases, Mapping):
-                    _count(self.named, token, bases.get("named"))
-                    _count(self.effective, token, bases.get("effective"))
+                if not isinstance(bases, Mapping):
+                    continue
+                named, effective = bases.get("named"), bases.get("effective")
+                if named != "none":
+                    _count(self.named, token, named)
+                if effective != "none":
+                    _count(self.effective, token, effective)
 
     def figures(self) -> dict[str, Any]:
         figures: dict[str, Any] = {
