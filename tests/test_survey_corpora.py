@@ -497,3 +497,55 @@ def test_captures_from_the_command_line(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["mode"] == "captures" and summary["sites"] == 2
     assert (tmp_path / "out" / "report.html").exists()
+
+
+# -- the collector's published labels, reproduced ------------------------------------------------
+
+#: Agents whose mentions the collector labelled, lower-cased as it wrote them.
+LABELLED = ("gptbot", "ccbot", "google-extended", "anthropic-ai", "claudebot")
+#: Crawlers the collector records but does not count toward a site's status.
+NOT_COUNTED = frozenset({"omgili", "omgilibot", "webzio-extended", "bytespider"})
+#: Sites whose files read ``user-agent: user-agent: ccbot`` in 2025-03 and 2025-04: a
+#: substring search finds the agent, RFC 9309 reads a group for the token ``user-agent``.
+DOUBLED_KEY = {"wyborcza.pl", "www.wysokieobcasy.pl"}
+SHIFTED = frozenset({"ccbot", "anthropic-ai", "claudebot"})
+
+
+def test_firewall_published_labels_reproduced(firewall):
+    """The collector's two published figures, month by month, from the survey's records.
+
+    Per agent: sites whose robots.txt mentions it (``source_label_mentioned``),
+    against ``by_agent_named``. Per site: the status ``mentions_ai_agent``
+    (any agent of that month's list but the four general crawlers), against
+    the records' ``agents_named``.
+    """
+    out, summary, kept = firewall
+    checked = json.loads((FIREWALL.parent / "agents-checked-by-month.json").read_text())
+    records = {(r["host"], r["month"]): r for r in read_records(out / "results.jsonl")}
+    catalogue = AgentCatalogue.default()
+    for month, figures in summary["by_month"].items():
+        rows = {host: row for (host, m), row in kept.items() if m == month}
+        for name in LABELLED:
+            token = catalogue.get(name).token
+            published = sum(name in (row["source_label_mentioned"] or ()) for row in rows.values())
+            doubled = sum(
+                name in (row["source_label_mentioned"] or ()) and row["domain"] in DOUBLED_KEY
+                for row in rows.values()
+            )
+            shifted = month in ("2025-03", "2025-04") and name in SHIFTED
+            assert figures["by_agent_named"][token] == published - (2 if shifted else 0), (
+                month,
+                name,
+            )
+            if shifted:
+                assert doubled == 2
+        counted = {a.lower() for a in checked[month]} - NOT_COUNTED
+        status = 0
+        for host, row in rows.items():
+            named = {t.lower() for t in records[host, month]["agents_named"]}
+            ours = bool(named & counted)
+            assert ours == (row["source_label_status"] == "mentions_ai_agent"), (month, host)
+            status += ours
+        assert status == sum(
+            row["source_label_status"] == "mentions_ai_agent" for row in rows.values()
+        )

@@ -73,6 +73,7 @@ __all__ = [
     "edge_of",
     "error_record",
     "group_coverage",
+    "named_agents",
     "presence",
     "site_findings",
 ]
@@ -226,6 +227,7 @@ def build_record(
     record["signals_reserving"] = reserving[str(purpose)]
     record["access"] = access_of(policy, evaluator.token)
     record["agents"] = agent_coverage(policy, evaluator.catalogue)
+    record["agents_named"] = named_agents(policy, evaluator.catalogue)
     record["presence"] = presence(policy)
     return record
 
@@ -260,6 +262,7 @@ def _skeleton(
         "signals_reserving": [],
         "access": None,
         "agents": {},
+        "agents_named": [],
         "presence": {},
         "edge": {},
     }
@@ -563,6 +566,19 @@ def agent_coverage(
             named = coverage_of(group)
             result[token] = {"named": named, "effective": named}
     return result
+
+
+def named_agents(policy: OriginPolicy, catalogue: AgentCatalogue | None = None) -> list[str]:
+    """The catalogue agents a ``User-agent`` line of robots.txt names, whatever its rules.
+
+    What mention counts (Common Crawl's "addresses a user agent", the press
+    corpus collector's labels) count, read as RFC 9309 reads a group's name.
+    """
+    if policy.robots is None:
+        return []
+    catalogue = catalogue or AgentCatalogue.default()
+    parsed = policy.robots
+    return [agent.token for agent in catalogue if parsed.named_group(agent.token) is not None]
 
 
 # -- presence and edge answers ------------------------------------------------------------

@@ -186,6 +186,7 @@ class _Tally:
         self.presence: Counter[str] = Counter()
         self.by_edge: Counter[str] = Counter()
         self.named: dict[str, Counter[str]] = {}
+        self.mentioned: Counter[str] = Counter()
         self.effective: dict[str, Counter[str]] = {}
 
     def add(self, record: Mapping[str, Any]) -> None:
@@ -208,6 +209,7 @@ class _Tally:
         present = record.get("presence") or {}
         self.presence.update(key for key in PRESENCE_KEYS if present.get(key))
         if self.agents:
+            self.mentioned.update(record.get("agents_named") or ())
             for token, bases in (record.get("agents") or {}).items():
                 if not isinstance(bases, Mapping):
                     continue
@@ -232,6 +234,10 @@ class _Tally:
         if self.agents:
             figures["by_agent"] = _agent_figures(self.named, self.tokens)
             figures["by_agent_effective"] = _agent_figures(self.effective, self.tokens)
+            figures["by_agent_named"] = {
+                token: self.mentioned[token]
+                for token in [*self.tokens, *sorted(set(self.mentioned) - set(self.tokens))]
+            }
         return figures
 
 
