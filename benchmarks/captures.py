@@ -7,14 +7,14 @@ grow with the input. This benchmark writes N synthetic captures to a
 gzip-compressed JSON Lines file and surveys it in a fresh process, whose peak
 resident set size (``VmHWM``) is the figure.
 
-The captures imitate a monthly robots.txt crawl: ``--hosts`` hosts, four
-months, and per host and month ten captures: robots.txt six times (on
+The captures imitate a monthly crawl's WARC files: N / 80 hosts, four
+months, and per host and month twenty captures: robots.txt four times (on
 different days, as a crawl that refetches it), ai.txt once, the home page
-once and two other pages. Within a month the hosts come in a shuffled order
-and the refetches of one host are far apart, so grouping needs the sort.
-robots.txt bodies come from the 2019 corpus (real files, cycled), with a
-line naming the host's sitemap so that no two hosts share a body; every
-tenth host has a GPTBot group, every fifth a Content-Signal line.
+once and fourteen other pages. Within a month the hosts come in a shuffled
+order and the captures of one host are far apart, so grouping needs the
+sort. robots.txt bodies are the 2019 corpus's files under 2 KiB (real files,
+cycled), with a line naming the host's sitemap so that no two hosts share a
+body; every tenth host has a GPTBot group, every fifth a Content-Signal line.
 
 ``python -m benchmarks captures`` runs 1 million captures (about a minute on
 the reference machine); ``--captures 10000000`` the full figure.
@@ -36,7 +36,9 @@ from typing import Any
 from benchmarks.common import ROBOTS_2019, peak_rss_mb, run_json, save_results
 
 #: Captures of one host in one month.
-PER_GROUP = 10
+PER_GROUP = 20
+#: Of which robots.txt (the first ones), then ai.txt, the home page, other pages.
+ROBOTS_CAPTURES = 4
 MONTHS = ("2025-01", "2025-02", "2025-03", "2025-04")
 
 
@@ -46,7 +48,7 @@ def write_captures(path: Path, captures: int, *, seed: int = 7) -> dict[str, int
     with gzip.open(ROBOTS_2019, "rt", encoding="utf-8") as handle:
         for line in handle:
             body = json.loads(line).get("body")
-            if body and len(body) < 8192:
+            if body and len(body) < 2048:
                 bodies.append(body)
     groups = max(1, captures // PER_GROUP)
     hosts = max(1, groups // len(MONTHS))
@@ -57,7 +59,7 @@ def write_captures(path: Path, captures: int, *, seed: int = 7) -> dict[str, int
         for month in MONTHS:
             rng.shuffle(order)
             for repeat in range(PER_GROUP):
-                day = f"{month}-{1 + repeat * 2:02d}"
+                day = f"{month}-{1 + repeat:02d}"
                 for index in order:
                     host = f"site{index}.example"
                     out.write(_capture(host, index, repeat, day, bodies) + "\n")
@@ -66,7 +68,7 @@ def write_captures(path: Path, captures: int, *, seed: int = 7) -> dict[str, int
 
 
 def _capture(host: str, index: int, repeat: int, day: str, bodies: list[str]) -> str:
-    if repeat < 6:
+    if repeat < ROBOTS_CAPTURES:
         body = bodies[(index + repeat) % len(bodies)]
         extra = f"\nSitemap: https://{host}/sitemap-{repeat}.xml\n"
         if index % 10 == 0:
@@ -74,11 +76,11 @@ def _capture(host: str, index: int, repeat: int, day: str, bodies: list[str]) ->
         if index % 5 == 0:
             extra += "User-agent: *\nContent-Signal: search=yes, ai-train=no\n"
         return json.dumps({"url": f"https://{host}/robots.txt", "body": body + extra, "date": day})
-    if repeat == 6:
+    if repeat == ROBOTS_CAPTURES:
         return json.dumps(
             {"url": f"https://{host}/ai.txt", "status": 404, "body": "not found", "date": day}
         )
-    path = "/" if repeat == 7 else f"/page/{repeat}"
+    path = "/" if repeat == ROBOTS_CAPTURES + 1 else f"/page/{repeat}"
     head = '<meta name="robots" content="noai">' if index % 20 == 0 else ""
     return json.dumps(
         {

@@ -49,7 +49,6 @@ from scrapy_optout.protocols.agents import AgentCatalogue
 
 UA = "optout-test/1.0 (+https://example.invalid/bot)"
 FIREWALL = FIXTURES / "corpora" / "great-gpt-firewall-2024-2026" / "robotstxt.jsonl.gz"
-FIREWALL_SAMPLE = FIREWALL.with_name("robotstxt-sample.jsonl.gz")
 PROTEGO = FIXTURES / "corpora" / "protego-robotstxt-2019" / "robotstxt.jsonl.gz"
 CATALOGUE = list(AgentCatalogue.default())
 
