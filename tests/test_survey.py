@@ -93,25 +93,32 @@ EXPECTED_SUMMARY = {
     "by_purpose": {"train": 13, "tdm": 8, "input": 4, "search": 0, "crawl": 0},
     "robots_txt": {"own_or_star_group": 3, "ai_agent_groups": 6},
 }
-# full counts full_with_exceptions too (gptbot-reopened).
+
+
+def counts(full: int, with_exceptions: int, partial: int) -> dict[str, int]:
+    """A ``by_agent`` entry: ``full`` counts the groups with exceptions too."""
+    return {"full": full, "full_with_exceptions": with_exceptions, "partial": partial}
+
+
+# gptbot-reopened is full with exceptions.
 EXPECTED_BY_AGENT = {
-    "GPTBot": {"full": 5, "full_with_exceptions": 1, "partial": 1},
-    "CCBot": {"full": 1, "full_with_exceptions": 0, "partial": 0},
-    "Google-Extended": {"full": 1, "full_with_exceptions": 0, "partial": 0},
-    "ClaudeBot": {"full": 1, "full_with_exceptions": 0, "partial": 0},
-    "OAI-SearchBot": {"full": 1, "full_with_exceptions": 0, "partial": 0},
-    "PerplexityBot": {"full": 0, "full_with_exceptions": 0, "partial": 1},
+    "GPTBot": counts(5, 1, 1),
+    "CCBot": counts(1, 0, 0),
+    "Google-Extended": counts(1, 0, 0),
+    "ClaudeBot": counts(1, 0, 0),
+    "OAI-SearchBot": counts(1, 0, 0),
+    "PerplexityBot": counts(0, 0, 1),
 }
 # Effective basis: groups naming the agent, else the * group. star-block and
 # robots-503 close everything to every agent; gptbot-claudebot-full's * group
 # closes /admin/.
 EXPECTED_EFFECTIVE = {
-    "GPTBot": {"full": 7, "full_with_exceptions": 1, "partial": 1},
-    "CCBot": {"full": 3, "full_with_exceptions": 0, "partial": 1},
-    "ClaudeBot": {"full": 3, "full_with_exceptions": 0, "partial": 0},
-    "OAI-SearchBot": {"full": 3, "full_with_exceptions": 0, "partial": 1},
-    "PerplexityBot": {"full": 2, "full_with_exceptions": 0, "partial": 2},
-    "Bytespider": {"full": 2, "full_with_exceptions": 0, "partial": 1},
+    "GPTBot": counts(7, 1, 1),
+    "CCBot": counts(3, 0, 1),
+    "ClaudeBot": counts(3, 0, 0),
+    "OAI-SearchBot": counts(3, 0, 1),
+    "PerplexityBot": counts(2, 0, 2),
+    "Bytespider": counts(2, 0, 1),
 }
 HOSTILE_LINE = "<script>alert(1)</script>"
 
@@ -346,11 +353,9 @@ def test_summary_by_agent_on_both_bases(surveyed):
     assert set(summary["by_agent"]) == set(TOKENS)
     assert set(summary["by_agent_effective"]) == set(TOKENS)
     for token in TOKENS:
-        assert summary["by_agent"][token] == EXPECTED_BY_AGENT.get(
-            token, {"full": 0, "full_with_exceptions": 0, "partial": 0}
-        ), token
-    for token, counts in EXPECTED_EFFECTIVE.items():
-        assert summary["by_agent_effective"][token] == counts, token
+        assert summary["by_agent"][token] == EXPECTED_BY_AGENT.get(token, counts(0, 0, 0)), token
+    for token, expected in EXPECTED_EFFECTIVE.items():
+        assert summary["by_agent_effective"][token] == expected, token
 
 
 def test_one_record_per_site_line_in_input_order(surveyed):
