@@ -192,18 +192,7 @@ def evaluate(
     )
     cached = robots._findings.get(key)
     if cached is None:
-        cached = _findings(
-            plan,
-            source,
-            robots_path,
-            own_rule,
-            own_via,
-            others,
-            usage,
-            signals,
-            listed_usage,
-            listed_signals,
-        )
+        cached = _findings(*key)
         if len(robots._findings) >= _FINDINGS_CACHE_SIZE:
             robots._findings.clear()
         robots._findings[key] = cached
