@@ -9,13 +9,8 @@ from protego import Protego
 
 from scrapy_optout.protocols.agents import AgentCatalogue
 from scrapy_optout.protocols.patterns import normalise_path
-from scrapy_optout.protocols.robots import (
-    _PLAIN_URL,
-    RobotsTxt,
-    evaluate,
-    normalise_agent,
-    product_token,
-)
+from scrapy_optout.protocols.robots import RobotsTxt, evaluate, normalise_agent, product_token
+from scrapy_optout.protocols.robots.parsing import _PLAIN_URL
 from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where, decide
 
 SOURCE = "https://example.com/robots.txt"

@@ -45,7 +45,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from scrapy_optout.protocols.robots import _name_key, normalise_agent, valid_product_token
+from scrapy_optout.protocols.product_tokens import name_key, normalise_agent, valid_product_token
 
 __all__ = ["CATEGORIES", "COUNTING_CATEGORIES", "Agent", "AgentCatalogue"]
 
@@ -92,7 +92,7 @@ class Agent:
         compared, ignoring case, with the ``user-agent`` value as written:
         its normalised form would be another, shorter token (``img``, ``ai``).
         """
-        return self.normalised if self.valid_token else _name_key(self.token)
+        return self.normalised if self.valid_token else name_key(self.token)
 
 
 class AgentCatalogue:
@@ -197,7 +197,7 @@ class AgentCatalogue:
         :attr:`Agent.key` (``"GPTBot/1.0"`` finds GPTBot).
         """
         name = token.strip().lower()
-        agent = self._by_token.get(name) or self._by_token.get(_name_key(name))
+        agent = self._by_token.get(name) or self._by_token.get(name_key(name))
         if agent is None:
             normalised = normalise_agent(name)
             if normalised is not None:

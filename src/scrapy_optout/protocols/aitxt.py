@@ -28,9 +28,9 @@ The body is decoded as every policy file is
 (:func:`scrapy_optout.protocols.text.decode_policy_text`: UTF-16 and UTF-32,
 NUL padding, raw octets), and a ``User-Agent`` line that names several agents
 against RFC 9309's one-token rule (``GPTBot, CCBot``) lists the others as
-robots.txt does (:func:`scrapy_optout.protocols.robots.listed_agents`): a group
-that names the crawler only that way adds its winning ``Disallow`` to the
-verdict of the group chosen the ordinary way, never its ``Allow``.
+robots.txt does (:func:`scrapy_optout.protocols.product_tokens.listed_agents`):
+a group that names the crawler only that way adds its winning ``Disallow`` to
+the verdict of the group chosen the ordinary way, never its ``Allow``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from scrapy_optout.protocols.patterns import Pattern, Rules, compile_pattern, path_readings
-from scrapy_optout.protocols.robots import listed_agents, listed_note
+from scrapy_optout.protocols.product_tokens import listed_agents, listed_note
 from scrapy_optout.protocols.text import decode_policy_text, looks_binary, printable
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where
 
