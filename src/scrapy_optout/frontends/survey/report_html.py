@@ -39,6 +39,17 @@ PARTIAL_COLOUR = "#9cc3ea"
 
 #: Rows of the per-site table in a survey report; the rest is in results.jsonl.
 MAX_SITE_ROWS = 2000
+#: The record fields the sites table shows: all a report needs to keep of a record.
+SITE_ROW_FIELDS = (
+    "line",
+    "site",
+    "input",
+    "rank",
+    "error",
+    "reachable",
+    "month",
+    "signals_reserving",
+)
 
 _CSS = """
 :root { color-scheme: light; }

@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from scrapy_optout.frontends.survey.inputs import SiteLine
-from scrapy_optout.frontends.survey.report_html import MAX_SITE_ROWS, survey_report
+from scrapy_optout.frontends.survey.report_html import (
+    MAX_SITE_ROWS,
+    SITE_ROW_FIELDS,
+    survey_report,
+)
 from scrapy_optout.frontends.survey.summary import summarise
 from scrapy_optout.stores.ledger import read_jsonl
 from scrapy_optout.verdict import Purpose
@@ -133,7 +137,8 @@ def finish(
             for record in read_records(results):
                 total += 1
                 if len(first) < MAX_SITE_ROWS:
-                    first.append(record)
+                    # Only what the report's table shows: a whole record weighs tens of KB.
+                    first.append({key: record.get(key) for key in SITE_ROW_FIELDS})
                 yield record
 
         summary = summarise(stream(), purpose=purpose, extra=extra, sorted_by_site=True)
