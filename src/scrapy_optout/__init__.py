@@ -24,7 +24,16 @@ from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.policy.library import assess_url, evaluate_url, origin_policy
 from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 from scrapy_optout.scrapy.signals import content_excluded
-from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
+from scrapy_optout.verdict import (
+    Finding,
+    Purpose,
+    Signal,
+    Stage,
+    Stance,
+    Verdict,
+    Where,
+    decide,
+)
 
 __version__ = "0.1.0"
 
@@ -49,6 +58,7 @@ __all__ = [
     "ReservedContent",
     "ReservedItem",
     "Signal",
+    "Stage",
     "Stance",
     "Verdict",
     "Where",

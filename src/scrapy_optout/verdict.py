@@ -43,6 +43,16 @@ class Where(StrEnum):
     META = "meta"  #: an HTML ``<meta>`` element or embedded document metadata
 
 
+class Stage(StrEnum):
+    """Where a decision is taken, by the names used in the ledger."""
+
+    ORIGIN = "origin"  #: before a request leaves, from its origin's policy files
+    HEADERS = "headers"  #: when the response headers arrive
+    BODY = "body"  #: once the body (HTML head, document or media metadata) is read
+    ITEM = "item"  #: in the item pipeline, for an item's source URLs
+    DATASET = "dataset"  #: when filtering a dataset that already exists
+
+
 class Stance(StrEnum):
     """What a finding says about its purposes."""
 

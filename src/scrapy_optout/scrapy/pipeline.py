@@ -51,7 +51,8 @@ from scrapy_optout.scrapy.policystore import stats_counter
 from scrapy_optout.scrapy.runtime import META_PROBE, LedgerFailed, MediaGuard, OptOutCore
 from scrapy_optout.scrapy.settings import STRIP
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
-from scrapy_optout.verdict import Finding, Purpose, Verdict, clip, decide
+from scrapy_optout.stores.record import LedgerRecord, RecordDetails
+from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, clip, decide
 
 if TYPE_CHECKING:
     from typing import Self
@@ -81,8 +82,8 @@ class ReservedItem(DropItem):
         self,
         url: str,
         verdict: Verdict,
-        record: dict[str, Any],
-        records: list[dict[str, Any]] | None = None,
+        record: LedgerRecord,
+        records: list[LedgerRecord] | None = None,
     ) -> None:
         records = records if records is not None else [record]
         more = f" (and {len(records) - 1} more)" if len(records) > 1 else ""
@@ -259,27 +260,26 @@ class OptOutPipeline:
         first = hits[0]
         raise ReservedItem(first.url, first.verdict, records[0], records)
 
-    def _record(self, item: Any, hits: list[_Hit], measuring: bool) -> list[dict[str, Any]]:
+    def _record(self, item: Any, hits: list[_Hit], measuring: bool) -> list[LedgerRecord]:
         core = self.core
         if measuring:
             for hit in hits:
                 core.record(
-                    stage="item",
+                    stage=Stage.ITEM,
                     url=_quoted_url(hit.url),
                     verdict=hit.verdict,
                     assessment=hit.assessment,
-                    item=item,
-                    extra=_extra(hit, "measure"),
+                    **_details(hit),
                 )
             return []
         return [
             core.exclude(
-                stage="item",
+                stage=Stage.ITEM,
                 url=_quoted_url(hit.url),
                 verdict=hit.verdict,
                 assessment=hit.assessment,
                 item=item,
-                extra=_extra(hit, "enforce"),
+                **_details(hit),
             )
             for hit in hits
         ]
@@ -331,13 +331,13 @@ def _quoted_url(url: str) -> str:
     return clip(url, MAX_DATA_URI_QUOTE) if url.startswith("data:") else url
 
 
-def _extra(hit: _Hit, mode: str) -> dict[str, Any]:
-    extra: dict[str, Any] = {"item_source": hit.page, "mode": mode}
+def _details(hit: _Hit) -> RecordDetails:
+    details: RecordDetails = {"item_source": hit.page}
     if hit.field is not None:
-        extra["item_field"] = hit.field
+        details["item_field"] = hit.field
     if hit.url.startswith("data:") and hit.page is not None:
         # A data: URI has no origin of its own: it is the page's content.
-        extra["origin"] = origin_of(hit.page)
-        extra["domain"] = registrable_domain(hit.page)
-        extra["data_length"] = len(hit.url)
-    return extra
+        details["origin"] = origin_of(hit.page)
+        details["domain"] = registrable_domain(hit.page)
+        details["data_length"] = len(hit.url)
+    return details

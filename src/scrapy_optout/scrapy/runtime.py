@@ -12,7 +12,7 @@ import hashlib
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from weakref import WeakKeyDictionary
 
 from scrapy import signals
@@ -32,8 +32,9 @@ from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
 from scrapy_optout.scrapy.policystore import PolicyStore
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
-from scrapy_optout.stores.ledger import SCHEMA_VERSION, Ledger
-from scrapy_optout.verdict import Finding, Purpose, Verdict, clip
+from scrapy_optout.stores.ledger import Ledger
+from scrapy_optout.stores.record import LedgerRecord, RecordDetails
+from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, clip
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -310,94 +311,46 @@ class OptOutCore:
     def record(
         self,
         *,
-        stage: str,
+        stage: Stage,
         url: str,
         verdict: Verdict,
         assessment: Assessment | None,
         request: Request | None = None,
-        item: Any = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Write one ledger line (and its evidence) for *verdict*; return the record.
+        **details: Unpack[RecordDetails],
+    ) -> LedgerRecord | None:
+        """Record a measured verdict: one ledger line (and its evidence); return the record.
 
-        In measure mode a URL already recorded at *stage* for the purpose with
-        the same verdict is not recorded again (the return value is then an
-        empty dict). Raises :class:`LedgerFailed` when the line or its evidence
-        could not be written; the crawl is then being stopped.
+        A URL already recorded at *stage* for the purpose with the same verdict
+        is not recorded again (the return value is then ``None``). *details*
+        are the fields the stage adds (``status``, ``item_source``, ...).
+        Raises :class:`LedgerFailed` when the line or its evidence could not
+        be written; the crawl is then being stopped.
         """
-        measuring = self.measuring(request)
-        key = b""
-        if measuring:
-            seen = f"{stage}\0{verdict.purpose}\0{verdict.label}\0{url}"
-            key = hashlib.blake2b(seen.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-            if key in self._measured:
-                return {}
-        evidence = assessment.evidence if assessment is not None else []
-        spider = self.crawler.spider
-        agent = self.user_agent_for(request)
-        evaluator = self._by_agent.get(agent) or self._evaluator(agent)
-        token = assessment.token if assessment is not None else None
-        if token is not None and token != evaluator.token:
-            # Made for another identity than the request names (or, at the item
-            # stage, than the default one): the ledger names the one judged.
-            evaluator = self._by_token.get(token, evaluator)
-            agent = evaluator.user_agent
-        record: dict[str, Any] = {
-            "v": SCHEMA_VERSION,
-            "time": isoformat(utcnow()),
-            "url": url,
-            "origin": origin_of(url),
-            "domain": registrable_domain(url),
-            "stage": stage,
-            "purpose": str(verdict.purpose),
-            "verdict": verdict.label,
-            "mode": "measure" if measuring else "enforce",
-            "reasons": [_quoted(f.reason()) for f in verdict.reasons],
-            "evidence": evidence,
-            "spider": spider.name if spider is not None else None,
-            "token": token or evaluator.token,
-            "user_agent": agent,
-        }
-        redirects = request.meta.get("redirect_urls") if request is not None else None
-        if redirects:
-            record["redirect_urls"] = list(redirects)
-        if extra:
-            record.update(extra)
-        try:
-            if assessment is not None:
-                self.ledger.store_evidence(assessment.files)
-            self.ledger.write(record)
-        except LedgerError as exc:
-            self._ledger_failed(exc)
-            raise LedgerFailed(f"Not recorded, so dropped: {url} ({exc})") from exc
-        if measuring:
-            self._measured.add(key)
-        stats = self.crawler.stats
-        if stats is not None:
-            stats.inc_value(f"optout/verdict/{verdict.label}")
+        seen = f"{stage}\0{verdict.purpose}\0{verdict.label}\0{url}"
+        key = hashlib.blake2b(seen.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if key in self._measured:
+            return None
+        record = self._write(MEASURE, stage, url, verdict, assessment, request, details)
+        self._measured.add(key)
         return record
 
     def exclude(
         self,
         *,
-        stage: str,
+        stage: Stage,
         url: str,
         verdict: Verdict,
         assessment: Assessment | None,
         request: Request | None = None,
         item: Any = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Record an exclusion: ledger line, evidence, stats, signal and a log line."""
-        record = self.record(
-            stage=stage,
-            url=url,
-            verdict=verdict,
-            assessment=assessment,
-            request=request,
-            item=item,
-            extra=extra,
-        )
+        **details: Unpack[RecordDetails],
+    ) -> LedgerRecord:
+        """Record an exclusion: ledger line, evidence, stats, signal and a log line.
+
+        Every exclusion has its own line. Raises :class:`LedgerFailed` when
+        the line or its evidence could not be written.
+        """
+        record = self._write(ENFORCE, stage, url, verdict, assessment, request, details)
         stats = self.crawler.stats
         if stats is not None:
             stats.inc_value("optout/excluded_count")
@@ -405,7 +358,7 @@ class OptOutCore:
             for signal in verdict.signals:
                 stats.inc_value(f"optout/excluded/{signal}")
         self.crawler.signals.send_catch_log(
-            events.content_excluded, record=record, request=request, item=item
+            events.content_excluded, record=record.to_dict(), request=request, item=item
         )
         if self.settings.log_exclusions:
             first = verdict.reasons[0] if verdict.reasons else None
@@ -420,6 +373,56 @@ class OptOutCore:
                 },
                 extra={"spider": self.crawler.spider},
             )
+        return record
+
+    def _write(
+        self,
+        mode: str,
+        stage: Stage,
+        url: str,
+        verdict: Verdict,
+        assessment: Assessment | None,
+        request: Request | None,
+        details: RecordDetails,
+    ) -> LedgerRecord:
+        """Build the record of *verdict* and write it, after its evidence."""
+        spider = self.crawler.spider
+        agent = self.user_agent_for(request)
+        evaluator = self._by_agent.get(agent) or self._evaluator(agent)
+        token = assessment.token if assessment is not None else None
+        if token is not None and token != evaluator.token:
+            # Made for another identity than the request names (or, at the item
+            # stage, than the default one): the ledger names the one judged.
+            evaluator = self._by_token.get(token, evaluator)
+            agent = evaluator.user_agent
+        redirects = request.meta.get("redirect_urls") if request is not None else None
+        place: dict[str, Any] = {"origin": origin_of(url), "domain": registrable_domain(url)}
+        place.update(details)
+        record = LedgerRecord(
+            time=isoformat(utcnow()),
+            url=url,
+            stage=stage,
+            purpose=verdict.purpose,
+            verdict=verdict.label,
+            mode=mode,
+            reasons=[_quoted(f.reason()) for f in verdict.reasons],
+            evidence=assessment.evidence if assessment is not None else [],
+            spider=spider.name if spider is not None else None,
+            token=token or evaluator.token,
+            user_agent=agent,
+            redirect_urls=list(redirects) if redirects else None,
+            **place,
+        )
+        try:
+            if assessment is not None:
+                self.ledger.store_evidence(assessment.files)
+            self.ledger.write(record)
+        except LedgerError as exc:
+            self._ledger_failed(exc)
+            raise LedgerFailed(f"Not recorded, so dropped: {url} ({exc})") from exc
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value(f"optout/verdict/{verdict.label}")
         return record
 
     def _ledger_failed(self, exc: LedgerError) -> None:

@@ -43,14 +43,13 @@ import os
 import secrets
 import stat
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from scrapy_optout.exceptions import LedgerError
 from scrapy_optout.policy.snapshot import PolicyFile
-
-SCHEMA_VERSION = 1
+from scrapy_optout.stores.record import LedgerRecord, json_line
 
 logger = logging.getLogger(__name__)
 
@@ -240,19 +239,18 @@ class Ledger:
 
     # -- writing ------------------------------------------------------------------
 
-    def write(self, record: dict[str, Any]) -> None:
+    def write(self, record: LedgerRecord | Mapping[str, Any]) -> None:
         """Append *record* as one line, handed to the operating system at once.
 
         Raises :class:`~scrapy_optout.LedgerError` when the line could not be
         written whole; the ledger then refuses every later write.
         """
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
+        fields = record.to_dict() if isinstance(record, LedgerRecord) else record
         try:
-            data = (line + "\n").encode("utf-8")
+            data = (json_line(fields) + "\n").encode("utf-8")
         except UnicodeEncodeError:
             # A lone surrogate has no UTF-8 form; JSON's \u escapes keep it.
-            line = json.dumps(record, separators=(",", ":"), default=str)
-            data = (line + "\n").encode("ascii")
+            data = (json_line(fields, ascii_only=True) + "\n").encode("ascii")
         with self._lock:
             if self.failed is not None:
                 raise self.failed
