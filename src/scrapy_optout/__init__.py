@@ -76,23 +76,24 @@ _LAZY = {
     "OptOutMiddleware": "scrapy_optout.scrapy.middleware",
     "OptOutSpiderMiddleware": "scrapy_optout.scrapy.middleware",
     "OptOutPipeline": "scrapy_optout.scrapy.pipeline",
-    "ReservedContent": "scrapy_optout.scrapy.middleware",
-    "RefusedScheme": "scrapy_optout.scrapy.middleware",
-    "InvalidOptOutMeta": "scrapy_optout.scrapy.runtime",
-    "LedgerFailed": "scrapy_optout.scrapy.runtime",
-    "ReservedItem": "scrapy_optout.scrapy.pipeline",
+    "ReservedContent": "scrapy_optout.scrapy.exceptions",
+    "RefusedScheme": "scrapy_optout.scrapy.exceptions",
+    "InvalidOptOutMeta": "scrapy_optout.scrapy.exceptions",
+    "LedgerFailed": "scrapy_optout.scrapy.exceptions",
+    "ReservedItem": "scrapy_optout.scrapy.exceptions",
 }
 
 if TYPE_CHECKING:
     from scrapy_optout.scrapy.addon import Addon
-    from scrapy_optout.scrapy.middleware import (
-        OptOutMiddleware,
-        OptOutSpiderMiddleware,
+    from scrapy_optout.scrapy.exceptions import (
+        InvalidOptOutMeta,
+        LedgerFailed,
         RefusedScheme,
         ReservedContent,
+        ReservedItem,
     )
-    from scrapy_optout.scrapy.pipeline import OptOutPipeline, ReservedItem
-    from scrapy_optout.scrapy.runtime import InvalidOptOutMeta, LedgerFailed
+    from scrapy_optout.scrapy.middleware import OptOutMiddleware, OptOutSpiderMiddleware
+    from scrapy_optout.scrapy.pipeline import OptOutPipeline
 
 
 def __getattr__(name: str) -> Any:

@@ -12,13 +12,13 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import StopDownload
 from scrapy.http import Headers, HtmlResponse, Response
 
+from scrapy_optout.scrapy.exceptions import InvalidOptOutMeta
 from scrapy_optout.scrapy.middleware import (
     OptOutMiddleware,
     OptOutSpiderMiddleware,
     RefusedScheme,
     ReservedContent,
 )
-from scrapy_optout.scrapy.runtime import InvalidOptOutMeta
 from scrapy_optout.scrapy.signals import content_excluded
 from unit.support import lines, run
 

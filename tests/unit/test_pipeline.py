@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 from scrapy.crawler import Crawler
 
-from scrapy_optout.scrapy.pipeline import OptOutPipeline, ReservedItem
+from scrapy_optout.scrapy.exceptions import ReservedItem
+from scrapy_optout.scrapy.pipeline import OptOutPipeline
 from unit.support import lines, run
 
 RESERVED = "http://example.com/private/report.pdf"

@@ -62,6 +62,12 @@ from scrapy_optout.policy.urls import origin_from_parts
 from scrapy_optout.protocols import noai
 from scrapy_optout.protocols.html import DEFAULT_LIMIT
 from scrapy_optout.scrapy import httpcache
+from scrapy_optout.scrapy.exceptions import (
+    InvalidOptOutMeta,
+    LedgerFailed,
+    RefusedScheme,
+    ReservedContent,
+)
 from scrapy_optout.scrapy.policystore import stats_counter
 from scrapy_optout.scrapy.runtime import (
     MAX_CARRIED,
@@ -69,14 +75,12 @@ from scrapy_optout.scrapy.runtime import (
     META_RESULT,
     META_SKIP,
     META_SOURCE,
-    InvalidOptOutMeta,
     ItemSource,
-    LedgerFailed,
     MediaGuard,
     OptOutCore,
 )
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
-from scrapy_optout.stores.record import LedgerRecord, RecordDetails
+from scrapy_optout.stores.record import RecordDetails
 from scrapy_optout.verdict import Finding, Stage, Verdict, Where, decide
 
 if TYPE_CHECKING:
@@ -94,19 +98,6 @@ logger = logging.getLogger(__name__)
 _CAP_KEY = "_optout_page_decompression_cap"
 #: Bodies larger than this are searched in a worker thread.
 _THREAD_THRESHOLD = DEFAULT_LIMIT
-
-
-class ReservedContent(IgnoreRequest):
-    """Raised to drop a request or response whose content is reserved."""
-
-    def __init__(self, url: str, record: LedgerRecord) -> None:
-        signals_ = ", ".join(r["signal"] for r in record.reasons)
-        super().__init__(f"Reserved for {record.purpose} by {signals_}: {url}")
-        self.record = record
-
-
-class RefusedScheme(IgnoreRequest):
-    """Raised to drop a request for a non-http(s) URL that a site put in the crawl's way."""
 
 
 #: Schemes a site may send the crawler to. ``data:`` reads nothing but the URL.

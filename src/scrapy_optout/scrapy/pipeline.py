@@ -47,8 +47,12 @@ from scrapy.http.request import NO_CALLBACK
 from scrapy_optout.policy.evaluate import Assessment
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.protocols import noai
+from scrapy_optout.scrapy.exceptions import (
+    LedgerFailed,
+    ReservedItem,
+)
 from scrapy_optout.scrapy.policystore import stats_counter
-from scrapy_optout.scrapy.runtime import META_PROBE, LedgerFailed, MediaGuard, OptOutCore
+from scrapy_optout.scrapy.runtime import META_PROBE, MediaGuard, OptOutCore
 from scrapy_optout.scrapy.settings import STRIP
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
 from scrapy_optout.stores.record import LedgerRecord, RecordDetails
@@ -69,34 +73,6 @@ PROBE_RANGE = f"bytes=0-{noai.SNIFF_BYTES - 1}"
 PROBE_MAXSIZE = 1024 * 1024
 
 _WEB = ("http://", "https://")
-
-
-class ReservedItem(DropItem):
-    """Dropped because one of the item's sources is reserved for the purpose.
-
-    ``url``, ``verdict`` and ``record`` are those of the first reserved
-    source; ``records`` holds the ledger record of every one.
-    """
-
-    def __init__(
-        self,
-        url: str,
-        verdict: Verdict,
-        record: LedgerRecord,
-        records: list[LedgerRecord] | None = None,
-    ) -> None:
-        records = records if records is not None else [record]
-        more = f" (and {len(records) - 1} more)" if len(records) > 1 else ""
-        # INFO, not Scrapy's WARNING: an exclusion is the component doing its job,
-        # and the ledger already holds the details.
-        super().__init__(
-            f"Source {url}{more} is reserved for {verdict.purpose} by {', '.join(verdict.signals)}",
-            log_level="INFO",
-        )
-        self.url = url
-        self.verdict = verdict
-        self.record = record
-        self.records = records
 
 
 @dataclass

@@ -18,18 +18,21 @@ from weakref import WeakKeyDictionary
 from scrapy import signals
 from scrapy.downloadermiddlewares.defaultheaders import DefaultHeadersMiddleware
 from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Headers
 from scrapy.utils.conf import build_component_list
 from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import load_object
 from w3lib.url import canonicalize_url
 
-from scrapy_optout.exceptions import ConfigurationError, LedgerError
+from scrapy_optout.exceptions import LedgerError
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.policy.snapshot import isoformat, utcnow
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
+from scrapy_optout.scrapy.exceptions import (
+    InvalidOptOutMeta,
+    LedgerFailed,
+)
 from scrapy_optout.scrapy.policystore import PolicyStore
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
 from scrapy_optout.stores.ledger import Ledger
@@ -76,21 +79,6 @@ LEDGER_FAILED = "optout_ledger_failed"
 MAX_RULE_QUOTE = 2000
 
 
-class InvalidOptOutMeta(IgnoreRequest, ConfigurationError):
-    """A request's ``optout_purpose`` or ``optout_mode`` has a value that cannot be used.
-
-    The request is dropped, not crawled under the default purpose or mode.
-    """
-
-    def __init__(self, key: str, value: object, allowed: tuple[str, ...]) -> None:
-        super().__init__(
-            f"Request.meta[{key!r}] is {value!r}; it must be one of {', '.join(allowed)}"
-        )
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-
-
 def sent_user_agent(crawler: Crawler) -> str:
     """The User-Agent Scrapy's own middlewares give a request that names none.
 
@@ -119,14 +107,6 @@ def sent_user_agent(crawler: Crawler) -> str:
 
 def _text(value: object) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
-
-
-class LedgerFailed(IgnoreRequest):
-    """Raised instead of acting on a decision whose ledger line could not be written.
-
-    Nothing is kept or excluded without its record: the request or response
-    is dropped (the pipeline drops the item) and the crawl stops.
-    """
 
 
 @dataclass
