@@ -344,13 +344,13 @@ class RslDocument:
 
     @classmethod
     def _from_xml(cls, data: bytes, labelled: str) -> RslDocument:
+        if _HTML.match(data[:4096]):
+            return cls(error=f"body is HTML, not an RSL document{labelled}")
         try:
             root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
         except DefusedXmlException as exc:
             return cls(error=f"document refused: {type(exc).__name__} (no DTD or entities)")
         except (ParseError, ValueError, LookupError, UnicodeError) as exc:
-            if _HTML.match(data[:4096]):
-                return cls(error=f"body is HTML, not an RSL document{labelled}")
             return cls(error=clip(f"body is not well-formed XML: {exc}{labelled}"))
         notes: list[str] = []
         namespace, name = _split(root.tag)
