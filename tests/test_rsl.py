@@ -41,7 +41,11 @@ def verdicts(found: list[Finding]) -> dict[str, str]:
 CASES = [
     # The smallest "no AI use" document: AI purposes reserved, search not.
     ("site-no-ai.xml", "https://site.example/", {"train": R, "tdm": R, "input": R, "search": A}),
-    ("site-no-ai.xml", "https://site.example/a/b?c", {"train": R, "tdm": R, "input": R, "search": A}),
+    (
+        "site-no-ai.xml",
+        "https://site.example/a/b?c",
+        {"train": R, "tdm": R, "input": R, "search": A},
+    ),
     # A licence server: a licence is needed even where the licence is free;
     # tdm is granted by neither licence (closed world).
     (
@@ -56,9 +60,17 @@ CASES = [
         "https://publisher.example/press/release",
         {"train": R, "tdm": R, "input": R, "search": A},
     ),
-    ("overlap.xml", "https://publisher.example/news", {"train": R, "tdm": R, "input": R, "search": A}),
+    (
+        "overlap.xml",
+        "https://publisher.example/news",
+        {"train": R, "tdm": R, "input": R, "search": A},
+    ),
     # Permits only ai-index: nothing of this project's purposes is granted.
-    ("ai-index-only.xml", "https://site.example/x", {"train": R, "tdm": R, "input": R, "search": R}),
+    (
+        "ai-index-only.xml",
+        "https://site.example/x",
+        {"train": R, "tdm": R, "input": R, "search": R},
+    ),
     # Free, but only for some users and countries: a crawler cannot show it qualifies.
     (
         "conditional.xml",
@@ -67,16 +79,36 @@ CASES = [
     ),
     ("conditional.xml", "https://lab.example/teaching/", {}),
     # Full URLs bind their own origin only; "$" anchors the pattern.
-    ("full-url.xml", "https://news.example/archive/2020/a.pdf", {"train": R, "tdm": R, "input": A, "search": A}),
+    (
+        "full-url.xml",
+        "https://news.example/archive/2020/a.pdf",
+        {"train": R, "tdm": R, "input": A, "search": A},
+    ),
     ("full-url.xml", "https://news.example/archive/a.pdf?page=2", {}),
     ("full-url.xml", "http://news.example/archive/a.pdf", {}),
     ("full-url.xml", "https://other.example/archive/a.pdf", {}),
-    ("full-url.xml", "https://NEWS.example:443/archive/a.pdf", {"train": R, "tdm": R, "input": A, "search": A}),
-    ("full-url.xml", "https://news.example:8443/x", {"train": A, "tdm": A, "input": A, "search": R}),
+    (
+        "full-url.xml",
+        "https://NEWS.example:443/archive/a.pdf",
+        {"train": R, "tdm": R, "input": A, "search": A},
+    ),
+    (
+        "full-url.xml",
+        "https://news.example:8443/x",
+        {"train": A, "tdm": A, "input": A, "search": R},
+    ),
     # No namespace; attribution is free of charge.
-    ("no-namespace.xml", "https://site.example/photos/1.jpg", {"train": R, "tdm": R, "input": A, "search": A}),
+    (
+        "no-namespace.xml",
+        "https://site.example/photos/1.jpg",
+        {"train": R, "tdm": R, "input": A, "search": A},
+    ),
     # Entries inside an RSS feed.
-    ("feed.xml", "https://publisher.example/stories/1", {"train": R, "tdm": R, "input": A, "search": A}),
+    (
+        "feed.xml",
+        "https://publisher.example/stories/1",
+        {"train": R, "tdm": R, "input": A, "search": A},
+    ),
     ("feed.xml", "https://publisher.example/stories/2", {}),
 ]
 
@@ -243,14 +275,14 @@ def test_hostile_and_wrong_documents(name: str, detail: str) -> None:
         (b"", "body is empty"),
         (b"<rsl><content url='/'>", "body is not well-formed XML"),
         (b"<html><body>hi</body></html>", "body is HTML, not an RSL document"),
-        (b"<xhtml:html xmlns:xhtml=\"urn:x\"/>", "not an RSL document: root element is HTML"),
+        (b'<xhtml:html xmlns:xhtml="urn:x"/>', "not an RSL document: root element is HTML"),
         (b"<licence/>", "not an RSL document: root element is <licence>"),
         (b'<rsl xmlns="urn:other"/>', "not an RSL document: root element is <rsl>"),
         (b"<rsl><content url='/'/></rsl>", "no <content> element with a url and a <license>"),
         (b"<rsl><content><license/></content></rsl>", "no <content> element with a url"),
         (b"<?xml version='1.0' encoding='no-such'?><rsl/>", "body is not well-formed XML"),
         (b"<rsl>" + b" " * rsl.MAX_BYTES + b"</rsl>", "body is larger than 524288 bytes"),
-        ('{"content": "/"}'.encode(), "body is not well-formed XML"),
+        (b'{"content": "/"}', "body is not well-formed XML"),
     ],
 )
 def test_not_a_licence(body: bytes, error: str) -> None:
@@ -324,7 +356,7 @@ def test_link_header_syntax() -> None:
         [
             '<https://a.example/l.xml>; rel="license"; type="application/rsl+xml", '
             '</next>; rel=next; title="a, b; c"',
-            "</x.xml> ;REL = \"License  describedby\" ; Type=Application/RSL+XML;charset=utf-8",
+            '</x.xml> ;REL = "License  describedby" ; Type=Application/RSL+XML;charset=utf-8',
             "junk, <https://b.example/>; rel=license",
         ]
     )
@@ -344,7 +376,7 @@ def test_link_licenses() -> None:
         '</x.xml>; REL="License other"; TYPE="Application/RSL+XML"',
         '</y.xml>; rel="license"; type="application/rsl+xml"; anchor="/other"',
         '</z.xml>; rel="alternate"; type="application/rsl+xml"',
-        '<https://a.example/l.xml>; rel=license; type=application/rsl+xml',
+        "<https://a.example/l.xml>; rel=license; type=application/rsl+xml",
     ]
     assert rsl.link_licenses(values, base="https://site.example/page") == [
         "https://a.example/l.xml",

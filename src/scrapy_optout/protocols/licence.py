@@ -197,7 +197,9 @@ def licence_findings(
         raise TypeError(f"status must be int, not {type(status).__name__}")
     if status == 401:
         challenges = [
-            c for c in parse_challenges(_values(headers, "www-authenticate")) if c.scheme == "license"
+            c
+            for c in parse_challenges(_values(headers, "www-authenticate"))
+            if c.scheme == "license"
         ]
         if not challenges:
             return []

@@ -120,7 +120,9 @@ class Declaration(NamedTuple):
         )
 
 
-def unavailable(source: str, reason: str, purposes: frozenset[Purpose] = DEFAULT_PURPOSES) -> Finding:
+def unavailable(
+    source: str, reason: str, purposes: frozenset[Purpose] = DEFAULT_PURPOSES
+) -> Finding:
     """An ``unknown`` finding for a registry that could not be fetched or read."""
     return Finding(
         Signal.REGISTRY,
@@ -170,7 +172,11 @@ class Registry:
         path = Path(path)
         suffix = path.suffix.lower()
         fmt: Literal["jsonl", "csv"] | None = (
-            "csv" if suffix == ".csv" else "jsonl" if suffix in (".jsonl", ".ndjson", ".json") else None
+            "csv"
+            if suffix == ".csv"
+            else "jsonl"
+            if suffix in (".jsonl", ".ndjson", ".json")
+            else None
         )
         return self.load(path.read_bytes(), source=str(path), format=fmt)
 
@@ -345,7 +351,9 @@ def _declaration(
     """A declaration from *row*, with notes on what was dropped, or why the line is skipped."""
     given = [(kind, row[kind]) for kind in _KINDS if row.get(kind) not in (None, "")]
     if len(given) != 1:
-        return "none of url, domain, sha256" if not given else "more than one of url, domain, sha256"
+        return (
+            "none of url, domain, sha256" if not given else "more than one of url, domain, sha256"
+        )
     kind, value = given[0]
     if not isinstance(value, str):
         return f"{kind} is not a string"
@@ -374,7 +382,7 @@ def _declaration(
     )
 
 
-_PURPOSE_SETS: dict[object, tuple[frozenset[Purpose], tuple[str, ...]]] = {}
+_PURPOSE_SETS: dict[str | tuple[str, ...], tuple[frozenset[Purpose], tuple[str, ...]]] = {}
 _PURPOSE_NAMES = frozenset(str(p) for p in Purpose)
 
 
@@ -382,18 +390,17 @@ def _purposes(value: object) -> tuple[frozenset[Purpose] | None, tuple[str, ...]
     """The purposes of a ``purposes`` cell, and notes on the names dropped."""
     if value is None or value == "":
         return DEFAULT_PURPOSES, ()
+    key: str | tuple[str, ...]
     if isinstance(value, str):
-        key: object = value
-    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
-        key = tuple(value)
+        key = value
     elif isinstance(value, list):
-        key = tuple(str(v) for v in value)
+        key = tuple(v if isinstance(v, str) else str(v) for v in value)
     else:
         return None, ()
     cached = _PURPOSE_SETS.get(key)
     if cached is not None:
         return cached
-    names = _PURPOSE_SPLIT.split(value.strip()) if isinstance(value, str) else list(key)  # type: ignore[call-overload]
+    names = _PURPOSE_SPLIT.split(key.strip()) if isinstance(key, str) else key
     words = [n.strip().lower() for n in names if n.strip()]
     known = frozenset(Purpose(w) for w in words if w in _PURPOSE_NAMES)
     ignored = tuple(

@@ -570,7 +570,8 @@ def _finding_for(
 ) -> Finding:
     names = ", ".join(sorted(str(p) for p in purposes))
     if outcome is _Outcome.PROHIBITED:
-        tokens = [t for t in licence.prohibits.get("usage", ()) if RESERVES.get(t, ()) & purposes]
+        usage = licence.prohibits.get("usage", ())
+        tokens = [t for t in usage if RESERVES.get(t, frozenset()) & purposes]
         detail = f"the licence prohibits {', '.join(tokens)}: reserved for {names}"
     elif outcome is _Outcome.NOT_LISTED:
         listed = ", ".join(licence.permits.get("usage", ())) or "no usage"
