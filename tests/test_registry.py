@@ -215,3 +215,16 @@ def test_arbitrary_urls_never_raise(url: str) -> None:
     registry = Registry()
     registry.load(b'{"domain": "a.example"}\n{"url": "https://b.example/"}', source="r")
     registry.match_url(url)
+
+
+def test_readme_examples_load() -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("### Opt-out registries", 1)[1].split("\n## ", 1)[0]
+    jsonl, csv_text = section.split("```\n")[1::2]
+    for text, fmt in ((jsonl, "jsonl"), (csv_text, "csv")):
+        registry = Registry()
+        assert registry.load(text.encode(), source="README", format=fmt) == 3  # type: ignore[arg-type]
+        assert registry.skipped == {}
+        assert registry.match_url("http://photos.example/alice/cat.jpg")
+        assert registry.match_url("https://www.bob-illustrations.example/")
+        assert registry.match_sha256(FOO)
