@@ -18,12 +18,12 @@ This module does no I/O.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.policy.snapshot import OriginPolicy, isoformat, utcnow
-from scrapy_optout.verdict import Purpose, Verdict
+from scrapy_optout.verdict import Purpose, Verdict, decide
 
 __all__ = ["PROVENANCE_VERSION", "Decision", "decide_record", "provenance"]
 
@@ -82,20 +82,23 @@ def decide_record(
         assessment = evaluator.headers_stage(assessment, headers or {})
         if body is not None and not assessment.final:
             assessment = evaluator.body_stage(assessment, body)
-    if not assessment.final:
+    if assessment.final:
+        verdict = assessment.verdict(purpose)
+    else:
         # The record is all there is: no later TDMRep source can arrive.
-        assessment = replace(assessment, final=True)
-    verdict = assessment.verdict(purpose)
+        verdict = decide(assessment.all_findings, purpose)
     return Decision(url, not verdict.reserved, verdict, assessment, origin_only)
 
 
-def provenance(decision: Decision, purpose: Purpose, *, token: str) -> dict[str, Any]:
-    """The provenance entry of a kept record (design §3.5)."""
+def provenance(
+    decision: Decision, purpose: Purpose, *, token: str, time: str | None = None
+) -> dict[str, Any]:
+    """The provenance entry of a kept record (design §3.5), decided at *time* (default now)."""
     entry: dict[str, Any] = {
         "v": PROVENANCE_VERSION,
         "purpose": str(purpose),
         "verdict": decision.verdict.label if decision.verdict is not None else "unknown",
-        "time": isoformat(utcnow()),
+        "time": time or isoformat(utcnow()),
         "stage": decision.stage,
         "token": token,
         "evidence": decision.assessment.evidence if decision.assessment is not None else [],

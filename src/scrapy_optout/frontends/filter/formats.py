@@ -134,8 +134,9 @@ class DatasetFormat:
     """Reads one kind of input and writes its kept records."""
 
     name = ""
-    #: Suffix of part files (the output file keeps the input's own name).
-    part_suffix = ".part"
+    #: Whether kept records are bytes appended to one output file (:meth:`encode`);
+    #: otherwise each batch is a part (:meth:`write_part`) joined by :meth:`merge`.
+    appendable = True
 
     def __init__(self, url_field: str = "url", id_field: str = "id") -> None:
         self.url_field = url_field
@@ -144,19 +145,15 @@ class DatasetFormat:
     def batches(self, path: Path, size: int) -> Iterator[Batch]:
         raise NotImplementedError
 
-    def write_part(
-        self, batch: Batch, kept: list[tuple[Record, dict[str, Any] | None]], path: Path
-    ) -> None:
+    def encode(self, kept: list[tuple[Record, str | None]]) -> bytes:
+        raise NotImplementedError
+
+    def write_part(self, batch: Batch, kept: list[tuple[Record, str | None]], path: Path) -> None:
         raise NotImplementedError
 
     def merge(self, parts: list[Path], final: Path, source: Path) -> bool:
         """Join *parts* (in order) into *final*; false when there is nothing to write."""
-        with final.open("wb") as out:
-            for part in parts:
-                with part.open("rb") as handle:
-                    while chunk := handle.read(1024 * 1024):
-                        out.write(chunk)
-        return True
+        raise NotImplementedError
 
 
 # -- JSON Lines ---------------------------------------------------------------------------
@@ -210,33 +207,32 @@ class JsonLines(DatasetFormat):
             previous if isinstance(previous, dict) else None,
         )
 
-    def write_part(
-        self, batch: Batch, kept: list[tuple[Record, dict[str, Any] | None]], path: Path
-    ) -> None:
+    def encode(self, kept: list[tuple[Record, str | None]]) -> bytes:
         lines: list[bytes] = []
         for record, entry in kept:
             line, data = record.raw
             if entry is None:
                 lines.append(line)
             elif data is not None:  # already has the key: replace its value
-                data[PROVENANCE_FIELD] = entry
+                data[PROVENANCE_FIELD] = json.loads(entry)
                 lines.append(_dumps(data).encode("utf-8", "surrogatepass"))
             else:
                 lines.append(_splice(line, entry))
         payload = b"\n".join(lines) + b"\n" if lines else b""
-        path.write_bytes(gzip.compress(payload, 6) if self.compressed_output else payload)
+        # Each batch its own gzip member: members concatenate into one valid stream.
+        return gzip.compress(payload, 6) if self.compressed_output and payload else payload
 
     compressed_output = False
 
 
-def _splice(line: bytes, entry: dict[str, Any]) -> bytes:
-    """*line*, a JSON object, with ``"optout": entry`` added before its closing brace."""
+_MEMBER = b'"' + PROVENANCE_FIELD.encode() + b'":'
+
+
+def _splice(line: bytes, entry: str) -> bytes:
+    """*line*, a JSON object, with ``"optout": entry`` (JSON) added before its closing brace."""
     body = line.rstrip()
-    inner = body[1:-1].strip()
-    member = (
-        b'"' + PROVENANCE_FIELD.encode() + b'":' + _dumps(entry).encode("utf-8", "surrogatepass")
-    )
-    return body[:-1] + (b"," if inner else b"") + member + b"}"
+    comma = b"," if body[1:-1].strip() else b""
+    return body[:-1] + comma + _MEMBER + entry.encode("utf-8", "surrogatepass") + b"}"
 
 
 class GzipJsonLines(JsonLines):
@@ -249,6 +245,7 @@ class GzipJsonLines(JsonLines):
 
 class Parquet(DatasetFormat):
     name = "parquet"
+    appendable = False
 
     def batches(self, path: Path, size: int) -> Iterator[Batch]:
         import pyarrow as pa
@@ -295,21 +292,19 @@ class Parquet(DatasetFormat):
         except (pa.ArrowException, OSError) as exc:
             raise InputBroken(f"unreadable after row {index}: {exc}") from exc
 
-    def _table(self, batch: Batch, kept: list[tuple[Record, dict[str, Any] | None]]) -> Any:
+    def _table(self, batch: Batch, kept: list[tuple[Record, str | None]]) -> Any:
         import pyarrow as pa
 
         table = pa.Table.from_batches([batch.table])
         rows = [record.raw for record, _ in kept]
         table = table.take(pa.array(rows, type=pa.int64()))
-        column = pa.array([_dumps(entry) if entry else None for _, entry in kept], type=pa.string())
+        column = pa.array([entry for _, entry in kept], type=pa.string())
         names = table.schema.names
         if PROVENANCE_FIELD in names:
             return table.set_column(names.index(PROVENANCE_FIELD), PROVENANCE_FIELD, column)
         return table.append_column(PROVENANCE_FIELD, column)
 
-    def write_part(
-        self, batch: Batch, kept: list[tuple[Record, dict[str, Any] | None]], path: Path
-    ) -> None:
+    def write_part(self, batch: Batch, kept: list[tuple[Record, str | None]], path: Path) -> None:
         import pyarrow.parquet as pq
 
         pq.write_table(self._table(batch, kept), path)
@@ -434,16 +429,15 @@ class Warc(DatasetFormat):
             return Record(index, ident, url, role=PASSTHROUGH)
         return Malformed(index, f"WARC record of unknown type {kind!r}")
 
-    def write_part(
-        self, batch: Batch, kept: list[tuple[Record, dict[str, Any] | None]], path: Path
-    ) -> None:
-        with path.open("wb") as out:
-            for record, entry in kept:
-                raw = record.raw if entry is None else _with_header(record.raw, entry)
-                out.write(gzip.compress(raw, 6) if self.compressed_output else raw)
+    def encode(self, kept: list[tuple[Record, str | None]]) -> bytes:
+        out = []
+        for record, entry in kept:
+            raw = record.raw if entry is None else _with_header(record.raw, entry)
+            out.append(gzip.compress(raw, 6) if self.compressed_output else raw)
+        return b"".join(out)
 
 
-def _with_header(raw: bytes, entry: dict[str, Any]) -> bytes:
+def _with_header(raw: bytes, entry: str) -> bytes:
     """A WARC record with its provenance header set (replacing an earlier one)."""
     end = raw.find(b"\r\n\r\n")
     if end < 0:
@@ -451,7 +445,9 @@ def _with_header(raw: bytes, entry: dict[str, Any]) -> bytes:
     head = raw[:end].split(b"\r\n")
     prefix = WARC_PROVENANCE_HEADER.lower().encode() + b":"
     head = [line for line in head if not line.lower().startswith(prefix)]
-    value = json.dumps(entry, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    if not entry.isascii():
+        entry = json.dumps(json.loads(entry), ensure_ascii=True, separators=(",", ":"))
+    value = entry.encode("ascii")
     head.append(WARC_PROVENANCE_HEADER.encode() + b": " + value)
     return b"\r\n".join(head) + raw[end:]
 

@@ -42,7 +42,6 @@ from scrapy_optout.frontends.filter.formats import (
     PASSTHROUGH,
     REQUEST,
     Batch,
-    DatasetFormat,
     InputBroken,
     Malformed,
     Record,
@@ -51,7 +50,7 @@ from scrapy_optout.frontends.filter.formats import (
 from scrapy_optout.frontends.filter.policies import LIVE, PolicySource
 from scrapy_optout.policy.evaluate import Evaluator
 from scrapy_optout.policy.snapshot import isoformat, utcnow
-from scrapy_optout.policy.urls import origin_of, registrable_domain
+from scrapy_optout.policy.urls import origin_from_parts, origin_of, registrable_domain
 from scrapy_optout.stores.ledger import SCHEMA_VERSION, Ledger, read_ledger
 from scrapy_optout.verdict import Purpose
 
@@ -146,20 +145,6 @@ class Progress:
         self.stream.flush()
 
 
-def _usable(url: str | None) -> str | None:
-    """Why *url* cannot be decided, or ``None`` when it can."""
-    if not url:
-        return "no URL in the record"
-    try:
-        parts = urlsplit(url)
-        port_ok = parts.port is None or parts.port >= 0
-    except ValueError:
-        return "not a valid URL"
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or not port_ok:
-        return "not an http(s) URL"
-    return None
-
-
 class DatasetFilter:
     """One run of the filter over many inputs into one output folder."""
 
@@ -191,6 +176,11 @@ class DatasetFilter:
                 if line.get("stage") == DATASET_STAGE and isinstance(line.get("index"), int):
                     self.recorded.add((str(line.get("input")), line["index"]))
         self._domains: dict[str, str] = {}
+        # Policy file lists whose bodies are in the evidence store (kept alive: keyed by id).
+        self._evidenced: dict[int, list[Any]] = {}
+        self._time_member = ""
+        self._entries: dict[tuple[int, str, bool, str], str] = {}
+        self._origins: dict[tuple[str, str], str] = {}
         # Verdicts of the input's latest records, by id, for WARC records that refer to them.
         self._remembered: OrderedDict[str, bool] = OrderedDict()
 
@@ -217,26 +207,44 @@ class DatasetFilter:
             return self._input_info(info, counts)
         self._remembered = OrderedDict()
         parts = kept_dir / ".parts" / name
-        parts.mkdir(parents=True, exist_ok=True)
+        partial = kept_dir / f".{name}.partial"
+        if fmt.appendable:
+            # Byte formats grow one file; a batch not checkpointed is cut off again.
+            kept_dir.mkdir(parents=True, exist_ok=True)
+            with partial.open("ab") as handle:
+                handle.truncate(state["bytes"])
+        else:
+            parts.mkdir(parents=True, exist_ok=True)
         broken: str | None = None
         try:
             for batch in fmt.batches(path, self.batch_size):
                 if batch.number < state["batches_done"]:
                     continue
-                delta = self._run_batch(batch, fmt, name, parts)
-                _append_line(checkpoint, {"batch": batch.number, "counts": delta.to_dict()})
+                delta, kept = self._run_batch(batch, name)
+                line: dict[str, Any] = {"batch": batch.number, "counts": delta.to_dict()}
+                if fmt.appendable:
+                    with partial.open("ab") as handle:
+                        handle.write(fmt.encode(kept))
+                        line["bytes"] = handle.tell()
+                else:
+                    tmp = parts / f".{batch.number:08d}.tmp"
+                    fmt.write_part(batch, kept, tmp)
+                    os.replace(tmp, parts / f"{batch.number:08d}.part")
+                _append_line(checkpoint, line)
                 counts.add(delta.to_dict())
                 total.add(delta.to_dict())
                 progress.show(done, total)
         except InputBroken as exc:
             broken = str(exc)
             logger.warning("%s: %s", path, broken)
-        part_files = sorted(parts.glob("*.part"))
-        tmp = kept_dir / f".{name}.merging"
-        if fmt.merge(part_files, tmp, path):
-            os.replace(tmp, final)
+        if fmt.appendable:
+            os.replace(partial, final)
+        else:
+            tmp = kept_dir / f".{name}.merging"
+            if fmt.merge(sorted(parts.glob("*.part")), tmp, path):
+                os.replace(tmp, final)
+            shutil.rmtree(parts, ignore_errors=True)
         _append_line(checkpoint, {"complete": {"broken": broken}})
-        shutil.rmtree(parts, ignore_errors=True)
         info["broken"] = broken
         return self._input_info(info, counts)
 
@@ -245,21 +253,43 @@ class DatasetFilter:
         info.update({k: counts.numbers[k] for k in Counts.NUMBERS})
         return info
 
+    def _place(self, url: str | None) -> tuple[str | None, str | None]:
+        """The origin of *url*, or why it cannot be decided."""
+        if not url:
+            return None, "no URL in the record"
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None, "not a valid URL"
+        key = (parts.scheme, parts.netloc)
+        origin = self._origins.get(key)
+        if origin is not None:
+            return origin, None
+        try:
+            parts.port  # noqa: B018 - raises on a port out of range
+        except ValueError:
+            return None, "not a valid URL"
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None, "not an http(s) URL"
+        origin = self._origins[key] = origin_from_parts(parts)
+        return origin, None
+
     def _domain(self, origin: str, url: str) -> str:
         domain = self._domains.get(origin)
         if domain is None:
             domain = self._domains[origin] = registrable_domain(url) or origin
         return domain
 
-    def _run_batch(self, batch: Batch, fmt: DatasetFormat, name: str, parts: Path) -> Counts:
+    def _run_batch(self, batch: Batch, name: str) -> tuple[Counts, list[tuple[Record, str | None]]]:
         counts = Counts()
-        origins: dict[int, str] = {}
+        places: dict[int, tuple[str | None, str | None]] = {}
         for item in batch.items:
-            if isinstance(item, Record) and item.role != PASSTHROUGH and _usable(item.url) is None:
-                assert item.url is not None
-                origins[item.index] = origin_of(item.url)
-        self.source.prepare(origins.values())
-        kept: list[tuple[Record, dict[str, Any] | None]] = []
+            if isinstance(item, Record) and item.role != PASSTHROUGH:
+                places[item.index] = self._place(item.url)
+        self.source.prepare(origin for origin, _ in places.values() if origin is not None)
+        # One decision time per batch: provenance entries of one origin are then shared.
+        self._time_member = f'{{"time":"{isoformat(utcnow())}",'
+        kept: list[tuple[Record, str | None]] = []
         remembered = self._remembered
         for item in batch.items:
             if isinstance(item, Malformed):
@@ -268,25 +298,22 @@ class DatasetFilter:
             if item.role == PASSTHROUGH:
                 kept.append((item, None))
                 continue
+            origin, why = places[item.index]
             if item.role in (REQUEST, COMPANION):
-                keep = self._follow(item, origins.get(item.index), remembered)
+                keep = self._follow(item, origin, why, remembered)
                 counts.companions["kept" if keep else "dropped"] += 1
                 if keep:
                     kept.append((item, None))
                 continue
-            decision = self._decide(item, origins.get(item.index))
+            decision = self._decide(item, origin, why)
             remembered[item.id] = decision.keep
             if len(remembered) > _REMEMBERED:
                 remembered.popitem(last=False)
-            self._account(item, decision, counts, name, kept)
-        tmp = parts / f".{batch.number:08d}.tmp"
-        fmt.write_part(batch, kept, tmp)
-        os.replace(tmp, parts / f"{batch.number:08d}.part")
-        return counts
+            self._account(item, origin, decision, counts, name, kept)
+        return counts, kept
 
-    def _decide(self, item: Record, origin: str | None) -> Decision:
-        why = _usable(item.url)
-        if why is not None or origin is None:
+    def _decide(self, item: Record, origin: str | None, why: str | None) -> Decision:
+        if origin is None:
             return Decision(item.url or "", self.keep_unknown, None, None, False, why)
         assert item.url is not None
         return decide_record(
@@ -300,21 +327,39 @@ class DatasetFilter:
             keep_unknown=self.keep_unknown,
         )
 
-    def _follow(self, item: Record, origin: str | None, remembered: OrderedDict[str, bool]) -> bool:
+    def _entry(self, decision: Decision) -> str:
+        """The provenance of a kept record as JSON; like decisions share all but the time."""
+        files = decision.assessment.files if decision.assessment is not None else None
+        key = (id(files), decision.stage, decision.origin_only, decision.unknown or "")
+        rest = self._entries.get(key)
+        if rest is None:
+            data = provenance(decision, self.purpose, token=self.evaluator.token)
+            del data["time"]
+            rest = self._entries[key] = _dumps(data)[1:]
+        return self._time_member + rest
+
+    def _follow(
+        self,
+        item: Record,
+        origin: str | None,
+        why: str | None,
+        remembered: OrderedDict[str, bool],
+    ) -> bool:
         for ref in item.follows:
             if ref in remembered:
                 return remembered[ref]
         if item.role != REQUEST or origin is None:
             return False  # content of a record not seen: never copied blind
-        return self._decide(item, origin).keep
+        return self._decide(item, origin, why).keep
 
     def _account(
         self,
         item: Record,
+        origin: str | None,
         decision: Decision,
         counts: Counts,
         name: str,
-        kept: list[tuple[Record, dict[str, Any] | None]],
+        kept: list[tuple[Record, str | None]],
     ) -> None:
         n = counts.numbers
         n["read"] += 1
@@ -323,15 +368,15 @@ class DatasetFilter:
         if decision.origin_only:
             n["origin_only"] += 1
         url = decision.url
-        domain = (
-            self._domain(origin_of(url), url) if decision.assessment is not None else "(unknown)"
-        )
-        if decision.assessment is not None:
-            self.ledger.store_evidence(decision.assessment.files)
+        domain = self._domain(origin, url) if origin is not None else "(unknown)"
+        assessment = decision.assessment
+        if assessment is not None and id(assessment.files) not in self._evidenced:
+            self.ledger.store_evidence(assessment.files)
+            self._evidenced[id(assessment.files)] = assessment.files
         if decision.keep:
             n["kept"] += 1
             counts.domain(domain, "kept")
-            kept.append((item, provenance(decision, self.purpose, token=self.evaluator.token)))
+            kept.append((item, self._entry(decision)))
             return
         n["removed"] += 1
         counts.domain(domain, "removed")
@@ -392,6 +437,10 @@ class DatasetFilter:
         self.ledger.close()
 
 
+def _dumps(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
 def _append_line(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     line = (json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
@@ -406,7 +455,7 @@ def _read_checkpoint(path: Path, source: Path) -> dict[str, Any]:
     """What a checkpoint says: batches done, their counts, whether the input is finished."""
     stat = source.stat()
     identity = {"input": str(source.resolve()), "size": stat.st_size}
-    state: dict[str, Any] = {"batches_done": 0, "deltas": [], "complete": None}
+    state: dict[str, Any] = {"batches_done": 0, "deltas": [], "complete": None, "bytes": 0}
     if not path.exists():
         _append_line(path, {"identity": identity})
         return state
@@ -427,6 +476,7 @@ def _read_checkpoint(path: Path, source: Path) -> dict[str, Any]:
             elif "batch" in line and line["batch"] == state["batches_done"]:
                 state["batches_done"] += 1
                 state["deltas"].append(line["counts"])
+                state["bytes"] = line.get("bytes", 0)
             elif "complete" in line:
                 state["complete"] = line["complete"]
     return state
