@@ -137,6 +137,8 @@ class DatasetFormat:
     #: Whether kept records are bytes appended to one output file (:meth:`encode`);
     #: otherwise each batch is a part (:meth:`write_part`) joined by :meth:`merge`.
     appendable = True
+    #: Whether some records follow others (WARC request, metadata, conversion records).
+    has_companions = False
 
     def __init__(self, url_field: str = "url", id_field: str = "id") -> None:
         self.url_field = url_field
@@ -353,6 +355,7 @@ def _json_object(value: Any) -> dict[str, Any] | None:
 
 class Warc(DatasetFormat):
     name = "warc"
+    has_companions = True
     compressed_output = False
 
     def batches(self, path: Path, size: int) -> Iterator[Batch]:

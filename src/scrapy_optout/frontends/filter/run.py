@@ -183,6 +183,7 @@ class DatasetFilter:
         self._origins: dict[tuple[str, str], str] = {}
         # Verdicts of the input's latest records, by id, for WARC records that refer to them.
         self._remembered: OrderedDict[str, bool] = OrderedDict()
+        self._remember = False
 
     # -- one input --------------------------------------------------------------------
 
@@ -206,6 +207,7 @@ class DatasetFilter:
             info.update(state["complete"])
             return self._input_info(info, counts)
         self._remembered = OrderedDict()
+        self._remember = fmt.has_companions
         parts = kept_dir / ".parts" / name
         partial = kept_dir / f".{name}.partial"
         if fmt.appendable:
@@ -306,9 +308,10 @@ class DatasetFilter:
                     kept.append((item, None))
                 continue
             decision = self._decide(item, origin, why)
-            remembered[item.id] = decision.keep
-            if len(remembered) > _REMEMBERED:
-                remembered.popitem(last=False)
+            if self._remember:
+                remembered[item.id] = decision.keep
+                if len(remembered) > _REMEMBERED:
+                    remembered.popitem(last=False)
             self._account(item, origin, decision, counts, name, kept)
         return counts, kept
 
