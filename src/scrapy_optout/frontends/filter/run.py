@@ -51,7 +51,8 @@ from scrapy_optout.frontends.filter.policies import LIVE, PolicySource
 from scrapy_optout.policy.evaluate import Evaluator
 from scrapy_optout.policy.snapshot import isoformat, utcnow
 from scrapy_optout.policy.urls import origin_from_parts, origin_of, registrable_domain
-from scrapy_optout.stores.ledger import SCHEMA_VERSION, Ledger, read_ledger
+from scrapy_optout.stores.ledger import Ledger, read_ledger
+from scrapy_optout.stores.record import SCHEMA_VERSION
 from scrapy_optout.verdict import Purpose
 
 __all__ = ["DATASET_STAGE", "filter_dataset"]
