@@ -33,6 +33,8 @@ class Signal(StrEnum):
     NOAI = "noai"
     CONTENT_USAGE = "content-usage"
     CONTENT_SIGNAL = "content-signal"
+    IPTC = "iptc"
+    C2PA = "c2pa"
 
 
 class Where(StrEnum):
