@@ -107,7 +107,9 @@ _BMFF_UUID = bytes.fromhex("D8FEC3D61B0E483C92975828877EC481")
 _TIFF_TAG = 0xCD41
 _LABEL = re.compile(r"(?:cawg|c2pa)\.training-mining(?:\.v\d+)?(?:__\d+)?")
 _USES = re.compile(rb"notAllowed|constrained", re.IGNORECASE)
-_ENTRY_NAMES = re.compile(rb"(?:cawg|c2pa)\.(data_mining|ai_inference|ai_generative_training|ai_training)")
+_ENTRY_NAMES = re.compile(
+    rb"(?:cawg|c2pa)\.(data_mining|ai_inference|ai_generative_training|ai_training)"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,12 +363,19 @@ def _assertion_findings(assertion: Assertion, source: str) -> Iterator[Finding]:
         yield _entry_finding(assertion.label, key, entry, source, detail)
     if not read:
         yield Finding(
-            Signal.C2PA, Where.META, Stance.UNKNOWN, frozenset(), clip(assertion.label),
-            source, clip(f"{detail}; the assertion has no entries"),
+            Signal.C2PA,
+            Where.META,
+            Stance.UNKNOWN,
+            frozenset(),
+            clip(assertion.label),
+            source,
+            clip(f"{detail}; the assertion has no entries"),
         )
 
 
-def _entry_finding(label: str, key: str, entry: dict[Any, Any], source: str, detail: str) -> Finding:
+def _entry_finding(
+    label: str, key: str, entry: dict[Any, Any], source: str, detail: str
+) -> Finding:
     use = entry.get("use")
     written = use if isinstance(use, str) else repr(use)
     stance = _STANCES.get(written.lower(), Stance.UNKNOWN)
@@ -396,11 +405,21 @@ def _broken_findings(assertion: Assertion, source: str, detail: str) -> Iterator
         # Read leniently: a "notAllowed" or "constrained" in the bytes reserves
         # what the entries it names (or, naming none, every entry) cover.
         yield Finding(
-            Signal.C2PA, Where.META, Stance.RESERVE, purposes, clip(assertion.label), source,
+            Signal.C2PA,
+            Where.META,
+            Stance.RESERVE,
+            purposes,
+            clip(assertion.label),
+            source,
             clip(f"{detail}; read as text, it says notAllowed or constrained"),
         )
         return
     yield Finding(
-        Signal.C2PA, Where.META, Stance.UNKNOWN, purposes, clip(assertion.label), source,
+        Signal.C2PA,
+        Where.META,
+        Stance.UNKNOWN,
+        purposes,
+        clip(assertion.label),
+        source,
         clip(detail),
     )
