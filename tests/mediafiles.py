@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import struct
 import zlib
+from collections.abc import Sequence
 from typing import Any
+
+from hypothesis import strategies as st
 
 PLUS = "http://ns.useplus.org/ldf/xmp/1.0/"
 VOCAB = "http://ns.useplus.org/ldf/vocab/"
@@ -298,3 +301,28 @@ def jpeg_app11(jumbf: bytes, *, instance: int = 1, piece: int = 65000) -> list[b
 def mp4_c2pa(jumbf: bytes) -> bytes:
     uuid = bytes.fromhex("D8FEC3D61B0E483C92975828877EC481")
     return box(b"uuid", uuid + b"\x00\x00\x00\x00manifest\x00" + b"\x00" * 8 + jumbf)
+
+
+# -- fuzzing ---------------------------------------------------------------------------------------
+
+
+def mutations(seeds: Sequence[bytes]) -> st.SearchStrategy[bytes]:
+    """Files from *seeds* with a few bytes changed, cut out or put in."""
+
+    @st.composite
+    def mutated(draw: st.DrawFn) -> bytes:
+        body = bytearray(draw(st.sampled_from(seeds)))
+        for _ in range(draw(st.integers(0, 8))):
+            if not body:
+                break
+            position = draw(st.integers(0, len(body) - 1))
+            action = draw(st.integers(0, 2))
+            if action == 0:
+                body[position] = draw(st.integers(0, 255))
+            elif action == 1:
+                del body[position : position + draw(st.integers(1, 64))]
+            else:
+                body[position:position] = draw(st.binary(max_size=16))
+        return bytes(body)
+
+    return mutated()

@@ -354,7 +354,6 @@ def test_strict_about_argument_types() -> None:
 @pytest.fixture(scope="module")
 def signer() -> c2pa_library.Signer:
     """A throwaway certificate chain (test CA and signer), made here, never trusted anywhere."""
-    now = datetime.datetime.now(datetime.UTC)
 
     def name(common: str) -> x509.Name:
         return x509.Name(
@@ -365,42 +364,9 @@ def signer() -> c2pa_library.Signer:
         )
 
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("Test CA"))
-        .issuer_name(name("Test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), False)
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = _certificate(name("Test CA"), name("Test CA"), ca_key.public_key(), ca_key, ca=True)
     key = ec.generate_private_key(ec.SECP256R1())
-    leaf = (
-        x509.CertificateBuilder()
-        .subject_name(name("Test signer"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
-            critical=True,
-        )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    leaf = _certificate(name("Test signer"), ca.subject, key.public_key(), ca_key, ca=False)
     chain = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, ca))
     pem = key.private_bytes(
         serialization.Encoding.PEM,
@@ -409,6 +375,43 @@ def signer() -> c2pa_library.Signer:
     )
     info = c2pa_library.C2paSignerInfo(c2pa_library.C2paSigningAlg.ES256, chain, pem, None)
     return c2pa_library.Signer.from_info(info)
+
+
+def _certificate(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: ec.EllipticCurvePublicKey,
+    signing_key: ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool,
+) -> x509.Certificate:
+    """A certificate with the extensions the C2PA trust profile asks of a CA or a signer."""
+    now = datetime.datetime.now(datetime.UTC)
+    usage = [False] * 9
+    usage[5:7] = [ca, ca]  # key_cert_sign, crl_sign
+    usage[0] = not ca  # digital_signature
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=2))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(*usage), critical=True)
+    )
+    if ca:
+        builder = builder.add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(public_key), False
+        )
+    else:
+        builder = builder.add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False
+        ).add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key()), False
+        )
+    return builder.sign(signing_key, hashes.SHA256())
 
 
 def _sign(signer: c2pa_library.Signer, mime: str, asset: bytes, label: str) -> bytes:
@@ -474,25 +477,8 @@ def test_files_signed_by_the_reference_implementation(
 SEEDS = [build(STORE) for build in CONTAINERS.values()]
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    body = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(0, 8))):
-        if not body:
-            break
-        position = draw(st.integers(0, len(body) - 1))
-        action = draw(st.integers(0, 2))
-        if action == 0:
-            body[position] = draw(st.integers(0, 255))
-        elif action == 1:
-            del body[position : position + draw(st.integers(1, 64))]
-        else:
-            body[position:position] = draw(st.binary(max_size=16))
-    return bytes(body)
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(mutated(), st.binary(max_size=2048)))
+@given(st.one_of(mf.mutations(SEEDS), st.binary(max_size=2048)))
 def test_fuzz_never_raises(body: bytes) -> None:
     for finding in c2pa.c2pa_findings(body, source=SRC):
         assert finding.signal is Signal.C2PA and finding.where is Where.META

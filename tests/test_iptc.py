@@ -377,25 +377,10 @@ def test_a_jpeg_without_xmp_is_read_by_its_headers_only() -> None:
 SEEDS = [build(PROHIBIT_TRAINING) for build in CONTAINERS.values()] + [mf.jpeg(mf.jpeg_xmp(BOMB))]
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    body = bytearray(draw(st.sampled_from(SEEDS)))
-    for _ in range(draw(st.integers(0, 8))):
-        position = draw(st.integers(0, len(body) - 1))
-        action = draw(st.integers(0, 2))
-        if action == 0:
-            body[position] = draw(st.integers(0, 255))
-        elif action == 1:
-            del body[position : position + draw(st.integers(1, 64))]
-        else:
-            body[position:position] = draw(st.binary(max_size=16))
-        if not body:
-            break
-    return bytes(body)
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.one_of(mutated(), st.binary(max_size=2048)), st.sampled_from([None, "image/jpeg"]))
+@given(
+    st.one_of(mf.mutations(SEEDS), st.binary(max_size=2048)), st.sampled_from([None, "image/jpeg"])
+)
 def test_fuzz_never_raises(body: bytes, content_type: str | None) -> None:
     findings = iptc.iptc_findings(body, source=SRC, content_type=content_type)
     for finding in findings:

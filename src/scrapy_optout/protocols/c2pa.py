@@ -67,16 +67,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from scrapy_optout.protocols import containers
 from scrapy_optout.protocols.cbor import CborError, loads
-from scrapy_optout.protocols.containers import (
-    Container,
-    bmff_boxes,
-    container_of,
-    jpeg_segments,
-    png_chunks,
-    riff_chunks,
-    tiff_entries,
-)
+from scrapy_optout.protocols.containers import Container
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, clip
 
 __all__ = ["ENTRY_PURPOSES", "Assertion", "c2pa_findings", "training_assertions"]
@@ -167,17 +160,17 @@ def training_assertions(body: bytes, content_type: str | None = None) -> list[As
 
 
 def _stores(body: bytes, content_type: str | None) -> list[tuple[bytes, str]]:
-    kind = container_of(body, content_type)
+    kind = containers.container_of(body, content_type)
     if kind is Container.JPEG:
         return _jpeg_stores(body)
     if kind is Container.PNG:
-        walk = png_chunks(body)
+        walk = containers.png_chunks(body)
         return [(body[p.start : p.end], "PNG caBX chunk") for p in walk.parts if p.kind == b"caBX"]
     if kind is Container.RIFF:
-        walk = riff_chunks(body)
+        walk = containers.riff_chunks(body)
         return [(body[p.start : p.end], "WebP C2PA chunk") for p in walk.parts if p.kind == b"C2PA"]
     if kind is Container.TIFF:
-        walk = tiff_entries(body, _TIFF_TAG)
+        walk = containers.tiff_entries(body, _TIFF_TAG)
         return [(body[p.start : p.end], "TIFF tag 52545") for p in walk.parts]
     if kind is Container.BMFF:
         return _bmff_stores(body)
@@ -189,7 +182,7 @@ def _stores(body: bytes, content_type: str | None) -> list[tuple[bytes, str]]:
 def _jpeg_stores(body: bytes) -> list[tuple[bytes, str]]:
     packets: dict[int, dict[int, bytes]] = {}
     kept = 0
-    for part in jpeg_segments(body).parts:
+    for part in containers.jpeg_segments(body).parts:
         if part.kind != b"\xeb" or part.end - part.start < 16:
             continue
         if body[part.start : part.start + 2] != b"JP" or kept >= _MAX_APP11:
@@ -221,7 +214,7 @@ def _jpeg_stores(body: bytes) -> list[tuple[bytes, str]]:
 
 def _bmff_stores(body: bytes) -> list[tuple[bytes, str]]:
     stores: list[tuple[bytes, str]] = []
-    for part in bmff_boxes(body).parts:
+    for part in containers.bmff_boxes(body).parts:
         if part.kind != b"uuid" + _BMFF_UUID:
             continue
         # Version and flags, then the purpose as a NUL-terminated string.
@@ -273,7 +266,7 @@ class _Walker:
         self.budget = _MAX_BOXES
 
     def children(self, box: _Box) -> list[_Box]:
-        walk = bmff_boxes(self.data, box.start, box.end)
+        walk = containers.bmff_boxes(self.data, box.start, box.end)
         parts = walk.parts[: max(0, self.budget)]
         self.budget -= len(parts)
         return [_Box(part.kind[:4], part.start, part.end) for part in parts]

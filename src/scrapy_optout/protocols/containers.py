@@ -25,6 +25,7 @@ Nothing here performs I/O or imports Scrapy.
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -150,43 +151,51 @@ def jpeg_segments(body: bytes) -> Walk:
 
 def png_chunks(body: bytes) -> Walk:
     """The chunks of a PNG up to IEND; ``kind`` is the chunk type."""
-    parts: list[Part] = []
-    size = len(body)
-    pos = 8
-    while len(parts) < MAX_PARTS:
-        if pos + 8 > size:
-            return Walk(tuple(parts), "file ends before IEND")
-        length, kind = struct.unpack_from(">I4s", body, pos)
-        end = pos + 8 + length
-        cut = end > size
-        parts.append(Part(kind, pos + 8, min(end, size), cut))
-        if cut:
-            return Walk(tuple(parts), f"chunk at byte {pos} runs past the end of the file")
-        if kind == b"IEND":
-            return Walk(tuple(parts))
-        pos = end + 4  # the CRC
-    return Walk(tuple(parts), f"stopped after {MAX_PARTS} chunks")
+    # Length, type, data, then a 4-byte CRC.
+    return _chunks(body, 8, len(body), ">I4s", lambda length: 4, b"IEND", "IEND")
 
 
 def riff_chunks(body: bytes) -> Walk:
     """The chunks inside a RIFF form (a WebP file's ``VP8X``, ``XMP ``...)."""
-    parts: list[Part] = []
     size = len(body)
     (declared,) = struct.unpack_from("<I", body, 4) if size >= 8 else (0,)
-    limit = min(size, 8 + declared)
-    pos = 12
+    walk = _chunks(body, 12, min(size, 8 + declared), "<4sI", lambda length: length & 1)
+    if not walk.problem and 8 + declared > size:
+        return Walk(walk.parts, "file shorter than its RIFF header says")
+    return walk
+
+
+def _chunks(
+    body: bytes,
+    pos: int,
+    limit: int,
+    header: str,
+    trailer: Callable[[int], int],
+    last: bytes = b"",
+    last_name: str = "",
+) -> Walk:
+    """Length-prefixed chunks from *pos* to *limit*.
+
+    *header* unpacks a chunk's 8-byte header (length and type, in the
+    format's order); *trailer* gives the bytes after a chunk's data (a CRC,
+    padding). A chunk of type *last* ends the walk.
+    """
+    parts: list[Part] = []
+    size = len(body)
+    length_first = header[1] == "I"
     while len(parts) < MAX_PARTS:
         if pos + 8 > limit:
-            if 8 + declared > size:
-                return Walk(tuple(parts), "file shorter than its RIFF header says")
-            return Walk(tuple(parts))
-        kind, length = struct.unpack_from("<4sI", body, pos)
+            return Walk(tuple(parts), f"file ends before {last_name}" if last_name else "")
+        first, second = struct.unpack_from(header, body, pos)
+        length, kind = (first, second) if length_first else (second, first)
         end = pos + 8 + length
         cut = end > size
         parts.append(Part(kind, pos + 8, min(end, size), cut))
         if cut:
             return Walk(tuple(parts), f"chunk at byte {pos} runs past the end of the file")
-        pos = end + (length & 1)  # chunks are padded to an even size
+        if last and kind == last:
+            return Walk(tuple(parts))
+        pos = end + trailer(length)
     return Walk(tuple(parts), f"stopped after {MAX_PARTS} chunks")
 
 
