@@ -339,6 +339,20 @@ def test_a_hundred_thousand_boxes_are_bounded() -> None:
     assert time.perf_counter() - started < 5
 
 
+def test_the_box_budget_is_shared_by_the_whole_store() -> None:
+    filler = mf.box(b"free", b"") * 3000
+    crowded = [mf.manifest(f"urn:c2pa:{n}", filler) for n in range(50)]
+    body = mf.store(
+        *crowded,
+        mf.manifest(
+            "urn:c2pa:last", mf.assertion("cawg.training-mining", {"entries": NOT_ALLOWED})
+        ),
+    )
+    started = time.perf_counter()
+    assert c2pa_findings(body, source=SRC) == []  # past the budget of 4,096 boxes
+    assert time.perf_counter() - started < 5
+
+
 def test_strict_about_argument_types() -> None:
     with pytest.raises(TypeError):
         c2pa_findings(bytearray(b""), source=SRC)  # type: ignore[arg-type]

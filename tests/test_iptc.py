@@ -322,7 +322,23 @@ def test_lying_lengths_never_raise() -> None:
         )
     )
     finding = only(iptc_findings(huge_extended, source=SRC))
-    assert finding.stance is Stance.RESERVE and "4194304 were kept" in finding.detail
+    assert finding.stance is Stance.RESERVE and "declares 4294967295 bytes" in finding.detail
+
+
+def test_many_extended_packets_claiming_gigabytes_are_bounded() -> None:
+    segments = [
+        mf.segment(
+            0xE1,
+            b"http://ns.adobe.com/xmp/extension/\x00"
+            + b"%032d" % n
+            + struct.pack(">II", 2**32 - 1, 2**31)
+            + b"x",
+        )
+        for n in range(5000)
+    ]
+    packets = xmp.xmp_packets(mf.jpeg(*segments))
+    assert len(packets) == 4 and all(len(p.data) <= 2**31 + 1 for p in packets)
+    assert sum(len(p.data) for p in packets) <= 4 * xmp.MAX_PACKET
 
 
 def test_a_hundred_thousand_chunks_are_bounded() -> None:

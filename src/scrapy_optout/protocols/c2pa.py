@@ -192,7 +192,7 @@ def _jpeg_stores(body: bytes) -> list[tuple[bytes, str]]:
         packets.setdefault(instance, {}).setdefault(sequence, payload)
         kept += 1
     stores: list[tuple[bytes, str]] = []
-    for instance in sorted(packets):
+    for instance in sorted(packets)[:_MAX_STORES]:
         pieces = packets[instance]
         chunks: list[bytes] = []
         size = 0
@@ -266,8 +266,9 @@ class _Walker:
         self.budget = _MAX_BOXES
 
     def children(self, box: _Box) -> list[_Box]:
-        walk = containers.bmff_boxes(self.data, box.start, box.end)
-        parts = walk.parts[: max(0, self.budget)]
+        if self.budget <= 0:
+            return []
+        parts = containers.bmff_boxes(self.data, box.start, box.end, limit=self.budget).parts
         self.budget -= len(parts)
         return [_Box(part.kind[:4], part.start, part.end) for part in parts]
 

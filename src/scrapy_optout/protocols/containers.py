@@ -199,18 +199,21 @@ def _chunks(
     return Walk(tuple(parts), f"stopped after {MAX_PARTS} chunks")
 
 
-def bmff_boxes(body: bytes, start: int = 0, end: int | None = None) -> Walk:
+def bmff_boxes(
+    body: bytes, start: int = 0, end: int | None = None, *, limit: int = MAX_PARTS
+) -> Walk:
     """The boxes between *start* and *end* (one level, not their children).
 
     ``kind`` is the box type; for a ``uuid`` box it is ``b"uuid"`` followed by
     the 16-byte extended type, and the payload starts after it. A size of 0
     means "to the end of the enclosing space"; a size of 1 means a 64-bit size
-    follows.
+    follows. At most *limit* boxes (and never more than :data:`MAX_PARTS`) are read.
     """
     parts: list[Part] = []
+    most = min(limit, MAX_PARTS)
     limit = len(body) if end is None else min(end, len(body))
     pos = start
-    while len(parts) < MAX_PARTS and pos + 8 <= limit:
+    while len(parts) < most and pos + 8 <= limit:
         size, kind = struct.unpack_from(">I4s", body, pos)
         header = 8
         if size == 1:
@@ -233,8 +236,8 @@ def bmff_boxes(body: bytes, start: int = 0, end: int | None = None) -> Walk:
         if cut:
             return Walk(tuple(parts), f"box at byte {pos} runs past its container")
         pos = box_end
-    if len(parts) >= MAX_PARTS:
-        return Walk(tuple(parts), f"stopped after {MAX_PARTS} boxes")
+    if len(parts) >= most and pos + 8 <= limit:
+        return Walk(tuple(parts), f"stopped after {most} boxes")
     return Walk(tuple(parts))
 
 

@@ -79,6 +79,7 @@ SCAN_TAIL = 1024 * 1024
 _MAX_PACKETS = 16  # packets returned for one body, at most
 _MAX_TOTAL = 16 * 1024 * 1024  # bytes of all the packets of one body together
 _MAX_BMFF_DEPTH = 4
+_MAX_EXTENDED = 4  # extended XMP packets (GUIDs) of one JPEG reassembled
 
 _JPEG_XMP = b"http://ns.adobe.com/xap/1.0/\x00"
 _JPEG_EXTENDED = b"http://ns.adobe.com/xmp/extension/\x00"
@@ -195,6 +196,8 @@ def _packet_from(data: bytes, start: int, end: int) -> tuple[bytes, str]:
 
 
 def _add(packets: list[XmpPacket], data: bytes, where: str, part: Part | None = None) -> None:
+    if len(packets) >= _MAX_PACKETS:
+        return
     problem = "cut short: its length runs past the end of the file" if part and part.cut else ""
     packets.append(XmpPacket(data[:MAX_PACKET], where, problem))
 
@@ -213,6 +216,8 @@ def _jpeg(body: bytes, packets: list[XmpPacket]) -> bool:
                 continue
             guid = body[head : head + 32]
             full, offset = struct.unpack_from(">II", body, head + 32)
+            if guid not in extended and len(extended) >= _MAX_EXTENDED:
+                continue
             pieces = extended.setdefault(guid, (full, {}))[1]
             if len(pieces) < 256:
                 pieces[offset] = body[head + 40 : part.end]
@@ -224,7 +229,8 @@ def _jpeg(body: bytes, packets: list[XmpPacket]) -> bool:
 
 def _reassemble(full: int, pieces: dict[int, bytes]) -> tuple[bytes, str]:
     """Put the pieces of an extended XMP packet together, within the bounds."""
-    size = min(full, MAX_PACKET)
+    # Never more than the pieces can fill: a declared length is only a claim.
+    size = min(full, MAX_PACKET, max(offset + len(piece) for offset, piece in pieces.items()))
     buffer = bytearray(size)
     covered = 0
     for offset in sorted(pieces):
@@ -232,7 +238,7 @@ def _reassemble(full: int, pieces: dict[int, bytes]) -> tuple[bytes, str]:
         buffer[offset : offset + len(piece)] = piece
         covered += len(piece)
     if full > MAX_PACKET:
-        return bytes(buffer), f"extended XMP declares {full} bytes; the first {size} were kept"
+        return bytes(buffer), f"extended XMP declares {full} bytes, more than the {MAX_PACKET} read"
     if covered < full:
         return bytes(buffer), f"extended XMP incomplete: {covered} of {full} bytes present"
     return bytes(buffer), ""
@@ -241,7 +247,7 @@ def _reassemble(full: int, pieces: dict[int, bytes]) -> tuple[bytes, str]:
 def _png(body: bytes, packets: list[XmpPacket]) -> bool:
     walk = png_chunks(body)
     for part in walk.parts:
-        if part.kind != b"iTXt":
+        if part.kind != b"iTXt" or len(packets) >= _MAX_PACKETS:
             continue
         data = body[part.start : part.end]
         keyword, _, rest = data.partition(b"\x00")
