@@ -83,6 +83,8 @@ EXPECTED_SUMMARY = {
         "noai": 2,
         "content-usage": 1,
         "content-signal": 1,
+        "iptc": 0,
+        "c2pa": 0,
     },
     "by_purpose": {"train": 15, "tdm": 10, "input": 7, "search": 3, "crawl": 3},
     "robots_txt": {"own_or_star_group": 3, "ai_agent_groups": 6},
