@@ -12,16 +12,12 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
-from scrapy.settings import Settings
-
 from faultserver import FaultServer, Respond, html, text
 from helpers import TEST_UA, CrawlResult, run_crawl
-from scrapy_optout.exceptions import ConfigurationError
 from scrapy_optout.frontends.filter.decide import Decision, provenance
+from scrapy_optout.frontends.filter.manifest import build_manifest
 from scrapy_optout.policy.provenance import PROVENANCE_VERSION, merged_evidence
 from scrapy_optout.scrapy.pipeline import item_key
-from scrapy_optout.scrapy.settings import OptOutSettings
 from scrapy_optout.stores.ledger import provenance_path_for
 from scrapy_optout.verdict import Purpose
 
@@ -125,6 +121,8 @@ def test_every_kind_of_item_carries_or_is_keyed_to_its_provenance(tmp_path):
     with _media_server() as media, _site(media) as site:
         result = _crawl(tmp_path, [site.url("/page.html")], "KindsSpider", OPTOUT_PROVENANCE=True)
         page, media_origin = site.url("/page.html"), media.origin
+    (result.out / "kept").mkdir()
+    (result.out / "items.jsonl").rename(result.out / "kept" / "items.jsonl")
     assert {item["kind"] for item in result.items} == IN_FIELD | SIDE_FILE
     side = _side_file(tmp_path)
     assert sorted(line["item_type"] for line in side) == sorted(
@@ -166,6 +164,13 @@ def test_every_kind_of_item_carries_or_is_keyed_to_its_provenance(tmp_path):
     assert result.ledger == []
     robots = next(e for e in entries["dict"]["evidence"] if e["source"].endswith("/robots.txt"))
     assert (tmp_path / "ledger.evidence" / robots["sha256"]).read_text() == ROBOTS
+    # The entries are the dataset filter's: its manifest reads the crawl's kept items.
+    manifest = build_manifest([tmp_path / "ledger.jsonl"], kept=result.out / "kept")
+    assert manifest["kept"]["total"] == len(IN_FIELD)
+    assert manifest["kept"]["by_verdict"] == {"allowed": len(IN_FIELD)}
+    assert {e["sha256"] for e in manifest["evidence"]} == {
+        e["sha256"] for e in entries["dict"]["evidence"]
+    }
 
 
 def test_with_the_setting_off_nothing_is_added(tmp_path):
@@ -278,16 +283,20 @@ def test_measured_items_say_what_was_found(tmp_path):
 # -- the setting and the shared shape -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("value", "expected"), [(True, True), ("1", True), ("false", False)])
-def test_provenance_setting_is_read(value, expected):
-    settings = OptOutSettings.from_settings(Settings({"OPTOUT_PROVENANCE": value}))
-    assert settings.provenance is expected
-
-
-@pytest.mark.parametrize("value", ["yes", 2, [True]])
-def test_provenance_setting_is_validated(value):
-    with pytest.raises(ConfigurationError, match="OPTOUT_PROVENANCE must be True or False"):
-        OptOutSettings.from_settings(Settings({"OPTOUT_PROVENANCE": value}))
+def test_a_side_file_that_cannot_be_written_stops_the_crawl_before_any_request(tmp_path):
+    side = provenance_path_for(tmp_path / "ledger.jsonl")
+    side.mkdir(parents=True)
+    with _media_server() as media, _site(media) as site:
+        result = run_crawl(
+            tmp_path / "out",
+            [site.url("/page.html")],
+            {"OPTOUT_LEDGER": str(tmp_path / "ledger.jsonl"), "OPTOUT_PROVENANCE": True},
+            spider="provenance_spiders:KindsSpider",
+            expect_failure=True,
+        )
+        assert site.hits("/page.html") == site.hits("/robots.txt") == 0
+    assert f"OPTOUT_PROVENANCE: the provenance side file {side} is a directory" in result.log
+    assert result.items == []
 
 
 def test_the_dataset_filter_builds_the_same_shape():

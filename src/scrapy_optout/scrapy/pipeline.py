@@ -27,6 +27,13 @@ its fields (a list keeps its other entries, a single-URL field becomes
 ``None``) and the item goes on. An item whose page itself is reserved (seen
 only in measure mode) cannot be stripped and is dropped.
 
+With ``OPTOUT_PROVENANCE`` every item kept gets its provenance entry (design
+§3.5, :mod:`scrapy_optout.policy.provenance`): the purpose, the verdict, the
+time, the crawler identity, and the policy files of its pages and of its media
+origins, whose bodies are stored in the evidence store first. The entry goes in
+the item's ``optout`` field where it has one (a dict always may), otherwise to
+the side file beside the ledger, keyed by :func:`item_key`.
+
 Give this pipeline a lower number than the Files and Images pipelines so that
 it runs first (the add-on uses 0); their downloads also pass through
 :class:`~scrapy_optout.OptOutMiddleware`.
@@ -232,12 +239,11 @@ class OptOutPipeline:
         written, the item is dropped (and the crawl stops).
         """
         core = self.core
+        # A carried page's files were stored when it was carried (OptOutSpiderMiddleware).
+        files = [f for s in sources if s.assessment is not None for f in s.assessment.files]
+        files += [f for assessment in media.values() for f in assessment.files]
         try:
-            for source in sources:
-                if source.assessment is not None:
-                    core.keep_evidence(source.assessment.files)
-            for assessment in media.values():
-                core.keep_evidence(assessment.files)
+            core.keep_evidence(files)  # raises, even with no files, once the ledger has failed
             entry = self._entry(sources, purposes, measuring, hits, media)
             if _set_field(item, entry):
                 self._inc("optout/provenance_attached")

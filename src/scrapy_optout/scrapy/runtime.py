@@ -189,6 +189,17 @@ class OptOutCore:
         # Before any request: a ledger that cannot be written stops the crawl
         # from starting (LedgerError, naming the setting and the path).
         self.ledger.open()
+        #: Provenance of items that cannot take it, by item (``OPTOUT_PROVENANCE``);
+        #: opened now for the same reason.
+        self.provenance_file: Ledger | None = None
+        if self.settings.provenance:
+            self.provenance_file = Ledger(
+                provenance_path_for(self.ledger.path),
+                self.ledger.evidence_dir,
+                setting="OPTOUT_PROVENANCE",
+                name="provenance side file",
+            )
+            self.provenance_file.open()
         # Measure mode records each URL once per stage, purpose and verdict:
         # digests of the combinations recorded so far.
         self._measured: set[bytes] = set()
@@ -201,8 +212,6 @@ class OptOutCore:
         self.item_sources: dict[int, tuple[Response, Assessment | None]] = {}
         self.media_guard: OrderedDict[str, MediaGuard] = OrderedDict()
         self.pipeline: object | None = None
-        #: Provenance of items that cannot take it, by item (``OPTOUT_PROVENANCE``).
-        self.provenance_file: Ledger | None = None
         crawler.signals.connect(self._spider_closed, signal=signals.spider_closed)
         crawler.signals.connect(self._engine_stopped, signal=signals.engine_stopped)
         # The pipeline takes its item's entry; these catch items that never
@@ -445,27 +454,22 @@ class OptOutCore:
             self.ledger.store_evidence(files)
         except LedgerError as exc:
             self._ledger_failed(exc)
-            raise LedgerFailed(f"Evidence not stored: {exc}") from exc
+            raise LedgerFailed(f"Evidence not stored, so dropped: {exc}") from exc
 
     def write_provenance(self, line: Mapping[str, Any]) -> None:
-        """Append *line* to the provenance side file (opened on first use).
+        """Append *line* to the provenance side file.
 
         Raises :class:`LedgerFailed` when it cannot be written; the crawl is
         then being stopped.
         """
         side = self.provenance_file
         if side is None:
-            side = self.provenance_file = Ledger(
-                provenance_path_for(self.ledger.path),
-                self.ledger.evidence_dir,
-                setting="OPTOUT_PROVENANCE",
-                name="provenance file",
-            )
+            raise LedgerFailed("OPTOUT_PROVENANCE is off: no provenance side file")
         try:
             side.write(line)
         except LedgerError as exc:
             self._ledger_failed(exc)
-            raise LedgerFailed(f"Provenance not recorded: {exc}") from exc
+            raise LedgerFailed(f"Provenance not recorded, so dropped: {exc}") from exc
 
     def _ledger_failed(self, exc: LedgerError) -> None:
         """Stop the crawl, once: a decision that cannot be recorded cannot be acted on."""
@@ -488,11 +492,11 @@ class OptOutCore:
             )
 
     def _engine_stopped(self) -> None:
-        if self.ledger.failed is None:
+        side = self.provenance_file
+        failed = self.ledger.failed or (side.failed if side is not None else None)
+        if failed is None:
             return
-        logger.error(
-            "The crawl stopped because its ledger could not be written: %s", self.ledger.failed
-        )
+        logger.error("The crawl stopped because its ledger could not be written: %s", failed)
         # Scrapy's runners (scrapy crawl, runspider, CrawlerProcess) report a
         # crawler left without a spider as failed (bootstrap_failed, exit code 1);
         # Scrapy has no other way for a component to set the exit code.
