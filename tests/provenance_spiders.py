@@ -6,13 +6,15 @@ crawl's settings (``TEST_*``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import attrs
 import scrapy
 from scrapy.http import Response
+
+from item_spiders import PageSpider
 
 
 class PageWithField(scrapy.Item):
@@ -79,18 +81,10 @@ def media_urls(response: Response) -> list[str]:
     return [response.urljoin(src) for src in response.css("img::attr(src)").getall()]
 
 
-class KindsSpider(scrapy.Spider):
+class KindsSpider(PageSpider):
     """One item of every kind for each start page, all with the page's ``<img>`` URLs."""
 
     name = "kinds"
-
-    def __init__(self, start_urls: Sequence[str] = (), **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.start_urls = list(start_urls)
-
-    async def start(self) -> AsyncIterator[Any]:
-        for url in self.start_urls:
-            yield scrapy.Request(url, dont_filter=True)
 
     def parse(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         url = response.url

@@ -82,6 +82,11 @@ def _crawl(tmp_path: Path, urls: list[str], spider: str, **settings: Any) -> Cra
     )
 
 
+def _kinds(tmp_path: Path, url: str, **settings: Any) -> CrawlResult:
+    """One page crawled by :class:`KindsSpider`, with provenance on unless *settings* say not."""
+    return _crawl(tmp_path, [url], "KindsSpider", **{"OPTOUT_PROVENANCE": True, **settings})
+
+
 def _side_file(tmp_path: Path) -> list[dict[str, Any]]:
     path = provenance_path_for(tmp_path / "ledger.jsonl")
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -119,7 +124,7 @@ def _assert_evidence_stored(entry: dict[str, Any], folder: Path) -> None:
 
 def test_every_kind_of_item_carries_or_is_keyed_to_its_provenance(tmp_path):
     with _media_server() as media, _site(media) as site:
-        result = _crawl(tmp_path, [site.url("/page.html")], "KindsSpider", OPTOUT_PROVENANCE=True)
+        result = _kinds(tmp_path, site.url("/page.html"))
         page, media_origin = site.url("/page.html"), media.origin
     (result.out / "kept").mkdir()
     (result.out / "items.jsonl").rename(result.out / "kept" / "items.jsonl")
@@ -175,7 +180,7 @@ def test_every_kind_of_item_carries_or_is_keyed_to_its_provenance(tmp_path):
 
 def test_with_the_setting_off_nothing_is_added(tmp_path):
     with _media_server() as media, _site(media) as site:
-        result = _crawl(tmp_path, [site.url("/page.html")], "KindsSpider")
+        result = _kinds(tmp_path, site.url("/page.html"), OPTOUT_PROVENANCE=False)
     assert {item["kind"] for item in result.items} == IN_FIELD | SIDE_FILE
     for item in result.items:
         assert item.get("optout") is None, item["kind"]
@@ -192,7 +197,7 @@ def test_with_the_setting_off_nothing_is_added(tmp_path):
 
 def test_items_from_an_origin_without_robots_txt_carry_its_404(tmp_path):
     with _media_server() as media, _site(media, robots=None) as site:
-        result = _crawl(tmp_path, [site.url("/page.html")], "KindsSpider", OPTOUT_PROVENANCE=True)
+        result = _kinds(tmp_path, site.url("/page.html"))
         robots_url = f"{site.origin}/robots.txt"
     entries = _entries(result, tmp_path)
     assert set(entries) == IN_FIELD | SIDE_FILE
@@ -251,13 +256,7 @@ def test_stripped_urls_leave_their_origin_out(tmp_path):
             "/both.html",
             html(f'<img src="{media.url("/img/a.png")}"><img src="{closed.url("/x.png")}">'),
         )
-        result = _crawl(
-            tmp_path,
-            [site.url("/both.html")],
-            "KindsSpider",
-            OPTOUT_PROVENANCE=True,
-            OPTOUT_ITEM_ACTION="strip",
-        )
+        result = _kinds(tmp_path, site.url("/both.html"), OPTOUT_ITEM_ACTION="strip")
         media_origin, closed_origin = media.origin, closed.origin
     item = next(item for item in result.items if item["kind"] == "dict")
     assert item["file_urls"] == [f"{media_origin}/img/a.png"]
@@ -268,13 +267,7 @@ def test_stripped_urls_leave_their_origin_out(tmp_path):
 
 def test_measured_items_say_what_was_found(tmp_path):
     with _media_server() as media, _site(media, robots="User-agent: *\nDisallow: /\n") as site:
-        result = _crawl(
-            tmp_path,
-            [site.url("/page.html")],
-            "KindsSpider",
-            OPTOUT_PROVENANCE=True,
-            OPTOUT_MODE="measure",
-        )
+        result = _kinds(tmp_path, site.url("/page.html"), OPTOUT_MODE="measure")
     entry = next(item for item in result.items if item["kind"] == "dict")["optout"]
     assert (entry["verdict"], entry["mode"]) == ("reserved", "measure")
     _assert_evidence_stored(entry, tmp_path / "ledger.evidence")
