@@ -64,6 +64,7 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_UNKNOWN": ALLOW,
     "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
     "OPTOUT_ITEM_ACTION": DROP,
+    "OPTOUT_PROVENANCE": False,
 }
 
 
@@ -90,6 +91,8 @@ class OptOutSettings:
     #: ``OPTOUT_USER_AGENT``: judge every request as this User-Agent, whatever it sends.
     user_agent_override: str | None = None
     item_action: str = DROP
+    #: ``OPTOUT_PROVENANCE``: attach to each kept item the permission it was admitted under.
+    provenance: bool = False
 
     @property
     def measure(self) -> bool:
@@ -163,6 +166,7 @@ class OptOutSettings:
             ),
             user_agent_override=override,
             item_action=read.choice("OPTOUT_ITEM_ACTION", [DROP, STRIP]),
+            provenance=read.flag("OPTOUT_PROVENANCE"),
         )
 
 

@@ -10,7 +10,8 @@ page could have lifted counts as final.
 
 Provenance (design §3.5) says why a kept record was let in: the purpose, the
 verdict, the time, and the policy files (source, status, sha256, fetched_at)
-whose bodies sit in the evidence store.
+whose bodies sit in the evidence store. Its shape is the crawl's too
+(:mod:`scrapy_optout.policy.provenance`).
 
 This module does no I/O.
 """
@@ -22,12 +23,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
-from scrapy_optout.policy.snapshot import OriginPolicy, isoformat, utcnow
+from scrapy_optout.policy.provenance import PROVENANCE_VERSION, provenance_entry
+from scrapy_optout.policy.snapshot import OriginPolicy
 from scrapy_optout.verdict import Purpose, Verdict, decide
 
 __all__ = ["PROVENANCE_VERSION", "Decision", "decide_record", "provenance"]
-
-PROVENANCE_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +94,14 @@ def provenance(
     decision: Decision, purpose: Purpose, *, token: str, time: str | None = None
 ) -> dict[str, Any]:
     """The provenance entry of a kept record (design §3.5), decided at *time* (default now)."""
-    entry: dict[str, Any] = {
-        "v": PROVENANCE_VERSION,
-        "purpose": str(purpose),
-        "verdict": decision.verdict.label if decision.verdict is not None else "unknown",
-        "time": time or isoformat(utcnow()),
-        "stage": decision.stage,
-        "token": token,
-        "evidence": decision.assessment.evidence if decision.assessment is not None else [],
-    }
+    entry = provenance_entry(
+        purpose=purpose,
+        verdict=decision.verdict.label if decision.verdict is not None else "unknown",
+        time=time,
+        stage=decision.stage,
+        token=token,
+        evidence=decision.assessment.evidence if decision.assessment is not None else [],
+    )
     if decision.origin_only:
         entry["origin_only"] = True
     if decision.unknown is not None:

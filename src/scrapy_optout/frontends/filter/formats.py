@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, cast
 
+from scrapy_optout.policy.provenance import PROVENANCE_FIELD
+
 __all__ = [
     "FORMATS",
     "PROVENANCE_FIELD",
@@ -50,7 +52,6 @@ __all__ = [
     "dig",
 ]
 
-PROVENANCE_FIELD = "optout"
 WARC_PROVENANCE_HEADER = "WARC-Optout-Provenance"
 #: Bytes of a WARC payload read for the body stage (the evaluator reads no more).
 WARC_BODY_LIMIT = 8 * 1024 * 1024
