@@ -1,6 +1,6 @@
 """Benchmark 4: peak memory with 100 000 origins in the policy cache.
 
-A fresh process fills a real :class:`~scrapy_optout.scrapy.policystore.PolicyStore`
+A fresh process fills a real :class:`~scrapy_optout.scrapy.policystore.EnginePolicyStore`
 (``OPTOUT_CACHE_SIZE = 100000``) with one :class:`OriginPolicy` per origin, as
 the store builds them from fetched files, and takes one decision per origin
 (so that every origin's per-crawler evaluation state exists, as in a crawl).

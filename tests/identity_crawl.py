@@ -25,7 +25,7 @@ from examples.demo import crawl
 from scrapy import signals
 from scrapy.http import Response
 
-from scrapy_optout.scrapy.policystore import POLICY_META_KEY
+from scrapy_optout.scrapy.fetcher import POLICY_META_KEY
 
 
 class IdentitySpider(scrapy.Spider):

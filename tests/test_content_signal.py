@@ -97,8 +97,29 @@ def test_rule_and_detail() -> None:
         ["search=yes,ai-train=no,use=reference"], where=Where.FILE, source=ROBOTS
     )
     assert reserve.rule == allow.rule == "Content-Signal: search=yes,ai-train=no,use=reference"
-    assert reserve.detail == "ai-train=no; ignored: use=reference"
-    assert allow.detail == "search=yes; ignored: use=reference"
+    assert reserve.detail == "ai-train=no; other keys, not interpreted: use=reference"
+    assert allow.detail == "search=yes; other keys, not interpreted: use=reference"
+
+
+@pytest.mark.parametrize(
+    ("value", "detail"),
+    [
+        (
+            "use=immediate",
+            "no search, ai-input or ai-train key with a yes or no value; "
+            "other keys, not interpreted: use=immediate",
+        ),
+        ("ai-train=no, use = full", "ai-train=no; other keys, not interpreted: use = full"),
+        # A known key with a value it does not define, and junk, are ignored.
+        ("ai-train=no, search=maybe, junk, =x", "ai-train=no; ignored: search=maybe, junk, =x"),
+        (
+            "ai-train=no, use=reference, train-ai=n, junk",
+            "ai-train=no; other keys, not interpreted: use=reference, train-ai=n; ignored: junk",
+        ),
+    ],
+)
+def test_other_keys_are_kept_in_the_detail(value: str, detail: str) -> None:
+    assert findings([value], where=Where.HEADER, source=ROBOTS)[0].detail == detail
     (unknown,) = findings(["train-ai=n"], where=Where.FILE, source=ROBOTS)
     assert "train-ai=n" in unknown.detail
 

@@ -26,8 +26,9 @@ from scrapy.utils.test import get_crawler
 from faultserver import FaultServer, Respond, html, text
 from helpers import CrawlResult, run_crawl
 from scrapy_optout.exceptions import ConfigurationError
-from scrapy_optout.scrapy.policystore import POLICY_META_KEY
-from scrapy_optout.scrapy.runtime import InvalidOptOutMeta, OptOutCore, sent_user_agent
+from scrapy_optout.scrapy.exceptions import InvalidOptOutMeta
+from scrapy_optout.scrapy.fetcher import POLICY_META_KEY
+from scrapy_optout.scrapy.runtime import OptOutCore, sent_user_agent
 from scrapy_optout.verdict import Purpose
 
 ROBOTS = """\

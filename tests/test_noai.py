@@ -110,7 +110,7 @@ def summary(findings: list[Finding]) -> list[tuple[str, str | None]]:
         (["noai"], "", False, [("X-Robots-Tag: noai", None)]),
         # Space-separated rules are a common slip; only whole rules count.
         (["noai noimageai"], TOKEN, True, [("X-Robots-Tag: noai noimageai", None)]),
-        (["noaiz, no-ai, ai, noml"], TOKEN, True, []),
+        (["noaiz, no-ai, ai"], TOKEN, True, []),
         (["none, noindex, nofollow, nosnippet, all"], TOKEN, True, []),
         ([], TOKEN, False, []),
         (["", " , ,"], TOKEN, False, []),
@@ -136,6 +136,43 @@ def test_xrobots_detail_names_the_rules() -> None:
     assert finding.detail.startswith("noai, noimageai: ")
     (finding,) = xrobots_findings(["noai, noimageai"], token=TOKEN, is_image=False, source=PAGE)
     assert finding.detail.startswith("noai: ")
+
+
+@pytest.mark.parametrize(
+    ("values", "is_image", "rules"),
+    [
+        # noml / noimageml are read as noai / noimageai, and named as written.
+        (["noml"], False, "noml"),
+        (["NoML"], False, "noml"),
+        (["examplebot: noml"], False, "noml"),
+        (["noimageml"], False, None),
+        (["noimageml"], True, "noimageml"),
+        (["noml, noimageml"], True, "noml, noimageml"),
+        (["noai, noml"], False, "noai, noml"),
+        (["otherbot: noml"], False, None),
+        # Look-alikes are not rules.
+        (["nomlx, no-ml, noindexml"], True, None),
+    ],
+)
+def test_noml_counts_as_noai(values: list[str], is_image: bool, rules: str | None) -> None:
+    found = xrobots_findings(values, token=TOKEN, is_image=is_image, source=PAGE)
+    if rules is None:
+        assert found == []
+        return
+    (finding,) = found
+    assert summary(found) == [
+        (f"X-Robots-Tag: {values[0]}", TOKEN if values[0].startswith("examplebot") else None)
+    ]
+    assert finding.detail.startswith(f"{rules}: ")
+
+
+def test_noml_meta_and_images() -> None:
+    page = '<meta name="robots" content="noimageml"><meta name="examplebot" content="noml">'
+    found = meta_findings(metas(page), token=TOKEN, is_image=False, source=PAGE)
+    assert summary(found) == [('<meta name="examplebot" content="noml">', TOKEN)]
+    images = image_findings([], metas(page), token=TOKEN, source=PAGE)
+    assert [f.detail.split(":")[0] for f in images] == ["noimageml", "noml"]
+    assert decide(images, Purpose.TRAIN).reserved
 
 
 def test_long_line_is_quoted_in_part() -> None:

@@ -47,7 +47,16 @@ def test_unknown_names_raise_attribute_error() -> None:
 def test_exception_tree() -> None:
     from scrapy.exceptions import DropItem, IgnoreRequest
 
-    for name in ("ConfigurationError", "FetchError", "LedgerError", "InvalidOptOutMeta"):
+    for name in (
+        "ConfigurationError",
+        "FetchError",
+        "LedgerError",
+        "InvalidOptOutMeta",
+        "ReservedContent",
+        "RefusedScheme",
+        "LedgerFailed",
+        "ReservedItem",
+    ):
         assert issubclass(getattr(scrapy_optout, name), scrapy_optout.OptOutError), name
     assert issubclass(scrapy_optout.ConfigurationError, ValueError)
     for name in ("ReservedContent", "RefusedScheme", "InvalidOptOutMeta", "LedgerFailed"):

@@ -103,6 +103,11 @@ def test_counts_across_ledgers(ledgers):
         "noai": 1,
         "content-usage": 0,
         "content-signal": 0,
+        "rsl": 0,
+        "licence": 0,
+        "iptc": 0,
+        "c2pa": 0,
+        "registry": 0,
     }
     assert report["by_stage"] == {"origin": 2, "headers": 1, "body": 1, "item": 1}
     assert report["by_purpose"] == {"train": 4, "tdm": 1, "input": 0, "search": 0, "crawl": 0}

@@ -24,7 +24,16 @@ from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.policy.library import assess_url, evaluate_url, origin_policy
 from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 from scrapy_optout.scrapy.signals import content_excluded
-from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
+from scrapy_optout.verdict import (
+    Finding,
+    Purpose,
+    Signal,
+    Stage,
+    Stance,
+    Verdict,
+    Where,
+    decide,
+)
 
 __version__ = "0.1.0"
 
@@ -49,6 +58,7 @@ __all__ = [
     "ReservedContent",
     "ReservedItem",
     "Signal",
+    "Stage",
     "Stance",
     "Verdict",
     "Where",
@@ -66,23 +76,24 @@ _LAZY = {
     "OptOutMiddleware": "scrapy_optout.scrapy.middleware",
     "OptOutSpiderMiddleware": "scrapy_optout.scrapy.middleware",
     "OptOutPipeline": "scrapy_optout.scrapy.pipeline",
-    "ReservedContent": "scrapy_optout.scrapy.middleware",
-    "RefusedScheme": "scrapy_optout.scrapy.middleware",
-    "InvalidOptOutMeta": "scrapy_optout.scrapy.runtime",
-    "LedgerFailed": "scrapy_optout.scrapy.runtime",
-    "ReservedItem": "scrapy_optout.scrapy.pipeline",
+    "ReservedContent": "scrapy_optout.scrapy.exceptions",
+    "RefusedScheme": "scrapy_optout.scrapy.exceptions",
+    "InvalidOptOutMeta": "scrapy_optout.scrapy.exceptions",
+    "LedgerFailed": "scrapy_optout.scrapy.exceptions",
+    "ReservedItem": "scrapy_optout.scrapy.exceptions",
 }
 
 if TYPE_CHECKING:
     from scrapy_optout.scrapy.addon import Addon
-    from scrapy_optout.scrapy.middleware import (
-        OptOutMiddleware,
-        OptOutSpiderMiddleware,
+    from scrapy_optout.scrapy.exceptions import (
+        InvalidOptOutMeta,
+        LedgerFailed,
         RefusedScheme,
         ReservedContent,
+        ReservedItem,
     )
-    from scrapy_optout.scrapy.pipeline import OptOutPipeline, ReservedItem
-    from scrapy_optout.scrapy.runtime import InvalidOptOutMeta, LedgerFailed
+    from scrapy_optout.scrapy.middleware import OptOutMiddleware, OptOutSpiderMiddleware
+    from scrapy_optout.scrapy.pipeline import OptOutPipeline
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,11 @@
 
 ``OptOutError`` is the root; catch it to handle every error this package raises
 on purpose. Policy files never raise: a broken file becomes a finding.
+
+The errors here need nothing from Scrapy. Those the Scrapy components raise
+(``ReservedContent``, ``RefusedScheme``, ``InvalidOptOutMeta``, ``LedgerFailed``,
+``ReservedItem``) also derive from Scrapy's ``IgnoreRequest`` or ``DropItem``
+and live in :mod:`scrapy_optout.scrapy.exceptions`, which draws the whole tree.
 """
 
 from __future__ import annotations

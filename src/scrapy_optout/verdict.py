@@ -33,14 +33,30 @@ class Signal(StrEnum):
     NOAI = "noai"
     CONTENT_USAGE = "content-usage"
     CONTENT_SIGNAL = "content-signal"
+    RSL = "rsl"  #: RSL 1.0 licences (Really Simple Licensing)
+    LICENCE = "licence"  #: 401 ``WWW-Authenticate: License`` and 402 answers
+    IPTC = "iptc"  #: XMP ``plus:DataMining`` in media files
+    C2PA = "c2pa"  #: C2PA / CAWG training-and-data-mining assertions
+    REGISTRY = "registry"  #: declarations in an opt-out registry
 
 
 class Where(StrEnum):
     """Where a signal was found."""
 
-    FILE = "file"  #: a well-known policy file (robots.txt, ai.txt, tdmrep.json)
+    FILE = "file"  #: a well-known or linked policy file (robots.txt, tdmrep.json, an RSL licence)
     HEADER = "header"  #: an HTTP response header
     META = "meta"  #: an HTML ``<meta>`` element or embedded document metadata
+    REGISTRY = "registry"  #: a declaration in an opt-out registry
+
+
+class Stage(StrEnum):
+    """Where a decision is taken, by the names used in the ledger."""
+
+    ORIGIN = "origin"  #: before a request leaves, from its origin's policy files
+    HEADERS = "headers"  #: when the response headers arrive
+    BODY = "body"  #: once the body (HTML head, document or media metadata) is read
+    ITEM = "item"  #: in the item pipeline, for an item's source URLs
+    DATASET = "dataset"  #: when filtering a dataset that already exists
 
 
 class Stance(StrEnum):

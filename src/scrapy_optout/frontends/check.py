@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from scrapy_optout.exceptions import FetchError
-from scrapy_optout.frontends.http import MAX_REDIRECTS, FetchResult, HttpFetcher
+from scrapy_optout.frontends.http import FetchResult, HttpFetcher
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.fetching import MAX_REDIRECTS
 from scrapy_optout.policy.snapshot import OriginPolicy
 from scrapy_optout.policy.urls import origin_of
 from scrapy_optout.verdict import Purpose, Verdict

@@ -3,12 +3,13 @@
 Policy files and the page under examination are fetched with explicit limits:
 a connect and read timeout, a total deadline per fetch of twice the timeout (a
 server dripping its headers or body one byte at a time cannot hold a check
-forever: the fetch runs in a worker thread that is abandoned at the deadline),
-at most five redirects followed by hand so that each hop is checked (only http
-and https: a redirect elsewhere is returned as it came, as Scrapy does), and a
-cap on the bytes read after decompression (a gzip bomb stops at the cap).
-Proxies and ``.netrc`` from the environment are ignored. Errors are fixed
-descriptions, never text the server chose.
+forever: the fetch runs in a worker thread that is abandoned at the deadline)
+and a cap on the bytes read after decompression (a gzip bomb stops at the cap).
+Redirects are followed hop by hop on the fetch contract
+(:mod:`~scrapy_optout.policy.fetching`), which also turns a policy file's
+answers into its :class:`~scrapy_optout.policy.snapshot.PolicyFile` as the
+crawl does. Proxies and ``.netrc`` from the environment are ignored. Errors
+are fixed descriptions, never text the server chose.
 """
 
 from __future__ import annotations
@@ -17,16 +18,26 @@ import http.client
 import math
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 from urllib.parse import urljoin, urlsplit
 
 import requests
 
 from scrapy_optout.exceptions import TIMED_OUT, ConfigurationError, describe_error
 from scrapy_optout.policy.evaluate import BODY_SCAN_LIMIT
+from scrapy_optout.policy.fetching import (
+    DEFAULT_MAXSIZE,
+    LIMITS,
+    REDIRECT_STATUSES,
+    Answer,
+    Limits,
+    fetch_policy_file_sync,
+    resolve_redirect,
+)
 from scrapy_optout.policy.snapshot import (
     AI_TXT,
     ROBOTS_TXT,
@@ -39,10 +50,9 @@ from scrapy_optout.policy.snapshot import (
 from scrapy_optout.policy.urls import policy_url
 
 #: Bytes read of a policy file; RFC 9309 asks that at least 500 KiB of robots.txt be parsed.
-POLICY_MAX_BYTES = 1024 * 1024
+POLICY_MAX_BYTES = DEFAULT_MAXSIZE
 #: Bytes read of a page: as many as the Scrapy body stage searches for ``<meta>``.
 PAGE_MAX_BYTES = BODY_SCAN_LIMIT
-MAX_REDIRECTS = 5
 #: Header lines accepted in one response. The standard library refuses more
 #: than 100, so a response repeating ``X-Robots-Tag`` a hundred times could not
 #: be checked at all; browsers and Scrapy read such responses.
@@ -50,6 +60,8 @@ MAX_HEADER_LINES = 1000
 
 if getattr(http.client, "_MAXHEADERS", MAX_HEADER_LINES) < MAX_HEADER_LINES:
     setattr(http.client, "_MAXHEADERS", MAX_HEADER_LINES)  # noqa: B010 - private name
+
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -80,48 +92,59 @@ class HttpFetcher:
         user_agent: str,
         *,
         timeout: float = 15.0,
-        max_redirects: int = MAX_REDIRECTS,
+        limits: Limits = LIMITS,
         session: requests.Session | None = None,
     ) -> None:
         if isinstance(timeout, bool) or not (math.isfinite(timeout) and timeout > 0):
             raise ConfigurationError(f"timeout must be a number above 0, not {timeout!r}")
         self.user_agent = user_agent
         self.timeout = timeout
-        self.max_redirects = max_redirects
+        self.limits = limits
         self.session = session or _Session()
         # Nothing from the environment steers where a check connects.
         self.session.trust_env = False
 
+    @property
+    def budget(self) -> float:
+        """Seconds one fetch may take, redirects included."""
+        return self.timeout * 2
+
     def fetch(
         self, url: str, *, max_bytes: int = PAGE_MAX_BYTES, follow: bool = True
     ) -> FetchResult:
-        """GET *url*, following up to ``max_redirects`` http(s) redirects.
+        """GET *url*, following redirects as a policy file fetch does.
 
         With ``follow=False`` a redirect is returned as it came (status 3xx),
         for callers that check each hop themselves. The whole fetch, redirects
         included, ends within twice the timeout.
         """
         started = utcnow()
-        budget = self.timeout * 2
-        outcome: list[FetchResult] = []
 
-        def run() -> None:
-            deadline = time.monotonic() + budget
+        def late(message: str) -> FetchResult:
+            return FetchResult(url, None, error=message, fetched_at=started)
+
+        return self._bounded(
+            lambda deadline: self._fetch(url, max_bytes, follow, started, deadline), late
+        )
+
+    def _bounded(self, run: Callable[[float], _T], failed: Callable[[str], _T]) -> _T:
+        """``run(deadline)`` in a worker thread, or ``failed(error)`` past the deadline."""
+        budget = self.budget
+        outcome: list[_T] = []
+
+        def work() -> None:
             try:
-                outcome.append(self._fetch(url, max_bytes, follow, started, deadline))
+                outcome.append(run(time.monotonic() + budget))
             except Exception as exc:  # never a silent thread death taken for a timeout
-                failed = FetchResult(url, None, error=describe_error(exc), fetched_at=started)
-                outcome.append(failed)
+                outcome.append(failed(describe_error(exc)))
 
-        worker = threading.Thread(target=run, name="optout-fetch", daemon=True)
+        worker = threading.Thread(target=work, name="optout-fetch", daemon=True)
         worker.start()
         worker.join(budget + 1)
         if outcome:
             return outcome[0]
         # Still connecting or reading headers a byte at a time: give up on it.
-        return FetchResult(
-            url, None, error=f"{TIMED_OUT} (no answer within {budget:g} s)", fetched_at=started
-        )
+        return failed(f"{TIMED_OUT} (no answer within {budget:g} s)")
 
     def _fetch(
         self, url: str, max_bytes: int, follow: bool, started: datetime, deadline: float
@@ -138,74 +161,67 @@ class HttpFetcher:
                     redirects=hops,
                 )
             try:
-                response = self.session.get(
-                    current,
-                    headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
-                    timeout=(self.timeout, self.timeout),
-                    allow_redirects=False,
-                    stream=True,
-                )
+                answer = self._get(current, max_bytes, deadline)
             except requests.RequestException as exc:
                 return FetchResult(
                     url, None, error=describe_error(exc), fetched_at=started, redirects=hops
                 )
-            with response:
-                headers = _header_lists(response)
-                location = response.headers.get("Location")
-                try:
-                    target = urljoin(current, location) if location else None
-                except ValueError:  # a malformed Location ends the chain, as in the crawl
-                    target = None
-                if (
-                    response.is_redirect
-                    and target
-                    and follow
-                    and urlsplit(target).scheme in ("http", "https")
-                ):
-                    if len(hops) >= self.max_redirects:
-                        return FetchResult(
-                            url,
-                            response.status_code,
-                            headers,
-                            final_url=current,
-                            error=f"{TOO_MANY_REDIRECTS} (more than {self.max_redirects})",
-                            fetched_at=started,
-                            redirects=hops,
-                        )
+            headers = {name: list(values) for name, values in answer.headers.items()}
+            if follow and answer.error is None and answer.status in REDIRECT_STATUSES:
+                step = resolve_redirect(current, answer.header("location"), len(hops), self.limits)
+                if step.target is not None:
                     hops.append(current)
-                    current = target
+                    current = step.target
                     continue
-                body, truncated, error = _read_capped(response, max_bytes, deadline)
+                if step.stop == TOO_MANY_REDIRECTS:
+                    return FetchResult(
+                        url,
+                        answer.status,
+                        headers,
+                        final_url=current,
+                        error=f"{TOO_MANY_REDIRECTS} (more than {self.limits.max_redirects})",
+                        fetched_at=started,
+                        redirects=hops,
+                    )
             return FetchResult(
                 url,
-                response.status_code,
+                answer.status,
                 headers,
-                body,
+                answer.body,
                 current,
-                error,
-                truncated,
+                answer.error,
+                answer.truncated,
                 started,
                 hops,
             )
 
-    def policy_file(self, origin: str, kind: str) -> PolicyFile:
-        url = policy_url(origin, kind)
-        result = self.fetch(url, max_bytes=POLICY_MAX_BYTES)
-        status = result.status
-        if result.error and status is not None and 200 <= status < 300:
-            # A body cut short by the network is a failed fetch, not a short file.
-            status = None
-        return PolicyFile(
-            kind=kind,
-            url=url,
-            status=status,
-            body=result.body,
-            fetched_at=result.fetched_at,
-            error=result.error,
-            final_url=result.final_url,
-            content_type=result.content_type,
-            truncated=result.truncated,
+    def _get(self, url: str, max_bytes: int, deadline: float) -> Answer:
+        """One GET of *url*, no redirect followed, at most *max_bytes* of the body read."""
+        response = self.session.get(
+            url,
+            headers={"User-Agent": self.user_agent, "Accept-Encoding": "gzip, deflate"},
+            timeout=(self.timeout, self.timeout),
+            allow_redirects=False,
+            stream=True,
         )
+        with response:
+            headers = _header_lists(response)
+            body, truncated, error = _read_capped(response, max_bytes, deadline)
+        return Answer(url, response.status_code, headers, body, truncated, error)
+
+    def policy_file(self, origin: str, kind: str) -> PolicyFile:
+        """The policy file *kind* of *origin*, on the fetch contract."""
+        limits = self.limits
+
+        def run(deadline: float) -> PolicyFile:
+            return fetch_policy_file_sync(
+                lambda url: self._get(url, limits.maxsize, deadline), origin, kind, limits
+            )
+
+        def late(message: str) -> PolicyFile:
+            return PolicyFile(kind, policy_url(origin, kind), None, error=message)
+
+        return self._bounded(run, late)
 
     def origin_policy(self, origin: str) -> OriginPolicy:
         """Fetch robots.txt, ai.txt and tdmrep.json of *origin* concurrently."""
@@ -258,16 +274,17 @@ def _header_lists(response: requests.Response) -> dict[str, list[str]]:
 def _read_capped(
     response: requests.Response, max_bytes: int, deadline: float
 ) -> tuple[bytes, bool, str | None]:
+    """At most *max_bytes* of the body, whether there was more, and why reading failed."""
     chunks: list[bytes] = []
     size = 0
     try:
         for chunk in response.iter_content(chunk_size=16384):
             chunks.append(chunk)
             size += len(chunk)
-            if size >= max_bytes:
+            if size > max_bytes:
                 return b"".join(chunks)[:max_bytes], True, None
             if time.monotonic() > deadline:
-                return b"".join(chunks), True, "body read deadline exceeded"
+                return b"".join(chunks), True, f"{TIMED_OUT} (body not read by the deadline)"
     except requests.RequestException as exc:
         return b"".join(chunks), True, describe_error(exc)
     return b"".join(chunks), False, None

@@ -34,13 +34,14 @@ from scrapy_optout.frontends.survey.report_html import (
     table,
 )
 from scrapy_optout.stores.ledger import read_ledger
-from scrapy_optout.verdict import Purpose, Signal
+from scrapy_optout.verdict import Purpose, Signal, Stage
 
 __all__ = ["REPORT_VERSION", "ledger_report", "render_html", "render_text"]
 
 REPORT_VERSION = 1
-#: Stages in the order a request meets them.
-STAGES = ("origin", "headers", "body", "item")
+#: The stages of a crawl, in the order a request meets them (a dataset filter's
+#: ``dataset`` stage is counted after them when its ledgers are read too).
+STAGES = tuple(str(s) for s in (Stage.ORIGIN, Stage.HEADERS, Stage.BODY, Stage.ITEM))
 #: How many rules the report quotes.
 TOP_RULES = 20
 

@@ -5,6 +5,8 @@
 * :mod:`~scrapy_optout.policy.snapshot` - an origin's policy files as fetched
   (:class:`~scrapy_optout.policy.snapshot.PolicyFile`) and parsed
   (:class:`~scrapy_optout.policy.snapshot.OriginPolicy`);
+* :mod:`~scrapy_optout.policy.fetching` - the one fetch contract of a policy
+  file: limits, redirects, and a server's answers into a ``PolicyFile``;
 * :mod:`~scrapy_optout.policy.evaluate` - the evaluator that applies every
   protocol to a URL at the origin, headers and body stages.
 

@@ -26,7 +26,7 @@ from scrapy_optout.protocols import aipref, aitxt, content_signal, noai, robots,
 from scrapy_optout.protocols.agents import AgentCatalogue
 from scrapy_optout.protocols.html import head_meta
 from scrapy_optout.protocols.sniff import BodyKind
-from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Verdict, Where, decide
+from scrapy_optout.verdict import Finding, Purpose, Signal, Stage, Stance, Verdict, Where, decide
 
 #: Bytes of a response body searched for ``<meta>`` elements at the body stage.
 #: The specs set no limit; this one reads the whole ``<head>`` of any real page
@@ -50,7 +50,7 @@ class Assessment:
     """
 
     url: str
-    stage: str
+    stage: Stage
     findings: list[Finding]
     tdm: tdmrep.TdmValue | None
     final: bool
@@ -190,7 +190,14 @@ class Evaluator:
             if why is not None and self.reserve_unknown:
                 assumed = _assumed(Signal.TDMREP, tdmrep.PURPOSES, tf, why)
         return Assessment(
-            url, "origin", found, tdm, False, policy.files, tdm_assumed=assumed, token=self.token
+            url,
+            Stage.ORIGIN,
+            found,
+            tdm,
+            False,
+            policy.files,
+            tdm_assumed=assumed,
+            token=self.token,
         )
 
     # -- response stages ----------------------------------------------------------------
@@ -207,7 +214,7 @@ class Evaluator:
         final = not may_carry_body_signals(_content_type(hdrs), url)
         return Assessment(
             url,
-            "headers",
+            Stage.HEADERS,
             found,
             tdm,
             final,
@@ -250,7 +257,7 @@ class Evaluator:
             tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, kinds=kinds, source=url))
         return Assessment(
             url,
-            "body",
+            Stage.BODY,
             found,
             tdm,
             True,

@@ -16,10 +16,13 @@ ai-train   training or fine-tuning AI models            :attr:`Purpose.TRAIN`
 No grammar was published, so reading is lenient where that cannot invent a
 reservation: pairs are split on commas, whitespace around them and around
 ``=`` is ignored, and keys and values compare case-insensitively. Anything else
-is ignored: unknown keys (notably ``use=reference``, which describes how AI
-systems may consume content and is not interpreted here), values other than
-``yes`` / ``no``, and aipref spellings such as ``train-ai=n``. When a key
-repeats with different values the most restrictive, ``no``, wins.
+is not interpreted: other keys (notably ``use=reference``, which some managed
+files carry to describe how AI systems may consume content), values other
+than ``yes`` / ``no``, and aipref spellings such as ``train-ai=n``. Other
+``key=value`` pairs are kept, as written, in the findings' detail ("other
+keys, not interpreted: use=reference"); what is not a pair at all is listed
+as ignored. When a key repeats with different values the most restrictive,
+``no``, wins.
 
 Some tools write a path before the pairs (``Content-Signal: /blog/
 ai-train=no``). The path is skipped here; scoping a robots.txt line to a path
@@ -31,6 +34,7 @@ line and describes the response that carries it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, clip
@@ -45,6 +49,8 @@ KEYS: Mapping[str, Purpose] = {
 }
 
 _STANCES = {"no": Stance.RESERVE, "yes": Stance.ALLOW}
+# A well-formed pair with a key outside KEYS, such as "use=reference".
+_OTHER_KEY = re.compile(r"[A-Za-z][A-Za-z0-9_\-]*[ \t]*=[ \t]*[^=\s][^=]*")
 
 
 def parse_content_signal(value: str) -> dict[str, str]:
@@ -71,7 +77,14 @@ def findings(values: Sequence[str], *, where: Where, source: str) -> list[Findin
 def _value_findings(value: str, where: Where, source: str) -> list[Finding]:
     signals, ignored = _scan(value)
     rule = clip(f"Content-Signal: {value.strip()}")
-    note = f"; ignored: {', '.join(ignored)}" if ignored else ""
+    other = [
+        item
+        for item in ignored
+        if _OTHER_KEY.fullmatch(item) and item.partition("=")[0].strip().lower() not in KEYS
+    ]
+    junk = [item for item in ignored if item not in other]
+    note = f"; other keys, not interpreted: {', '.join(other)}" if other else ""
+    note += f"; ignored: {', '.join(junk)}" if junk else ""
 
     def finding(stance: Stance, purposes: frozenset[Purpose], detail: str) -> Finding:
         return Finding(

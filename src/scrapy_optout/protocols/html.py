@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from html import unescape
 
-__all__ = ["DEFAULT_LIMIT", "MetaTag", "head_meta"]
+__all__ = ["DEFAULT_LIMIT", "HeadElement", "MetaTag", "head_elements", "head_meta"]
 
 #: Default number of bytes of a document that :func:`head_meta` looks at.
 DEFAULT_LIMIT = 512 * 1024
@@ -238,6 +238,64 @@ def head_meta(
                 break  # the head is over, and no <meta> follows in the body
             in_head = False
     return metas
+
+
+@dataclass(frozen=True, slots=True)
+class HeadElement:
+    """One element of a document's head, as :func:`head_elements` reads it.
+
+    ``name`` is the lower-cased tag name; ``attrs`` maps lower-cased attribute
+    names to their values with character references decoded (the first of a
+    repeated attribute counts, as in a browser). ``text`` is the raw content
+    of a raw-text element such as ``<script>``, empty for other elements.
+    """
+
+    name: str
+    attrs: dict[str, str]
+    text: str = ""
+
+
+def head_elements(
+    body: bytes,
+    names: Collection[str],
+    *,
+    encoding: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+) -> list[HeadElement]:
+    """Return the head's elements named in *names* (lower-case), in order.
+
+    The same tokenizer as the rest of this module (comments and raw-text
+    elements skipped, any attribute quoting), stopping where the head ends and
+    after at most *limit* bytes; the text is decoded as for :func:`head_meta`.
+    A raw-text element whose end tag is missing is dropped. For ``<link>`` and
+    inline ``<script>`` data blocks, which :func:`head_meta` does not report.
+    """
+    if not isinstance(body, bytes | bytearray | memoryview):
+        raise TypeError(f"body must be bytes, not {type(body).__name__}")
+    if limit <= 0:
+        return []
+    wanted = frozenset(names)
+    text = _decode(bytes(body[:limit]), encoding)
+    found: list[HeadElement] = []
+    for is_start, name, attrs, end in _tags(text):
+        if not is_start:
+            if name in _HEAD_END_TAGS:
+                break
+            continue
+        if name in _BODY_START_TAGS:
+            break
+        if name not in wanted:
+            continue
+        decoded = {key: unescape(value) for key, value in attrs.items()}
+        content = ""
+        closing = _RAW_TEXT_END.get(name)
+        if closing is not None:
+            match = closing.search(text, end)
+            if match is None:
+                break
+            content = text[end : match.start()]
+        found.append(HeadElement(name, decoded, content))
+    return found
 
 
 def _meta_tags(attrs: dict[str, str], in_head: bool) -> Iterator[MetaTag]:

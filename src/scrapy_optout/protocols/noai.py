@@ -20,6 +20,10 @@ The rules ride on Google's robots rule syntax, which this module follows:
   reserving line or element is enough. Rules separated by spaces instead of
   commas (``noai noimageai``) are read as well.
 
+``noml`` and ``noimageml``, a variant promoted in an open letter by a search
+engine (``new-signals-2026.md`` §6), are read as ``noai`` and ``noimageai``;
+findings quote the rule as the site wrote it.
+
 Search rules (``noindex``, ``noimageindex``, ``nosnippet``...) and Bing's
 ``noarchive`` / ``nocache`` are not read as AI opt-outs.
 
@@ -57,6 +61,9 @@ PURPOSES = frozenset({Purpose.TRAIN, Purpose.INPUT})
 
 NOAI = "noai"
 NOIMAGEAI = "noimageai"
+# The rules that reserve any response, and those that reserve images only.
+_CONTENT_RULES = (NOAI, "noml")
+_IMAGE_RULES = (*_CONTENT_RULES, NOIMAGEAI, "noimageml")
 
 # Google's rules that take a value after a colon: their names must not be
 # mistaken for a crawler's product token.
@@ -317,7 +324,7 @@ def _split_rules(text: str) -> list[str]:
 
 def _reserving(rules: Sequence[str], is_image: bool) -> list[str]:
     """The AI rules among *rules* that reserve the content at hand, in order."""
-    wanted = (NOAI, NOIMAGEAI) if is_image else (NOAI,)
+    wanted = _IMAGE_RULES if is_image else _CONTENT_RULES
     return [rule for rule in dict.fromkeys(rules) if rule in wanted]
 
 

@@ -14,7 +14,7 @@ is judged like a downloaded one, after the origin stage has applied the current
 policy files.
 
 The policy files themselves never touch the cache: their requests carry
-``dont_cache`` (see :mod:`scrapy_optout.scrapy.policystore`), so the evidence is always
+``dont_cache`` (see :mod:`scrapy_optout.scrapy.fetcher`), so the evidence is always
 what the server answered during this crawl.
 """
 

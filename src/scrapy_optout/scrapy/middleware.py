@@ -41,10 +41,11 @@ for :class:`~scrapy_optout.OptOutPipeline`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from weakref import WeakKeyDictionary
 
 from scrapy import Request, signals
@@ -62,6 +63,12 @@ from scrapy_optout.policy.urls import origin_from_parts
 from scrapy_optout.protocols import noai
 from scrapy_optout.protocols.html import DEFAULT_LIMIT
 from scrapy_optout.scrapy import httpcache
+from scrapy_optout.scrapy.exceptions import (
+    InvalidOptOutMeta,
+    LedgerFailed,
+    RefusedScheme,
+    ReservedContent,
+)
 from scrapy_optout.scrapy.policystore import stats_counter
 from scrapy_optout.scrapy.runtime import (
     MAX_CARRIED,
@@ -69,14 +76,13 @@ from scrapy_optout.scrapy.runtime import (
     META_RESULT,
     META_SKIP,
     META_SOURCE,
-    InvalidOptOutMeta,
     ItemSource,
-    LedgerFailed,
     MediaGuard,
     OptOutCore,
 )
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
-from scrapy_optout.verdict import Verdict, decide
+from scrapy_optout.stores.record import RecordDetails
+from scrapy_optout.verdict import Finding, Stage, Verdict, Where, decide
 
 if TYPE_CHECKING:
     from typing import Self
@@ -85,7 +91,7 @@ if TYPE_CHECKING:
     from scrapy.http.headers import Headers
 
     from scrapy_optout.policy.evaluate import Evaluator
-    from scrapy_optout.scrapy.policystore import PolicyStore
+    from scrapy_optout.scrapy.policystore import EnginePolicyStore
 
 logger = logging.getLogger(__name__)
 
@@ -93,19 +99,6 @@ logger = logging.getLogger(__name__)
 _CAP_KEY = "_optout_page_decompression_cap"
 #: Bodies larger than this are searched in a worker thread.
 _THREAD_THRESHOLD = DEFAULT_LIMIT
-
-
-class ReservedContent(IgnoreRequest):
-    """Raised to drop a request or response whose content is reserved."""
-
-    def __init__(self, url: str, record: dict[str, Any]) -> None:
-        signals_ = ", ".join(r["signal"] for r in record.get("reasons", []))
-        super().__init__(f"Reserved for {record.get('purpose')} by {signals_}: {url}")
-        self.record = record
-
-
-class RefusedScheme(IgnoreRequest):
-    """Raised to drop a request for a non-http(s) URL that a site put in the crawl's way."""
 
 
 #: Schemes a site may send the crawler to. ``data:`` reads nothing but the URL.
@@ -135,7 +128,7 @@ def _origin(request: Request) -> str:
     return origin_from_parts(urlparse_cached(request))
 
 
-def _skip(request: Request, store: PolicyStore) -> bool:
+def _skip(request: Request, store: EnginePolicyStore) -> bool:
     return (
         bool(request.meta.get(META_SKIP))
         or META_PROBE in request.meta
@@ -197,10 +190,11 @@ class OptOutMiddleware:
             cap = 0  # Scrapy's own limit is already the tighter one
         self.decompression_cap = cap
         self._inc = stats_counter(crawler)
-        # Downloads stopped at the headers stage, with their ledger record (or
-        # the failure to write it). Kept by request object: a copy (redirect,
-        # retry) is a download of its own.
-        self._stopped: WeakKeyDictionary[Request, dict[str, Any] | LedgerFailed] = (
+        # Downloads stopped at the headers stage, with the exception that drops
+        # them (ReservedContent, or LedgerFailed when the record could not be
+        # written). Kept by request object: a copy (redirect, retry) is a
+        # download of its own.
+        self._stopped: WeakKeyDictionary[Request, ReservedContent | LedgerFailed] = (
             WeakKeyDictionary()
         )
         # One signal receiver for every download: each costs as much as a hook.
@@ -234,15 +228,53 @@ class OptOutMiddleware:
         core.assessments[request] = assessment
         self._inc("optout/requests_checked")
         verdict = assessment.verdict(purpose)
-        if verdict.reserved and not measuring:
+        self._decide(request, assessment, Stage.ORIGIN, verdict, measuring=measuring)
+
+    def _decide(
+        self,
+        request: Request,
+        assessment: Assessment,
+        stage: Stage,
+        verdict: Verdict,
+        *,
+        measuring: bool,
+        final: bool = False,
+        **details: Unpack[RecordDetails],
+    ) -> Verdict:
+        """Act on *verdict*, the decision on *request* at *stage*; return it.
+
+        Enforced, a reservation is recorded (ledger line, evidence, stats,
+        signal) and raised as :class:`ReservedContent`, or as
+        :class:`LedgerFailed` when its line could not be written. Measured,
+        nothing is dropped: the verdict is recorded once the response is
+        *final* (its body read, or its download failed), under the earliest
+        stage that knew its reasons, and a reserved response is handed on but
+        never cached. *details* are the record's extra fields.
+        """
+        core = self.core
+        if measuring:
+            if final:
+                if verdict.reserved:
+                    self._withhold(request)
+                core.record(
+                    stage=_decisive_stage(assessment, verdict.reasons),
+                    url=request.url,
+                    verdict=verdict,
+                    assessment=assessment,
+                    request=request,
+                    **details,
+                )
+        elif verdict.reserved:
             record = core.exclude(
-                stage="origin",
+                stage=stage,
                 url=request.url,
                 verdict=verdict,
                 assessment=assessment,
                 request=request,
+                **details,
             )
             raise ReservedContent(request.url, record)
+        return verdict
 
     def _invalid(self, request: Request, error: InvalidOptOutMeta) -> None:
         self._inc("optout/invalid_meta")
@@ -288,7 +320,7 @@ class OptOutMiddleware:
             # Probably a redirect: decided in process_response if it is not followed.
             return
         verdict = assessment.verdict(core.purpose_for(request))
-        extra = None
+        details: RecordDetails = {}
         if not verdict.reserved and core.media_guard:
             # A media URL of an item from a page whose images are reserved:
             # an image/* answer is one of those images.
@@ -297,25 +329,22 @@ class OptOutMiddleware:
             mime = noai.media_image_type(ctype[-1] if ctype else None, b"")
             if guard is not None and mime is not None and not guard.measuring:
                 verdict = _media_verdict(request.url, guard, mime)
-                extra = {"item_source": guard.page, "media_type": mime}
-        if verdict.reserved and not core.measuring(request):
-            try:
-                self._stopped[request] = core.exclude(
-                    stage="headers",
-                    url=request.url,
-                    verdict=verdict,
-                    assessment=assessment,
-                    request=request,
-                    extra=extra,
-                )
-            except LedgerFailed as exc:
-                self._stopped[request] = exc  # dropped in process_response
+                details = {"item_source": guard.page, "media_type": mime}
+        measuring = core.measuring(request)
+        try:
+            self._decide(
+                request, assessment, Stage.HEADERS, verdict, measuring=measuring, **details
+            )
+        except (ReservedContent, LedgerFailed) as exc:
+            # Raised again in process_response. Without its traceback it holds
+            # no frame, so nothing keeps the request alive in the meantime.
+            self._stopped[request] = exc.with_traceback(None)
             # Decided and recorded: a retry would only record it again.
             request.meta["dont_retry"] = True
             self._inc("optout/downloads_stopped")
-            if extra is not None:
+            if details:
                 self._inc("optout/media_refused")
-            raise StopDownload(fail=False)
+            raise StopDownload(fail=False) from None
 
     def _release_followed_redirect(self, request: Request) -> None:
         """Cache the redirect that *request* follows, unless its headers reserve it.
@@ -348,7 +377,7 @@ class OptOutMiddleware:
     def _headers_assessment(self, request: Request, headers: Headers) -> Assessment | None:
         """The assessment of *request* with its response *headers* taken into account."""
         prior = self.core.assessments.get(request)
-        if prior is not None and prior.stage == "origin":
+        if prior is not None and prior.stage is Stage.ORIGIN:
             # No headers_received signal (cached response, another handler).
             evaluator = self.core.evaluator_for(request)
             prior = evaluator.lowered_headers_stage(prior, _header_lists(headers))
@@ -368,10 +397,8 @@ class OptOutMiddleware:
         if _skip(request, core.store):
             return response
         stopped = self._stopped.pop(request, None)
-        if isinstance(stopped, LedgerFailed):
-            raise stopped
         if stopped is not None:
-            raise ReservedContent(request.url, stopped)
+            raise stopped
         prior = core.assessments.get(request)
         if prior is None:
             return response
@@ -380,22 +407,19 @@ class OptOutMiddleware:
         evaluator = core.evaluator_for(request)
         if evaluator.token != prior.token:
             prior = await self._rejudged(evaluator, request)
-        if prior.stage == "origin":
+        if prior.stage is Stage.ORIGIN:
             # No headers_received signal (cached response, another handler).
             prior = evaluator.lowered_headers_stage(prior, _header_lists(response.headers))
-        if prior.stage == "headers" and not measuring:
+        if prior.stage is Stage.HEADERS:
             # Reserved by its headers but not stopped (no signal, or a Location).
-            verdict = prior.verdict(purpose)
-            if verdict.reserved:
-                record = core.exclude(
-                    stage="headers",
-                    url=request.url,
-                    verdict=verdict,
-                    assessment=prior,
-                    request=request,
-                    extra={"status": response.status},
-                )
-                raise ReservedContent(request.url, record)
+            self._decide(
+                request,
+                prior,
+                Stage.HEADERS,
+                prior.verdict(purpose),
+                measuring=measuring,
+                status=response.status,
+            )
         encoding = response.encoding if isinstance(response, TextResponse) else None
         if len(response.body) > _THREAD_THRESHOLD:
             assessment = await maybe_deferred_to_future(
@@ -404,29 +428,15 @@ class OptOutMiddleware:
         else:
             assessment = evaluator.body_stage(prior, response.body, encoding=encoding)
         core.assessments[request] = assessment
-        verdict = assessment.verdict(purpose)
-        if measuring:
-            if verdict.reserved:
-                # Handed on, as measure mode does, but never cached.
-                self._withhold(request)
-            core.record(
-                stage=_decisive_stage(assessment, verdict.reasons),
-                url=request.url,
-                verdict=verdict,
-                assessment=assessment,
-                request=request,
-                extra={"status": response.status},
-            )
-        elif verdict.reserved:
-            record = core.exclude(
-                stage="body",
-                url=request.url,
-                verdict=verdict,
-                assessment=assessment,
-                request=request,
-                extra={"status": response.status},
-            )
-            raise ReservedContent(request.url, record)
+        verdict = self._decide(
+            request,
+            assessment,
+            Stage.BODY,
+            assessment.verdict(purpose),
+            measuring=measuring,
+            final=True,
+            status=response.status,
+        )
         if core.media_guard:
             self._judge_media(request, response, assessment)
         request.meta[META_RESULT] = {
@@ -458,27 +468,27 @@ class OptOutMiddleware:
         if mime is None:
             return
         verdict = _media_verdict(request.url, guard, mime)
-        extra = {"item_source": guard.page, "media_type": mime, "status": response.status}
+        details: RecordDetails = {
+            "item_source": guard.page,
+            "media_type": mime,
+            "status": response.status,
+        }
         if guard.measuring:
+            # Recorded as the image it turned out to be, whatever the request's mode.
             self.core.record(
-                stage="body",
+                stage=Stage.BODY,
                 url=request.url,
                 verdict=verdict,
                 assessment=assessment,
                 request=request,
-                extra={**extra, "mode": "measure"},
+                **details,
             )
             return
-        record = self.core.exclude(
-            stage="body",
-            url=request.url,
-            verdict=verdict,
-            assessment=assessment,
-            request=request,
-            extra=extra,
-        )
-        self._inc("optout/media_refused")
-        raise ReservedContent(request.url, record)
+        try:
+            self._decide(request, assessment, Stage.BODY, verdict, measuring=False, **details)
+        except ReservedContent:
+            self._inc("optout/media_refused")
+            raise
 
     def process_exception(self, request: Request, exception: Exception) -> None:
         """In measure mode, record the verdict of a download that failed for good.
@@ -493,13 +503,14 @@ class OptOutMiddleware:
         if assessment is None or not core.measuring(request):
             return
         verdict = assessment.verdict(core.purpose_for(request))
-        core.record(
-            stage=_decisive_stage(assessment, verdict.reasons),
-            url=request.url,
-            verdict=verdict,
-            assessment=assessment,
-            request=request,
-            extra={"error": describe_error(exception)},
+        self._decide(
+            request,
+            assessment,
+            assessment.stage,
+            verdict,
+            measuring=True,
+            final=True,
+            error=describe_error(exception),
         )
 
 
@@ -510,16 +521,16 @@ def _media_verdict(url: str, guard: MediaGuard, mime: str) -> Verdict:
     return decide(findings, guard.purpose)
 
 
-def _decisive_stage(assessment: Assessment, reasons: Any) -> str:
+def _decisive_stage(assessment: Assessment, reasons: Iterable[Finding]) -> Stage:
     """The earliest stage at which the reasons were known (for measure-mode records)."""
-    wheres = {str(r.where) for r in reasons}
+    wheres = {r.where for r in reasons}
     if not wheres:
         return assessment.stage
-    if "meta" in wheres:
-        return "body"
-    if "header" in wheres:
-        return "headers"
-    return "origin"
+    if Where.META in wheres:
+        return Stage.BODY
+    if Where.HEADER in wheres:
+        return Stage.HEADERS
+    return Stage.ORIGIN
 
 
 class OptOutSpiderMiddleware(BaseSpiderMiddleware):
@@ -601,21 +612,36 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
         parent = response.request
         inherited: tuple[ItemSource, ...] = parent.meta.get(META_SOURCE, ())
         assessment = core.assessments.get(parent)
+        provenance = core.settings.provenance
         own = None
-        if assessment is not None and (assessment.image_findings or core.measuring(parent)):
+        if assessment is not None and (
+            assessment.image_findings or core.measuring(parent) or provenance
+        ):
             # (Only in measure mode can a reserved page reach its callback.)
             own = core.item_source(response, assessment)
         here = (own.carried(),) if own is not None and own.binding else ()
-        if not here and not inherited:
+        # With provenance on, a page that binds nothing still goes to the requests
+        # that pass data on: an item built from it must name it.
+        traced = own.carried() if own is not None and provenance and not here else None
+        if not here and not inherited and traced is None:
             return None  # the usual case: nothing to pass on
         passed = _passed_objects(parent) if inherited else frozenset()
+        stored = False
 
         def carry(request: Request) -> None:
+            nonlocal stored
             sources = list(here)
+            if traced is not None and (request.cb_kwargs or _passed_objects(request)):
+                sources.append(traced)
             if inherited and passed and not passed.isdisjoint(_passed_objects(request)):
                 sources += inherited
             if not sources:
                 return
+            if provenance and not stored and assessment is not None and (here or traced):
+                # The entry of an item built from this page will name these files.
+                stored = True
+                with contextlib.suppress(LedgerFailed):  # the crawl is being stopped
+                    core.keep_evidence(assessment.files)
             meta = request.meta
             known = {(s.url, s.purpose) for s in meta.get(META_SOURCE, ())}
             merged = list(meta.get(META_SOURCE, ()))

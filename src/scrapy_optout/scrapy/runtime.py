@@ -11,29 +11,31 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 from weakref import WeakKeyDictionary
 
 from scrapy import signals
 from scrapy.downloadermiddlewares.defaultheaders import DefaultHeadersMiddleware
 from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Headers
 from scrapy.utils.conf import build_component_list
 from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import load_object
 from w3lib.url import canonicalize_url
 
-from scrapy_optout.exceptions import ConfigurationError, LedgerError
+from scrapy_optout.exceptions import LedgerError
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
-from scrapy_optout.policy.snapshot import isoformat, utcnow
+from scrapy_optout.policy.snapshot import PolicyFile, isoformat, utcnow
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
-from scrapy_optout.scrapy.policystore import PolicyStore
+from scrapy_optout.scrapy.exceptions import InvalidOptOutMeta, LedgerFailed
+from scrapy_optout.scrapy.policystore import EnginePolicyStore
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
-from scrapy_optout.stores.ledger import SCHEMA_VERSION, Ledger
-from scrapy_optout.verdict import Finding, Purpose, Verdict, clip
+from scrapy_optout.stores.ledger import Ledger, provenance_path_for
+from scrapy_optout.stores.record import LedgerRecord, RecordDetails
+from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, clip
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -75,21 +77,6 @@ LEDGER_FAILED = "optout_ledger_failed"
 MAX_RULE_QUOTE = 2000
 
 
-class InvalidOptOutMeta(IgnoreRequest, ConfigurationError):
-    """A request's ``optout_purpose`` or ``optout_mode`` has a value that cannot be used.
-
-    The request is dropped, not crawled under the default purpose or mode.
-    """
-
-    def __init__(self, key: str, value: object, allowed: tuple[str, ...]) -> None:
-        super().__init__(
-            f"Request.meta[{key!r}] is {value!r}; it must be one of {', '.join(allowed)}"
-        )
-        self.key = key
-        self.value = value
-        self.allowed = allowed
-
-
 def sent_user_agent(crawler: Crawler) -> str:
     """The User-Agent Scrapy's own middlewares give a request that names none.
 
@@ -120,14 +107,6 @@ def _text(value: object) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else str(value)
 
 
-class LedgerFailed(IgnoreRequest):
-    """Raised instead of acting on a decision whose ledger line could not be written.
-
-    Nothing is kept or excluded without its record: the request or response
-    is dropped (the pipeline drops the item) and the crawl stops.
-    """
-
-
 @dataclass
 class ItemSource:
     """What the pipeline needs to know about a page an item came from.
@@ -144,16 +123,36 @@ class ItemSource:
     assessment: Assessment | None = None
     purpose: Purpose | None = None
     measuring: bool = False
+    #: The stage and product token of the assessment (``None`` for a page not judged).
+    stage: Stage | None = None
+    token: str | None = None
+    #: Of a carried copy, which has no assessment: the evidence of its policy files.
+    carried_evidence: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def binding(self) -> bool:
         """Whether this page says anything that bears on the items built from it."""
         return bool(self.image_findings) or (self.verdict is not None and self.verdict.reserved)
 
+    @property
+    def evidence(self) -> list[dict[str, Any]]:
+        """The evidence of the policy files the page was judged with."""
+        if self.assessment is not None:
+            return self.assessment.evidence
+        return self.carried_evidence
+
     def carried(self) -> ItemSource:
-        """A copy small enough to travel in a request's meta (no assessment)."""
+        """A copy small enough to travel in a request's meta (its evidence, no assessment)."""
         return ItemSource(
-            self.url, self.verdict, self.image_findings, None, self.purpose, self.measuring
+            self.url,
+            self.verdict,
+            self.image_findings,
+            None,
+            self.purpose,
+            self.measuring,
+            self.stage,
+            self.token,
+            self.evidence,
         )
 
 
@@ -185,11 +184,22 @@ class OptOutCore:
         self._by_token: dict[str, Evaluator] = {}
         self._by_agent: dict[str, Evaluator] = {}
         self._default_agent: str | None = self.settings.user_agent_override
-        self.store = PolicyStore(crawler, self.settings)
+        self.store = EnginePolicyStore(crawler, self.settings)
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
         # Before any request: a ledger that cannot be written stops the crawl
         # from starting (LedgerError, naming the setting and the path).
         self.ledger.open()
+        #: Provenance of items that cannot take it, by item (``OPTOUT_PROVENANCE``);
+        #: opened now for the same reason.
+        self.provenance_file: Ledger | None = None
+        if self.settings.provenance:
+            self.provenance_file = Ledger(
+                provenance_path_for(self.ledger.path),
+                self.ledger.evidence_dir,
+                setting="OPTOUT_PROVENANCE",
+                name="provenance side file",
+            )
+            self.provenance_file.open()
         # Measure mode records each URL once per stage, purpose and verdict:
         # digests of the combinations recorded so far.
         self._measured: set[bytes] = set()
@@ -251,6 +261,16 @@ class OptOutCore:
                 return _text(values[-1])
         return self.default_user_agent
 
+    def identity_of(self, token: str | None) -> tuple[str, str]:
+        """The product token and User-Agent of an assessment made for *token*.
+
+        The crawl's default identity when *token* is ``None`` or no longer known.
+        """
+        evaluator = self._by_token.get(token) if token is not None else None
+        if evaluator is None:
+            evaluator = self.evaluator
+        return evaluator.token, evaluator.user_agent
+
     def evaluator_for(self, request: Request | None) -> Evaluator:
         """The evaluator of the identity *request* is (or will be) sent with."""
         agent = self.user_agent_for(request)
@@ -310,94 +330,46 @@ class OptOutCore:
     def record(
         self,
         *,
-        stage: str,
+        stage: Stage,
         url: str,
         verdict: Verdict,
         assessment: Assessment | None,
         request: Request | None = None,
-        item: Any = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Write one ledger line (and its evidence) for *verdict*; return the record.
+        **details: Unpack[RecordDetails],
+    ) -> LedgerRecord | None:
+        """Record a measured verdict: one ledger line (and its evidence); return the record.
 
-        In measure mode a URL already recorded at *stage* for the purpose with
-        the same verdict is not recorded again (the return value is then an
-        empty dict). Raises :class:`LedgerFailed` when the line or its evidence
-        could not be written; the crawl is then being stopped.
+        A URL already recorded at *stage* for the purpose with the same verdict
+        is not recorded again (the return value is then ``None``). *details*
+        are the fields the stage adds (``status``, ``item_source``, ...).
+        Raises :class:`LedgerFailed` when the line or its evidence could not
+        be written; the crawl is then being stopped.
         """
-        measuring = self.measuring(request)
-        key = b""
-        if measuring:
-            seen = f"{stage}\0{verdict.purpose}\0{verdict.label}\0{url}"
-            key = hashlib.blake2b(seen.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-            if key in self._measured:
-                return {}
-        evidence = assessment.evidence if assessment is not None else []
-        spider = self.crawler.spider
-        agent = self.user_agent_for(request)
-        evaluator = self._by_agent.get(agent) or self._evaluator(agent)
-        token = assessment.token if assessment is not None else None
-        if token is not None and token != evaluator.token:
-            # Made for another identity than the request names (or, at the item
-            # stage, than the default one): the ledger names the one judged.
-            evaluator = self._by_token.get(token, evaluator)
-            agent = evaluator.user_agent
-        record: dict[str, Any] = {
-            "v": SCHEMA_VERSION,
-            "time": isoformat(utcnow()),
-            "url": url,
-            "origin": origin_of(url),
-            "domain": registrable_domain(url),
-            "stage": stage,
-            "purpose": str(verdict.purpose),
-            "verdict": verdict.label,
-            "mode": "measure" if measuring else "enforce",
-            "reasons": [_quoted(f.reason()) for f in verdict.reasons],
-            "evidence": evidence,
-            "spider": spider.name if spider is not None else None,
-            "token": token or evaluator.token,
-            "user_agent": agent,
-        }
-        redirects = request.meta.get("redirect_urls") if request is not None else None
-        if redirects:
-            record["redirect_urls"] = list(redirects)
-        if extra:
-            record.update(extra)
-        try:
-            if assessment is not None:
-                self.ledger.store_evidence(assessment.files)
-            self.ledger.write(record)
-        except LedgerError as exc:
-            self._ledger_failed(exc)
-            raise LedgerFailed(f"Not recorded, so dropped: {url} ({exc})") from exc
-        if measuring:
-            self._measured.add(key)
-        stats = self.crawler.stats
-        if stats is not None:
-            stats.inc_value(f"optout/verdict/{verdict.label}")
+        seen = f"{stage}\0{verdict.purpose}\0{verdict.label}\0{url}"
+        key = hashlib.blake2b(seen.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        if key in self._measured:
+            return None
+        record = self._write(MEASURE, stage, url, verdict, assessment, request, details)
+        self._measured.add(key)
         return record
 
     def exclude(
         self,
         *,
-        stage: str,
+        stage: Stage,
         url: str,
         verdict: Verdict,
         assessment: Assessment | None,
         request: Request | None = None,
         item: Any = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Record an exclusion: ledger line, evidence, stats, signal and a log line."""
-        record = self.record(
-            stage=stage,
-            url=url,
-            verdict=verdict,
-            assessment=assessment,
-            request=request,
-            item=item,
-            extra=extra,
-        )
+        **details: Unpack[RecordDetails],
+    ) -> LedgerRecord:
+        """Record an exclusion: ledger line, evidence, stats, signal and a log line.
+
+        Every exclusion has its own line. Raises :class:`LedgerFailed` when
+        the line or its evidence could not be written.
+        """
+        record = self._write(ENFORCE, stage, url, verdict, assessment, request, details)
         stats = self.crawler.stats
         if stats is not None:
             stats.inc_value("optout/excluded_count")
@@ -405,7 +377,7 @@ class OptOutCore:
             for signal in verdict.signals:
                 stats.inc_value(f"optout/excluded/{signal}")
         self.crawler.signals.send_catch_log(
-            events.content_excluded, record=record, request=request, item=item
+            events.content_excluded, record=record.to_dict(), request=request, item=item
         )
         if self.settings.log_exclusions:
             first = verdict.reasons[0] if verdict.reasons else None
@@ -421,6 +393,83 @@ class OptOutCore:
                 extra={"spider": self.crawler.spider},
             )
         return record
+
+    def _write(
+        self,
+        mode: str,
+        stage: Stage,
+        url: str,
+        verdict: Verdict,
+        assessment: Assessment | None,
+        request: Request | None,
+        details: RecordDetails,
+    ) -> LedgerRecord:
+        """Build the record of *verdict* and write it, after its evidence."""
+        spider = self.crawler.spider
+        agent = self.user_agent_for(request)
+        evaluator = self._by_agent.get(agent) or self._evaluator(agent)
+        token = assessment.token if assessment is not None else None
+        if token is not None and token != evaluator.token:
+            # Made for another identity than the request names (or, at the item
+            # stage, than the default one): the ledger names the one judged.
+            evaluator = self._by_token.get(token, evaluator)
+            agent = evaluator.user_agent
+        redirects = request.meta.get("redirect_urls") if request is not None else None
+        place: dict[str, Any] = {"origin": origin_of(url), "domain": registrable_domain(url)}
+        place.update(details)
+        record = LedgerRecord(
+            time=isoformat(utcnow()),
+            url=url,
+            stage=stage,
+            purpose=verdict.purpose,
+            verdict=verdict.label,
+            mode=mode,
+            reasons=[_quoted(f.reason()) for f in verdict.reasons],
+            evidence=assessment.evidence if assessment is not None else [],
+            spider=spider.name if spider is not None else None,
+            token=token or evaluator.token,
+            user_agent=agent,
+            redirect_urls=list(redirects) if redirects else None,
+            **place,
+        )
+        try:
+            if assessment is not None:
+                self.ledger.store_evidence(assessment.files)
+            self.ledger.write(record)
+        except LedgerError as exc:
+            self._ledger_failed(exc)
+            raise LedgerFailed(f"Not recorded, so dropped: {url} ({exc})") from exc
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.inc_value(f"optout/verdict/{verdict.label}")
+        return record
+
+    def keep_evidence(self, files: Iterable[PolicyFile]) -> None:
+        """Store the bodies of *files* in the evidence store (each sha256 once).
+
+        For a provenance entry about to name them. Raises :class:`LedgerFailed`
+        when a body cannot be stored; the crawl is then being stopped.
+        """
+        try:
+            self.ledger.store_evidence(files)
+        except LedgerError as exc:
+            self._ledger_failed(exc)
+            raise LedgerFailed(f"Evidence not stored, so dropped: {exc}") from exc
+
+    def write_provenance(self, line: Mapping[str, Any]) -> None:
+        """Append *line* to the provenance side file.
+
+        Raises :class:`LedgerFailed` when it cannot be written; the crawl is
+        then being stopped.
+        """
+        side = self.provenance_file
+        if side is None:
+            raise LedgerFailed("OPTOUT_PROVENANCE is off: no provenance side file")
+        try:
+            side.write(line)
+        except LedgerError as exc:
+            self._ledger_failed(exc)
+            raise LedgerFailed(f"Provenance not recorded, so dropped: {exc}") from exc
 
     def _ledger_failed(self, exc: LedgerError) -> None:
         """Stop the crawl, once: a decision that cannot be recorded cannot be acted on."""
@@ -443,11 +492,11 @@ class OptOutCore:
             )
 
     def _engine_stopped(self) -> None:
-        if self.ledger.failed is None:
+        side = self.provenance_file
+        failed = self.ledger.failed or (side.failed if side is not None else None)
+        if failed is None:
             return
-        logger.error(
-            "The crawl stopped because its ledger could not be written: %s", self.ledger.failed
-        )
+        logger.error("The crawl stopped because its ledger could not be written: %s", failed)
         # Scrapy's runners (scrapy crawl, runspider, CrawlerProcess) report a
         # crawler left without a spider as failed (bootstrap_failed, exit code 1);
         # Scrapy has no other way for a component to set the exit code.
@@ -469,6 +518,8 @@ class OptOutCore:
             assessment=assessment,
             purpose=purpose,
             measuring=measuring,
+            stage=assessment.stage,
+            token=assessment.token,
         )
 
     def item_sources_of(
@@ -511,6 +562,8 @@ class OptOutCore:
 
     def _spider_closed(self, spider: Any = None, reason: str = "") -> None:
         self.ledger.close()
+        if self.provenance_file is not None:
+            self.provenance_file.close()
         stats = self.crawler.stats
         if stats is not None:
             stats.set_value("optout/ledger_records", self.ledger.records_written)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scrapy_optout.exceptions import ConfigurationError
+from scrapy_optout.policy.fetching import DEFAULT_MAXSIZE, MIN_MAXSIZE
 from scrapy_optout.policy.snapshot import AI_TXT, ROBOTS_TXT, TDMREP_JSON
 from scrapy_optout.policy.urls import POLICY_PATHS
 from scrapy_optout.verdict import Purpose
@@ -37,7 +38,7 @@ RESERVE = "reserve"
 DROP = "drop"
 STRIP = "strip"
 MAX_CACHE_TTL = 86400  # RFC 9309 §2.4: no cached robots.txt older than 24 h
-MIN_POLICY_MAXSIZE = 512000  # RFC 9309 §2.5: parse at least 500 KiB
+MIN_POLICY_MAXSIZE = MIN_MAXSIZE  # RFC 9309 §2.5: parse at least 500 KiB
 SCRAPY_DOWNLOAD_TIMEOUT = 180.0  # Scrapy's own default for DOWNLOAD_TIMEOUT
 
 #: The default of every setting; ``None`` where the default comes from
@@ -55,7 +56,7 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_ERROR_TTL": 600,
     "OPTOUT_CACHE_SIZE": 10000,
     "OPTOUT_POLICY_FILES": [ROBOTS_TXT, AI_TXT, TDMREP_JSON],
-    "OPTOUT_POLICY_MAXSIZE": 1024 * 1024,
+    "OPTOUT_POLICY_MAXSIZE": DEFAULT_MAXSIZE,
     "OPTOUT_POLICY_TIMEOUT": None,
     "OPTOUT_POLICY_RETRY_TIMES": 1,
     "OPTOUT_ITEM_URL_FIELDS": [],
@@ -63,6 +64,7 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_UNKNOWN": ALLOW,
     "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
     "OPTOUT_ITEM_ACTION": DROP,
+    "OPTOUT_PROVENANCE": False,
 }
 
 
@@ -89,6 +91,8 @@ class OptOutSettings:
     #: ``OPTOUT_USER_AGENT``: judge every request as this User-Agent, whatever it sends.
     user_agent_override: str | None = None
     item_action: str = DROP
+    #: ``OPTOUT_PROVENANCE``: attach to each kept item the permission it was admitted under.
+    provenance: bool = False
 
     @property
     def measure(self) -> bool:
@@ -162,6 +166,7 @@ class OptOutSettings:
             ),
             user_agent_override=override,
             item_action=read.choice("OPTOUT_ITEM_ACTION", [DROP, STRIP]),
+            provenance=read.flag("OPTOUT_PROVENANCE"),
         )
 
 

@@ -2,7 +2,7 @@
 
 A parsed robots.txt costs tens of kilobytes of Python objects (a big one,
 megabytes), and a crawl of many sites keeps a snapshot per origin. The
-:class:`~scrapy_optout.scrapy.policystore.PolicyStore` therefore keeps only the
+:class:`~scrapy_optout.stores.memory.MemoryPolicyStore` therefore keeps only the
 snapshots used most recently parsed ("hot") and hands the others to a
 :class:`ColdStore`, which writes what cannot be derived again (the fetched
 files, their bodies, when they were fetched) compressed to an anonymous

@@ -66,7 +66,14 @@ from scrapy_optout.policy.snapshot import PolicyFile, utcnow
 from scrapy_optout.policy.urls import POLICY_PATHS
 from scrapy_optout.verdict import Purpose
 
-__all__ = ["Capture", "CaptureGroup", "group_captures", "read_captures", "survey_captures"]
+__all__ = [
+    "Capture",
+    "CaptureGroup",
+    "group_captures",
+    "policy_file_of",
+    "read_captures",
+    "survey_captures",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -441,7 +448,7 @@ def capture_record(
     group: CaptureGroup, line: int, *, evaluator: Evaluator, purpose: Purpose
 ) -> dict[str, Any]:
     """The survey record of one host-month of captures."""
-    files = {kind: _policy_file(capture) for kind, capture in group.files.items()}
+    files = {kind: policy_file_of(capture) for kind, capture in group.files.items()}
     home = group.home
     page = (
         PageResult(
@@ -483,7 +490,8 @@ def capture_record(
     return record
 
 
-def _policy_file(capture: Capture) -> PolicyFile:
+def policy_file_of(capture: Capture) -> PolicyFile:
+    """The policy file a capture of one holds, fetched at the capture's date."""
     # A capture without a status was stored because it was served: read it as a 200.
     return PolicyFile(
         capture.kind,

@@ -13,14 +13,16 @@ Choices worth knowing:
 
 * Requests go through the normal downloader middlewares (proxies, retries,
   compression), with every response status handed to the spider: a 404 or a
-  503 robots.txt is data, not an error. Policy files follow at most five
-  redirects, as the opt-out middleware does; a longer chain reads as
-  unavailable.
+  503 robots.txt is data, not an error. Policy files are fetched on the
+  fetch contract of the opt-out middleware (:mod:`~scrapy_optout.policy.fetching`):
+  the same redirects followed, the same size caps, the same errors, so the
+  survey records the files the crawl would enforce.
 * Politeness is per origin: each origin is its own download slot, so
   ``CONCURRENT_REQUESTS_PER_DOMAIN`` and ``DOWNLOAD_DELAY`` bind per
   ``scheme://host:port``, and a survey of many sites runs in parallel.
 * Bodies are capped at ``SURVEY_MAXSIZE`` bytes (default 1 MiB, at least the
-  500 KiB RFC 9309 asks a parser to read): a longer body is cut, not refused.
+  500 KiB RFC 9309 asks a parser to read): a longer body is cut, not refused,
+  and a compressed policy file is expanded to that many bytes at most.
 * A site is *unreachable* when neither robots.txt nor the home page gave any
   HTTP response. A bare domain is tried over HTTPS first, then over HTTP.
 * Identical site lines are fetched once and recorded once per line.
@@ -41,14 +43,16 @@ from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from scrapy_optout.exceptions import ConfigurationError
+from scrapy_optout.exceptions import REDIRECTS, ConfigurationError, describe_error
 from scrapy_optout.frontends.survey.inputs import SiteLine, read_sites
 from scrapy_optout.frontends.survey.progress import Progress
 from scrapy_optout.frontends.survey.record import PageResult, build_record, error_record
 from scrapy_optout.frontends.survey.results import RESULTS, ResultsWriter, finish, finished_lines
 from scrapy_optout.policy.evaluate import Evaluator
-from scrapy_optout.policy.snapshot import ROBOTS_TXT, TOO_MANY_REDIRECTS, PolicyFile, utcnow
-from scrapy_optout.policy.urls import POLICY_PATHS, origin_of, policy_url
+from scrapy_optout.policy.fetching import DEFAULT_MAXSIZE, LIMITS, Limits, PolicyFetch
+from scrapy_optout.policy.snapshot import ROBOTS_TXT, PolicyFile, utcnow
+from scrapy_optout.policy.urls import POLICY_PATHS, origin_of
+from scrapy_optout.scrapy.fetcher import CappedDownloads
 from scrapy_optout.verdict import Purpose
 
 if TYPE_CHECKING:
@@ -63,13 +67,12 @@ __all__ = ["DEFAULT_USER_AGENT", "SurveySpider"]
 
 DEFAULT_USER_AGENT = "scrapy-optout-survey/0.1 (+https://github.com/scrapy-optout/scrapy-optout)"
 HOME = "home"
-MAX_POLICY_REDIRECTS = 5
-DEFAULT_MAXSIZE = 1024 * 1024
 
 _JOB_KEY = "_survey_job"
 _KIND_KEY = "_survey_kind"
 _TRUNCATED_KEY = "_survey_truncated"
-# Every status reaches the callback, except redirects, which are followed.
+# Every status of the home page reaches the callback, except redirects, which
+# are followed; policy files get every status, redirects being followed by the contract.
 _ALL_STATUSES = [*range(100, 300), *range(400, 600)]
 
 
@@ -85,6 +88,7 @@ class _Job:
     first_try: str | None = None
     started: datetime = field(default_factory=utcnow)
     files: dict[str, PolicyFile] = field(default_factory=dict)
+    fetches: dict[str, PolicyFetch] = field(default_factory=dict)
     home: PageResult | None = None
 
     @property
@@ -117,6 +121,8 @@ class SurveySpider(scrapy.Spider):
 
     name = "survey"
     _maxsize: int = DEFAULT_MAXSIZE  # SURVEY_MAXSIZE, read in from_crawler()
+    _limits: Limits = LIMITS
+    _downloads: CappedDownloads | None = None
 
     def __init__(
         self,
@@ -149,7 +155,9 @@ class SurveySpider(scrapy.Spider):
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> SurveySpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         assert isinstance(spider, SurveySpider)
-        spider._maxsize = max(512_000, crawler.settings.getint("SURVEY_MAXSIZE", DEFAULT_MAXSIZE))
+        spider._limits = Limits.at_least(crawler.settings.getint("SURVEY_MAXSIZE", DEFAULT_MAXSIZE))
+        spider._maxsize = spider._limits.maxsize
+        spider._downloads = CappedDownloads(crawler, spider._maxsize)
         crawler.signals.connect(spider._bytes_received, signal=signals.bytes_received)
         return spider
 
@@ -207,24 +215,42 @@ class SurveySpider(scrapy.Spider):
         return job
 
     def _requests(self, job: _Job) -> Iterator[scrapy.Request]:
-        targets = [(kind, policy_url(job.origin, kind)) for kind in POLICY_PATHS]
-        targets.append((HOME, job.site))
-        for kind, url in targets:
-            meta: dict[str, Any] = {
+        for kind in POLICY_PATHS:
+            fetch = job.fetches[kind] = PolicyFetch(
+                job.origin, kind, self._limits, fetched_at=job.started
+            )
+            yield self._policy_request(job, fetch)
+        yield self._request(
+            job.site,
+            {
                 _JOB_KEY: job.ident,
-                _KIND_KEY: kind,
+                _KIND_KEY: HOME,
                 "download_slot": job.origin,
                 "handle_httpstatus_list": _ALL_STATUSES,
-            }
-            if kind != HOME:
-                meta["redirect_ttl"] = MAX_POLICY_REDIRECTS
-            yield scrapy.Request(
-                url,
-                callback=self._on_response,
-                errback=self._on_error,
-                dont_filter=True,
-                meta=meta,
-            )
+            },
+        )
+
+    def _policy_request(self, job: _Job, fetch: PolicyFetch) -> scrapy.Request:
+        """The request of the next hop of *fetch*."""
+        assert fetch.next_url is not None
+        request = self._request(
+            fetch.next_url,
+            {
+                _JOB_KEY: job.ident,
+                _KIND_KEY: fetch.kind,
+                "download_slot": job.origin,
+                "handle_httpstatus_all": True,
+                "dont_redirect": True,
+            },
+        )
+        if self._downloads is not None:
+            self._downloads.begin(request.meta)
+        return request
+
+    def _request(self, url: str, meta: dict[str, Any]) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self._on_response, errback=self._on_error, dont_filter=True, meta=meta
+        )
 
     # -- responses ------------------------------------------------------------------
 
@@ -232,7 +258,14 @@ class SurveySpider(scrapy.Spider):
         job, kind = self._job_of(response.request)
         if job is None:
             return iter(())
-        self._store(job, kind, response=response)
+        if kind != HOME:
+            assert self._downloads is not None
+            answer = self._downloads.answer(response)
+            self._downloads.end(response.request)
+            if job.fetches[kind].feed(answer) is None:
+                return iter((self._policy_request(job, job.fetches[kind]),))
+            return self._settle(job)
+        self._store_home(job, response=response)
         return self._settle(job)
 
     def _on_error(self, failure: Failure) -> Iterator[scrapy.Request]:
@@ -240,12 +273,22 @@ class SurveySpider(scrapy.Spider):
         job, kind = self._job_of(request)
         if job is None:
             return iter(())
-        exc = failure.value
-        if isinstance(exc, HttpError):
+        # A Failure always holds an exception; typed as optional all the same.
+        exc = failure.value if failure.value is not None else RuntimeError("no exception")
+        if kind != HOME:
+            assert self._downloads is not None
+            fetch = job.fetches[kind]
+            answer = self._downloads.overflow(request, exc)
+            self._downloads.end(request)
+            if answer is None:
+                fetch.fail(exc)
+            elif fetch.feed(answer) is None:
+                return iter((self._policy_request(job, fetch),))
+        elif isinstance(exc, HttpError):
             # A status outside the handled list, e.g. a 304 or a 3xx without Location.
-            self._store(job, kind, response=exc.response)
+            self._store_home(job, response=exc.response)
         else:
-            self._store(job, kind, error=_describe(exc) if exc is not None else "failed")
+            self._store_home(job, error=_describe_home_error(exc))
         return self._settle(job)
 
     def _job_of(self, request: scrapy.Request | None) -> tuple[_Job | None, str]:
@@ -254,42 +297,28 @@ class SurveySpider(scrapy.Spider):
         job = self._jobs.get(request.meta.get(_JOB_KEY, -1))
         return job, str(request.meta.get(_KIND_KEY, ""))
 
-    def _store(
-        self, job: _Job, kind: str, *, response: Response | None = None, error: str | None = None
+    def _store_home(
+        self, job: _Job, *, response: Response | None = None, error: str | None = None
     ) -> None:
-        url = job.site if kind == HOME else policy_url(job.origin, kind)
-        if response is not None:
-            meta = response.request.meta if response.request is not None else {}
-            truncated = bool(meta.get(_TRUNCATED_KEY))
-            content_type = response.headers.get(b"Content-Type")
-            if kind == HOME:
-                job.home = PageResult(
-                    url,
-                    response.status,
-                    _headers(response),
-                    response.body,
-                    final_url=response.url,
-                    encoding=response.encoding if isinstance(response, TextResponse) else None,
-                    truncated=truncated,
-                )
-            else:
-                job.files[kind] = PolicyFile(
-                    kind,
-                    url,
-                    response.status,
-                    response.body,
-                    fetched_at=job.started,
-                    final_url=response.url,
-                    content_type=content_type.decode("latin-1") if content_type else None,
-                    truncated=truncated,
-                )
-        elif kind == HOME:
-            job.home = PageResult(url, None, error=error)
-        else:
-            job.files[kind] = PolicyFile(kind, url, None, fetched_at=job.started, error=error)
+        if response is None:
+            job.home = PageResult(job.site, None, error=error)
+            return
+        meta = response.request.meta if response.request is not None else {}
+        job.home = PageResult(
+            job.site,
+            response.status,
+            _headers(response),
+            response.body,
+            final_url=response.url,
+            encoding=response.encoding if isinstance(response, TextResponse) else None,
+            truncated=bool(meta.get(_TRUNCATED_KEY)),
+        )
 
     def _settle(self, job: _Job) -> Iterator[scrapy.Request]:
         """Once a site's four answers are in: retry over HTTP, or write its records."""
+        for kind, fetch in job.fetches.items():
+            if fetch.result is not None:
+                job.files[kind] = fetch.result
         if not job.complete:
             return iter(())
         del self._jobs[job.ident]
@@ -340,7 +369,8 @@ class SurveySpider(scrapy.Spider):
     # -- size cap ----------------------------------------------------------------
 
     def _bytes_received(self, data: bytes, request: scrapy.Request, spider: Any = None) -> None:
-        if _JOB_KEY not in request.meta:
+        # The home page's cap; policy files are capped by CappedDownloads.
+        if request.meta.get(_KIND_KEY) != HOME or _JOB_KEY not in request.meta:
             return
         total = request.meta.get("_survey_bytes", 0) + len(data)
         request.meta["_survey_bytes"] = total
@@ -391,9 +421,9 @@ def _headers(response: Response) -> dict[str, list[str]]:
     }
 
 
-def _describe(exc: BaseException) -> str:
+def _describe_home_error(exc: BaseException) -> str:
+    """How a failed download of the home page is worded (see :func:`describe_error`)."""
     if isinstance(exc, IgnoreRequest) and "redirect" in str(exc).lower():
-        return f"{TOO_MANY_REDIRECTS} (more than {MAX_POLICY_REDIRECTS})"
-    name = type(exc).__name__
-    text = str(exc)
-    return f"{name}: {text}" if text else name
+        # RedirectMiddleware gave up on the chain (REDIRECT_MAX_TIMES).
+        return f"{REDIRECTS} ({type(exc).__name__})"
+    return describe_error(exc)
