@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks import crawl, decision, filter, hooks, hostile, memory, parse, survey
+from benchmarks import captures, crawl, decision, filter, hooks, hostile, memory, parse, survey
 from benchmarks.common import RESULTS_DIR
 
 RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
@@ -27,6 +27,7 @@ RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "hooks": hooks.main,
     "hostile": hostile.main,
     "filter": filter.main,
+    "captures": captures.main,
 }
 
 QUICK: dict[str, list[str]] = {
@@ -38,6 +39,7 @@ QUICK: dict[str, list[str]] = {
     "hooks": ["--number", "1000"],
     "hostile": ["--urls", "20", "--rounds", "1"],
     "filter": ["--records", "20000", "--origins", "1000", "--rounds", "1"],
+    "captures": ["--captures", "20000"],
 }
 
 
@@ -112,6 +114,16 @@ def table(results: dict[str, Any]) -> str:
                 "hooks (diagnostic)",
                 f"+{value['extra_per_page_us']:.0f} us per page",
                 "-",
+                "-",
+            )
+        )
+    for key in sorted((k for k in bench if k.startswith("captures_")), key=lambda k: int(k[9:])):
+        value = bench[key]
+        rows.append(
+            (
+                f"captures {value['captures']:,} ({value['groups']:,} host-months)",
+                f"{value['peak_rss_mb']:.0f} MB peak RSS, {value['seconds']:.0f} s",
+                "bounded",
                 "-",
             )
         )
