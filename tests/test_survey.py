@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from examples.farm import SiteFarm
 
-from helpers import FIXTURES, ROOT
+from helpers import FIXTURES, ROOT, closed_port
 from scrapy_optout.frontends.survey import read_records, summarise
 from scrapy_optout.frontends.survey.inputs import parse_line, parse_lines
 from scrapy_optout.frontends.survey.progress import Progress
@@ -127,12 +126,6 @@ EXPECTED_EFFECTIVE = {
 }
 HOSTILE_LINE = "<script>alert(1)</script>"
 
-
-def closed_port() -> int:
-    """A loopback port with nothing listening: bind port 0, read it, close."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_optout(

@@ -32,7 +32,7 @@ from scrapy.utils.test import get_crawler
 from twisted.internet import error as twisted_error
 
 from faultserver import FaultServer, Redirect, html
-from helpers import TEST_UA, run_crawl
+from helpers import TEST_UA, closed_port, run_crawl
 from scrapy_optout import ConfigurationError, FetchError, OptOutMiddleware, OptOutPipeline
 from scrapy_optout.cli import main
 from scrapy_optout.exceptions import describe_error
@@ -456,12 +456,6 @@ def test_report_into_a_closed_pipe_ends_quietly(tmp_path, args, code):
 
 # -- failed downloads: one wording for the crawl and the check ---------------------------------
 
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on: bound, read back, closed."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_check_says_connection_refused(capsys):
