@@ -30,7 +30,7 @@ from scrapy_optout.policy.snapshot import isoformat, utcnow
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
 from scrapy_optout.scrapy.exceptions import InvalidOptOutMeta, LedgerFailed
-from scrapy_optout.scrapy.policystore import EnginePolicyStore
+from scrapy_optout.scrapy.policystore import policy_store
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
 from scrapy_optout.stores.ledger import Ledger
 from scrapy_optout.stores.record import LedgerRecord, RecordDetails
@@ -163,7 +163,8 @@ class OptOutCore:
         self._by_token: dict[str, Evaluator] = {}
         self._by_agent: dict[str, Evaluator] = {}
         self._default_agent: str | None = self.settings.user_agent_override
-        self.store = EnginePolicyStore(crawler, self.settings)
+        # OPTOUT_POLICY_STORE: this process only, or shared through Redis.
+        self.store = policy_store(crawler, self.settings)
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
         # Before any request: a ledger that cannot be written stops the crawl
         # from starting (LedgerError, naming the setting and the path).
