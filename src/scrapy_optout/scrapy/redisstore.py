@@ -32,7 +32,6 @@ from scrapy_optout.stores.redis import MEMORY, STOP, RedisPolicyStore
 if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
-    from twisted.internet.defer import Deferred
 
     from scrapy_optout.policy.snapshot import OriginPolicy
     from scrapy_optout.scrapy.settings import OptOutSettings
@@ -116,8 +115,8 @@ class EngineRedisPolicyStore(RedisPolicyStore):
                 lambda failure: logger.error("Could not close the spider: %s", failure.value)
             )
 
-    def _spider_closed(self, spider: Any = None, reason: str = "") -> Deferred[None]:
-        return deferred_from_coro(self.aclose())
+    async def _spider_closed(self, spider: Any = None, reason: str = "") -> None:
+        await self.aclose()
 
     def _engine_stopped(self) -> None:
         if self.failed is not None:
