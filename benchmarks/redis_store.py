@@ -281,11 +281,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write("\n" + json.dumps(worker(*args.worker)) + "\n")
         return 0
 
-    from tests.redisserver import RedisServer
+    from tests.redisserver import running_redis
 
     with (
         tempfile.TemporaryDirectory(prefix="optout-bench-redis-") as folder,
-        RedisServer(Path(folder)) as server,
+        running_redis(Path(folder)) as server,
     ):
         print(f"redis: {args.origins}x{args.pages} farm, {args.runs} runs", flush=True)
         crawl = fleet(

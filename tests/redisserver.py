@@ -18,9 +18,9 @@ import random
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
-from typing import Self
 
 import redis
 
@@ -53,7 +53,7 @@ class RedisServer:
     def client(self) -> redis.Redis:
         return redis.Redis.from_url(self.url, socket_timeout=5)
 
-    def start(self) -> Self:
+    def start(self) -> RedisServer:
         self.folder.mkdir(parents=True, exist_ok=True)
         binary = server_binary()
         for _ in range(20):
@@ -108,13 +108,19 @@ class RedisServer:
                 proc.kill()
                 proc.wait()
 
-    def __enter__(self) -> Self:
-        return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+@contextmanager
+def running_redis(folder: Path) -> Iterator[RedisServer]:
+    """A :class:`RedisServer` in *folder*, stopped on the way out."""
+    server = RedisServer(folder).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def dead_redis_url(folder: Path) -> str:
+    """The URL of a server started and stopped: nothing listens on its port any more."""
+    with running_redis(folder) as gone:
+        pass
+    return gone.url

@@ -34,7 +34,7 @@ from examples.farm import USER_AGENT, load_manifests
 
 from faultserver import FaultServer, InTurn, Silence, html, text
 from helpers import ROOT, SITES, CrawlResult, run_crawl
-from redisserver import RedisServer
+from redisserver import RedisServer, dead_redis_url, running_redis
 from scrapy_optout.stores.ledger import read_ledger
 from scrapy_optout.verdict import Purpose
 
@@ -74,7 +74,7 @@ def push(server: RedisServer, urls: list[str]) -> None:
 
 @pytest.fixture(scope="module")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
+    with running_redis(tmp_path_factory.mktemp("redis")) as running:
         yield running
 
 
@@ -348,15 +348,10 @@ def test_example_project_runs_with_scrapy_crawl(
 # -- Redis down: fail closed ------------------------------------------------------------------
 
 
-def _dead_redis_url(tmp_path: Path) -> str:
-    with RedisServer(tmp_path / "gone") as gone:
-        pass  # started and stopped: nothing listens on its port any more
-    return gone.url
-
-
 def test_crawl_does_not_start_without_its_store(farm: Any, tmp_path: Path) -> None:
     farm.reset("open")
-    settings = {"OPTOUT_POLICY_STORE": _dead_redis_url(tmp_path), "OPTOUT_POLICY_STORE_TIMEOUT": 1}
+    url = dead_redis_url(tmp_path / "gone")
+    settings = {"OPTOUT_POLICY_STORE": url, "OPTOUT_POLICY_STORE_TIMEOUT": 1}
     result = run_crawl(tmp_path / "out", [farm.url("open", "/")], settings, expect_failure=True)
     assert "OPTOUT_POLICY_STORE: the Redis server at redis://127.0.0.1:" in result.log
     assert "did not answer a PING" in result.log
@@ -367,7 +362,7 @@ def test_crawl_does_not_start_without_its_store(farm: Any, tmp_path: Path) -> No
 def test_crawl_falls_back_to_memory_when_asked(farm: Any, tmp_path: Path) -> None:
     farm.reset("robots-ai-partial")
     settings = {
-        "OPTOUT_POLICY_STORE": _dead_redis_url(tmp_path),
+        "OPTOUT_POLICY_STORE": dead_redis_url(tmp_path / "gone"),
         "OPTOUT_POLICY_STORE_TIMEOUT": 1,
         "OPTOUT_POLICY_STORE_FALLBACK": "memory",
     }
@@ -387,7 +382,7 @@ def test_redis_lost_mid_crawl_stops_it_and_lets_nothing_through(tmp_path: Path) 
     page = html(title="gallery")
     page.body = page.body.replace(b"<body>", f'<body><img src="{other.url("/img.png")}">'.encode())
     site.route("/", _Delayed(page, 2.0))
-    with RedisServer(tmp_path / "redis") as server, site, other:
+    with running_redis(tmp_path / "redis") as server, site, other:
         settings = {"OPTOUT_POLICY_STORE": server.url, "OPTOUT_POLICY_STORE_TIMEOUT": 1}
         done: list[CrawlResult] = []
         crawl = threading.Thread(

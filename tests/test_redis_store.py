@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from scrapy.settings import Settings
 
-from redisserver import RedisServer
+from redisserver import RedisServer, dead_redis_url, running_redis
 from scrapy_optout import ConfigurationError, PolicyStoreError
 from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 from scrapy_optout.scrapy.settings import OptOutSettings
@@ -34,7 +34,7 @@ ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    with RedisServer(tmp_path_factory.mktemp("redis")) as running:
+    with running_redis(tmp_path_factory.mktemp("redis")) as running:
         yield running
 
 
@@ -271,16 +271,11 @@ def test_missing_body_means_fetch_again(url: str, server: RedisServer) -> None:
     assert policy.robots_file.body == ROBOTS
 
 
-# -- leases -------------------------------------------------------------------------------------
+def timed_get(url: str, fetch: Fetcher, **kwargs: Any) -> tuple[float, Stats]:
+    """Seconds one ``get(ORIGIN)`` of a new store took, and the store's stats."""
 
-
-def test_lease_of_a_dead_fetcher_expires(url: str, server: RedisServer) -> None:
-    # A process took the lease and died: nobody renews it.
-    server.client().set(f"optout:lease:{ORIGIN}", b"gone:1:dead", px=700)
-    fetch = Fetcher()
-
-    async def main() -> tuple[float, Any]:
-        a = store(url, fetch, wait=30)
+    async def main() -> tuple[float, Stats]:
+        a = store(url, fetch, **kwargs)
         started = time.monotonic()
         try:
             await a.get(ORIGIN)
@@ -288,7 +283,18 @@ def test_lease_of_a_dead_fetcher_expires(url: str, server: RedisServer) -> None:
         finally:
             await a.aclose()
 
-    took, stats = run(main())
+    result: tuple[float, Stats] = run(main())
+    return result
+
+
+# -- leases -------------------------------------------------------------------------------------
+
+
+def test_lease_of_a_dead_fetcher_expires(url: str, server: RedisServer) -> None:
+    # A process took the lease and died: nobody renews it.
+    server.client().set(f"optout:lease:{ORIGIN}", b"gone:1:dead", px=700)
+    fetch = Fetcher()
+    took, stats = timed_get(url, fetch, wait=30)
     assert fetch.calls[ORIGIN] == 1
     assert 0.5 < took < 1.5
     assert stats["optout/store/wait"] == 1 and stats["optout/store/fetch"] == 1
@@ -321,17 +327,7 @@ def test_bounded_wait_then_fetch_here(url: str, server: RedisServer) -> None:
     # A holder that is alive (its lease stays) but never finishes.
     server.client().set(f"optout:lease:{ORIGIN}", b"stuck:1:x", px=60_000)
     fetch = Fetcher()
-
-    async def main() -> tuple[float, Any]:
-        a = store(url, fetch, wait=0.4)
-        started = time.monotonic()
-        try:
-            await a.get(ORIGIN)
-            return time.monotonic() - started, a.stats
-        finally:
-            await a.aclose()
-
-    took, stats = run(main())
+    took, stats = timed_get(url, fetch, wait=0.4)
     assert 0.4 <= took < 1.5
     assert fetch.calls[ORIGIN] == 1
     assert stats["optout/store/wait_timeout"] == 1
@@ -359,15 +355,8 @@ def test_failed_fetch_lets_go_of_the_lease(url: str, server: RedisServer) -> Non
 # -- Redis down ---------------------------------------------------------------------------------
 
 
-def _closed_port_url(tmp_path: Path) -> str:
-    # A server started and stopped: nothing listens on its port any more.
-    with RedisServer(tmp_path / "gone") as gone:
-        pass
-    return gone.url
-
-
 def test_redis_down_fails_closed(tmp_path: Path) -> None:
-    url = _closed_port_url(tmp_path)
+    url = dead_redis_url(tmp_path / "gone")
     fetch = Fetcher()
     a = store(url, fetch, timeout=1)
     with pytest.raises(PolicyStoreError, match=r"Redis server at redis://127\.0\.0\.1:\d+/0"):
@@ -389,7 +378,7 @@ def test_redis_down_fails_closed(tmp_path: Path) -> None:
 
 
 def test_redis_down_falls_back_to_memory_when_asked(tmp_path: Path) -> None:
-    url = _closed_port_url(tmp_path)
+    url = dead_redis_url(tmp_path / "gone")
     fetch = Fetcher()
     a = store(url, fetch, timeout=1, fallback=MEMORY)
 
@@ -421,9 +410,9 @@ def test_redis_lost_mid_crawl(tmp_path: Path) -> None:
         finally:
             await a.aclose()
 
-    with RedisServer(tmp_path / "stop") as server:
+    with running_redis(tmp_path / "stop") as server:
         assert isinstance(run(main(server, "stop")), PolicyStoreError)
-    with RedisServer(tmp_path / "memory") as server:
+    with running_redis(tmp_path / "memory") as server:
         policy = run(main(server, MEMORY))
     assert isinstance(policy, OriginPolicy) and policy.origin == OTHER
     assert fetch.calls[OTHER] == 1

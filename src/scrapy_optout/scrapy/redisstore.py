@@ -21,11 +21,10 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
-from scrapy.utils.defer import deferred_from_coro
 
 from scrapy_optout.exceptions import PolicyStoreError
 from scrapy_optout.scrapy.exceptions import PolicyStoreFailed
-from scrapy_optout.scrapy.fetcher import EngineFetcher, stats_counter
+from scrapy_optout.scrapy.fetcher import EngineFetcher, close_spider, stats_counter
 from scrapy_optout.scrapy.settings import FALLBACK_STOP
 from scrapy_optout.stores.redis import MEMORY, STOP, RedisPolicyStore
 
@@ -108,12 +107,7 @@ class EngineRedisPolicyStore(RedisPolicyStore):
             exc,
             extra={"spider": self.crawler.spider},
         )
-        engine = self.crawler._engine  # None when no crawl is running
-        if engine is not None and engine.spider is not None:
-            closing = deferred_from_coro(engine.close_spider_async(reason=STORE_UNAVAILABLE))
-            closing.addErrback(
-                lambda failure: logger.error("Could not close the spider: %s", failure.value)
-            )
+        close_spider(self.crawler, STORE_UNAVAILABLE)
 
     async def _spider_closed(self, spider: Any = None, reason: str = "") -> None:
         await self.aclose()

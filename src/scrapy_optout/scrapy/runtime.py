@@ -20,7 +20,6 @@ from scrapy.downloadermiddlewares.defaultheaders import DefaultHeadersMiddleware
 from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
 from scrapy.http import Headers
 from scrapy.utils.conf import build_component_list
-from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import load_object
 from w3lib.url import canonicalize_url
 
@@ -30,6 +29,7 @@ from scrapy_optout.policy.snapshot import isoformat, utcnow
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
 from scrapy_optout.scrapy.exceptions import InvalidOptOutMeta, LedgerFailed
+from scrapy_optout.scrapy.fetcher import close_spider
 from scrapy_optout.scrapy.policystore import policy_store
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
 from scrapy_optout.stores.ledger import Ledger
@@ -416,12 +416,7 @@ class OptOutCore:
             exc,
             extra={"spider": self.crawler.spider},
         )
-        engine = self.crawler._engine  # None when no crawl is running
-        if engine is not None and engine.spider is not None:
-            closing = deferred_from_coro(engine.close_spider_async(reason=LEDGER_FAILED))
-            closing.addErrback(
-                lambda failure: logger.error("Could not close the spider: %s", failure.value)
-            )
+        close_spider(self.crawler, LEDGER_FAILED)
 
     def _engine_stopped(self) -> None:
         if self.ledger.failed is None:
