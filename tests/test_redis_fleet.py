@@ -46,8 +46,14 @@ MANIFESTS = load_manifests(SITES)
 CRAWLABLE = sorted(name for name, m in MANIFESTS.items() if m.expect.urls)
 WORKERS = 2
 
-# The example project's package, for the crawls in fresh processes.
-os.environ["PYTHONPATH"] = os.pathsep.join([str(FLEET), os.environ["PYTHONPATH"]])
+
+@pytest.fixture(scope="module", autouse=True)
+def fleet_package() -> Iterator[None]:
+    """The example project's package on the path of the crawls in fresh processes."""
+    before = os.environ["PYTHONPATH"]
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(FLEET), before])
+    yield
+    os.environ["PYTHONPATH"] = before
 
 
 def fleet_settings(redis_url: str, out: Path, worker: int, **extra: Any) -> dict[str, Any]:
