@@ -1,10 +1,11 @@
 """``python -m benchmarks [--quick] [NAME [options]]``: run the benchmarks, print a table.
 
 With no NAME every benchmark runs, in the issue's order (crawl, decision,
-survey, memory, parse) plus the ``hooks`` diagnostic and the ``hostile``
-policy files; with a NAME only that one, and the options after it are its own
-(``python -m benchmarks crawl --help``). ``--quick`` runs everything small, to
-check that the suite works; its figures are not the ones to quote. Every run merges its figures into
+survey, memory, parse) plus the ``hooks`` diagnostic, the ``hostile``
+policy files and the ``redis`` policy store; with a NAME only that one, and
+the options after it are its own (``python -m benchmarks crawl --help``).
+``--quick`` runs everything small, to check that the suite works; its figures
+are not the ones to quote. Every run merges its figures into
 ``benchmarks/results/latest.json``; the table is printed from that file.
 """
 
@@ -15,7 +16,18 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks import captures, crawl, decision, filter, hooks, hostile, memory, parse, survey
+from benchmarks import (
+    captures,
+    crawl,
+    decision,
+    filter,
+    hooks,
+    hostile,
+    memory,
+    parse,
+    redis_store,
+    survey,
+)
 from benchmarks.common import RESULTS_DIR
 
 RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
@@ -28,6 +40,7 @@ RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "hostile": hostile.main,
     "filter": filter.main,
     "captures": captures.main,
+    "redis": redis_store.main,
 }
 
 QUICK: dict[str, list[str]] = {
@@ -40,6 +53,7 @@ QUICK: dict[str, list[str]] = {
     "hostile": ["--urls", "20", "--rounds", "1"],
     "filter": ["--records", "20000", "--origins", "1000", "--rounds", "1"],
     "captures": ["--captures", "20000"],
+    "redis": ["--origins", "20", "--runs", "1", "--rounds", "1000"],
 }
 
 
@@ -146,6 +160,35 @@ def table(results: dict[str, Any]) -> str:
                 f"({value['filter_records_per_s']:.0f} records/s)",
                 f"<= {filter.GOAL:.2f}x",
                 _met(value["ratio"] <= filter.GOAL),
+            )
+        )
+    if "redis" in bench:
+        value = bench["redis"]
+        rows.append(
+            (
+                f"redis fleet {value['origins']}x{value['pages_per_origin']}, 2 workers / 1",
+                f"{value['ratio_median']:.2f}x ({value['two_workers_pages_per_s']:.0f} vs "
+                f"{value['one_worker_pages_per_s']:.0f} pages/s, {value['cpus']} cpus)",
+                "-",
+                "-",
+            )
+        )
+        rows.append(
+            (
+                "redis policy fetches per origin and file",
+                f"{value['fetches_per_origin_file_max']:.2f}",
+                "1",
+                _met(value["fetches_per_origin_file_max"] == 1.0),
+            )
+        )
+        cost = value["decision"]
+        rows.append(
+            (
+                "redis decision (local copy / every time)",
+                f"{cost['redis_local_copy_us']:.1f} / {cost['redis_every_time_us']:.1f} us"
+                f" (memory {cost['memory_us']:.1f} us)",
+                "-",
+                "-",
             )
         )
     widths = [

@@ -139,9 +139,11 @@ def build_responses(pages: int, *, aitxt: bool = False) -> dict[bytes, bytes]:
 NOT_FOUND = _response(404, "Not Found", "text/html", b"<html><body>Not found</body></html>")
 
 
-#: Connections accepted and requests answered since the farm started, served
-#: as JSON at STATS_PATH (on every origin) for the benchmark driver.
-COUNTERS = {"connections": 0, "requests": 0}
+#: Connections accepted and requests answered since the farm started (and of
+#: those, requests for policy files), served as JSON at STATS_PATH (on every
+#: origin) for the benchmark driver.
+COUNTERS = {"connections": 0, "requests": 0, "policy_requests": 0}
+POLICY_PATHS = frozenset({b"/robots.txt", b"/ai.txt", b"/.well-known/tdmrep.json"})
 STATS_PATH = b"/__farm_stats"
 
 
@@ -183,6 +185,8 @@ class _HttpProtocol(asyncio.Protocol):
                 else:
                     response = NOT_FOUND
             COUNTERS["requests"] += 1
+            if path in POLICY_PATHS:
+                COUNTERS["policy_requests"] += 1
             if parts[0] == b"HEAD":
                 response = response[: response.find(b"\r\n\r\n") + 4]
             out.append(response)

@@ -120,6 +120,14 @@ BAD = [
     ("OPTOUT_LEDGER", ["ledger.jsonl"]),
     ("OPTOUT_EVIDENCE_DIR", 5),
     ("OPTOUT_USER_AGENT", ["MyBot"]),
+    ("OPTOUT_POLICY_STORE", "http://127.0.0.1:6379"),
+    ("OPTOUT_POLICY_STORE", 6379),
+    ("OPTOUT_POLICY_STORE_FALLBACK", "allow"),
+    ("OPTOUT_POLICY_STORE_PREFIX", ["optout"]),
+    ("OPTOUT_POLICY_STORE_LOCAL_TTL", -1),
+    ("OPTOUT_POLICY_STORE_LEASE", 0),
+    ("OPTOUT_POLICY_STORE_WAIT", NAN),
+    ("OPTOUT_POLICY_STORE_TIMEOUT", "soon"),
 ]
 
 

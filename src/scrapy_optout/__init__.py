@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from scrapy_optout.exceptions import ConfigurationError, FetchError, LedgerError, OptOutError
+from scrapy_optout.exceptions import (
+    ConfigurationError,
+    FetchError,
+    LedgerError,
+    OptOutError,
+    PolicyStoreError,
+)
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.policy.library import assess_url, evaluate_url, origin_policy
 from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
@@ -53,6 +59,8 @@ __all__ = [
     "OptOutSpiderMiddleware",
     "OriginPolicy",
     "PolicyFile",
+    "PolicyStoreError",
+    "PolicyStoreFailed",
     "Purpose",
     "RefusedScheme",
     "ReservedContent",
@@ -80,6 +88,7 @@ _LAZY = {
     "RefusedScheme": "scrapy_optout.scrapy.exceptions",
     "InvalidOptOutMeta": "scrapy_optout.scrapy.exceptions",
     "LedgerFailed": "scrapy_optout.scrapy.exceptions",
+    "PolicyStoreFailed": "scrapy_optout.scrapy.exceptions",
     "ReservedItem": "scrapy_optout.scrapy.exceptions",
 }
 
@@ -88,6 +97,7 @@ if TYPE_CHECKING:
     from scrapy_optout.scrapy.exceptions import (
         InvalidOptOutMeta,
         LedgerFailed,
+        PolicyStoreFailed,
         RefusedScheme,
         ReservedContent,
         ReservedItem,

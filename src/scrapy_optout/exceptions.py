@@ -146,3 +146,13 @@ class LedgerError(OptOutError):
     Raised at start-up when a folder is not writable (the crawl does not
     start), and by a write that fails or is cut short (the crawl stops).
     """
+
+
+class PolicyStoreError(OptOutError):
+    """The shared policy store (Redis) cannot be reached or answered wrongly.
+
+    Nothing is decided without a snapshot: the request or item waiting for it
+    is not let through. With ``OPTOUT_POLICY_STORE_FALLBACK = "stop"`` (the
+    default) the crawl stops; with ``"memory"`` the process goes on with a
+    store of its own.
+    """

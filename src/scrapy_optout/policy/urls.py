@@ -9,7 +9,7 @@ domain (``news.example.co.uk`` -> ``example.co.uk``) groups origins in reports.
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import ParseResult, SplitResult, urlsplit
+from urllib.parse import ParseResult, SplitResult, urlsplit, urlunsplit
 
 __all__ = [
     "AI_TXT",
@@ -20,6 +20,7 @@ __all__ = [
     "origin_of",
     "policy_url",
     "registrable_domain",
+    "without_password",
 ]
 
 ROBOTS_TXT = "robots.txt"
@@ -86,3 +87,17 @@ def registrable_domain(url: str) -> str:
         _tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
     parts = _tld(url)
     return parts.top_domain_under_public_suffix or parts.domain or ""
+
+
+def without_password(url: str) -> str:
+    """*url* with the password of its user part (if any) replaced by ``***``, for messages."""
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return url
+    if password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    name = user.partition(":")[0]
+    return urlunsplit(parts._replace(netloc=f"{name}:***@{host}"))

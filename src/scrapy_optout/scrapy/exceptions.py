@@ -9,6 +9,8 @@ or response, ``DropItem`` drops an item. The tree, whole::
     |   +-- InvalidOptOutMeta         (also IgnoreRequest)
     +-- FetchError
     +-- LedgerError
+    +-- PolicyStoreError
+    |   +-- PolicyStoreFailed         (also IgnoreRequest)
     +-- ReservedContent               (also IgnoreRequest)
     +-- RefusedScheme                 (also IgnoreRequest)
     +-- LedgerFailed                  (also IgnoreRequest)
@@ -25,13 +27,20 @@ from typing import TYPE_CHECKING
 
 from scrapy.exceptions import DropItem, IgnoreRequest
 
-from scrapy_optout.exceptions import ConfigurationError, OptOutError
+from scrapy_optout.exceptions import ConfigurationError, OptOutError, PolicyStoreError
 
 if TYPE_CHECKING:
     from scrapy_optout.stores.record import LedgerRecord
     from scrapy_optout.verdict import Verdict
 
-__all__ = ["InvalidOptOutMeta", "LedgerFailed", "RefusedScheme", "ReservedContent", "ReservedItem"]
+__all__ = [
+    "InvalidOptOutMeta",
+    "LedgerFailed",
+    "PolicyStoreFailed",
+    "RefusedScheme",
+    "ReservedContent",
+    "ReservedItem",
+]
 
 
 class ReservedContent(IgnoreRequest, OptOutError):
@@ -67,6 +76,14 @@ class LedgerFailed(IgnoreRequest, OptOutError):
 
     Nothing is kept or excluded without its record: the request or response
     is dropped (the pipeline drops the item) and the crawl stops.
+    """
+
+
+class PolicyStoreFailed(IgnoreRequest, PolicyStoreError):
+    """Raised instead of deciding without a snapshot: the shared policy store failed.
+
+    The request is dropped (an item waiting for the store fails with it), never
+    let through, and with ``OPTOUT_POLICY_STORE_FALLBACK = "stop"`` the crawl stops.
     """
 
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest, StopDownload
 from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.defer import deferred_from_coro
 
 from scrapy_optout.policy.fetching import (
     Answer,
@@ -50,6 +51,7 @@ __all__ = [
     "CappedDownloads",
     "EngineFetcher",
     "answer_from_response",
+    "close_spider",
     "stats_counter",
 ]
 
@@ -77,6 +79,16 @@ def stats_counter(crawler: Crawler) -> Callable[[str], None]:
         return lambda key: None
     inc_value: Callable[[str], None] = stats.inc_value
     return inc_value
+
+
+def close_spider(crawler: Crawler, reason: str) -> None:
+    """Have the engine close the spider with *reason*, if a crawl is running."""
+    engine = crawler._engine  # None when no crawl is running
+    if engine is not None and engine.spider is not None:
+        closing = deferred_from_coro(engine.close_spider_async(reason=reason))
+        closing.addErrback(
+            lambda failure: logger.error("Could not close the spider: %s", failure.value)
+        )
 
 
 def answer_from_response(response: Response, *, truncated: bool = False) -> Answer:

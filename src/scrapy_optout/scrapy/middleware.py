@@ -91,7 +91,7 @@ if TYPE_CHECKING:
     from scrapy.http.headers import Headers
 
     from scrapy_optout.policy.evaluate import Evaluator
-    from scrapy_optout.scrapy.policystore import EnginePolicyStore
+    from scrapy_optout.scrapy.policystore import CrawlPolicyStore
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _origin(request: Request) -> str:
     return origin_from_parts(urlparse_cached(request))
 
 
-def _skip(request: Request, store: EnginePolicyStore) -> bool:
+def _skip(request: Request, store: CrawlPolicyStore) -> bool:
     return (
         bool(request.meta.get(META_SKIP))
         or META_PROBE in request.meta

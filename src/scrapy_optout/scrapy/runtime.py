@@ -21,7 +21,6 @@ from scrapy.downloadermiddlewares.defaultheaders import DefaultHeadersMiddleware
 from scrapy.downloadermiddlewares.useragent import UserAgentMiddleware
 from scrapy.http import Headers
 from scrapy.utils.conf import build_component_list
-from scrapy.utils.defer import deferred_from_coro
 from scrapy.utils.misc import load_object
 from w3lib.url import canonicalize_url
 
@@ -31,7 +30,8 @@ from scrapy_optout.policy.snapshot import PolicyFile, isoformat, utcnow
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
 from scrapy_optout.scrapy.exceptions import InvalidOptOutMeta, LedgerFailed
-from scrapy_optout.scrapy.policystore import EnginePolicyStore
+from scrapy_optout.scrapy.fetcher import close_spider
+from scrapy_optout.scrapy.policystore import policy_store
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
 from scrapy_optout.stores.ledger import Ledger, provenance_path_for
 from scrapy_optout.stores.record import LedgerRecord, RecordDetails
@@ -184,7 +184,8 @@ class OptOutCore:
         self._by_token: dict[str, Evaluator] = {}
         self._by_agent: dict[str, Evaluator] = {}
         self._default_agent: str | None = self.settings.user_agent_override
-        self.store = EnginePolicyStore(crawler, self.settings)
+        # OPTOUT_POLICY_STORE: this process only, or shared through Redis.
+        self.store = policy_store(crawler, self.settings)
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
         # Before any request: a ledger that cannot be written stops the crawl
         # from starting (LedgerError, naming the setting and the path).
@@ -484,12 +485,7 @@ class OptOutCore:
             exc,
             extra={"spider": self.crawler.spider},
         )
-        engine = self.crawler._engine  # None when no crawl is running
-        if engine is not None and engine.spider is not None:
-            closing = deferred_from_coro(engine.close_spider_async(reason=LEDGER_FAILED))
-            closing.addErrback(
-                lambda failure: logger.error("Could not close the spider: %s", failure.value)
-            )
+        close_spider(self.crawler, LEDGER_FAILED)
 
     def _engine_stopped(self) -> None:
         side = self.provenance_file

@@ -14,16 +14,18 @@ reads them; booleans as Scrapy's ``getbool`` reads them.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import math
 import os
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from scrapy_optout.exceptions import ConfigurationError
 from scrapy_optout.policy.fetching import DEFAULT_MAXSIZE, MIN_MAXSIZE
 from scrapy_optout.policy.snapshot import AI_TXT, ROBOTS_TXT, TDMREP_JSON
-from scrapy_optout.policy.urls import POLICY_PATHS
+from scrapy_optout.policy.urls import POLICY_PATHS, without_password
 from scrapy_optout.verdict import Purpose
 
 if TYPE_CHECKING:
@@ -40,6 +42,14 @@ STRIP = "strip"
 MAX_CACHE_TTL = 86400  # RFC 9309 §2.4: no cached robots.txt older than 24 h
 MIN_POLICY_MAXSIZE = MIN_MAXSIZE  # RFC 9309 §2.5: parse at least 500 KiB
 SCRAPY_DOWNLOAD_TIMEOUT = 180.0  # Scrapy's own default for DOWNLOAD_TIMEOUT
+#: ``OPTOUT_POLICY_STORE`` of a store in this process; anything else is a Redis URL.
+MEMORY_STORE = "memory"
+#: ``OPTOUT_POLICY_STORE_FALLBACK`` values.
+FALLBACK_STOP = "stop"
+FALLBACK_MEMORY = "memory"
+_REDIS_URL = re.compile(
+    r"(?i)(rediss?)://[^/?#]*[^/?#:@][^/?#]*(/\d*)?(\?[^#]*)?\Z|unix://./*\S+\Z"
+)
 
 #: The default of every setting; ``None`` where the default comes from
 #: elsewhere (``OPTOUT_USER_AGENT``: ``USER_AGENT``; ``OPTOUT_POLICY_TIMEOUT``:
@@ -65,6 +75,13 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
     "OPTOUT_ITEM_ACTION": DROP,
     "OPTOUT_PROVENANCE": False,
+    "OPTOUT_POLICY_STORE": MEMORY_STORE,
+    "OPTOUT_POLICY_STORE_FALLBACK": FALLBACK_STOP,
+    "OPTOUT_POLICY_STORE_PREFIX": "optout",
+    "OPTOUT_POLICY_STORE_LOCAL_TTL": 60,
+    "OPTOUT_POLICY_STORE_LEASE": 10,
+    "OPTOUT_POLICY_STORE_WAIT": None,
+    "OPTOUT_POLICY_STORE_TIMEOUT": 5,
 }
 
 
@@ -93,6 +110,20 @@ class OptOutSettings:
     item_action: str = DROP
     #: ``OPTOUT_PROVENANCE``: attach to each kept item the permission it was admitted under.
     provenance: bool = False
+    #: ``OPTOUT_POLICY_STORE``: ``"memory"`` or the URL of a Redis server.
+    policy_store: str = MEMORY_STORE
+    policy_store_fallback: str = FALLBACK_STOP
+    policy_store_prefix: str = "optout"
+    policy_store_local_ttl: float = 60.0
+    policy_store_lease: float = 10.0
+    #: ``OPTOUT_POLICY_STORE_WAIT``; unset, the longest a policy fetch may take.
+    policy_store_wait: float = 60.0
+    policy_store_timeout: float = 5.0
+
+    @property
+    def shared_store(self) -> bool:
+        """Whether the policy store is shared through Redis."""
+        return self.policy_store != MEMORY_STORE
 
     @property
     def measure(self) -> bool:
@@ -139,6 +170,11 @@ class OptOutSettings:
         policy_timeout = _number(timeout_name, timeout_value, minimum=0, above=True)
         override = read.optional_text("OPTOUT_USER_AGENT")
         user_agent = override or read.optional_text("USER_AGENT") or "Scrapy"
+        retry_times = int(read.number("OPTOUT_POLICY_RETRY_TIMES", minimum=0, integer=True))
+        if settings.get("OPTOUT_POLICY_STORE_WAIT") is None:
+            store_wait = policy_timeout * (retry_times + 1)
+        else:
+            store_wait = read.number("OPTOUT_POLICY_STORE_WAIT", minimum=0)
         return cls(
             enabled=read.flag("OPTOUT_ENABLED"),
             purpose=Purpose(read.choice("OPTOUT_PURPOSE", [str(p) for p in Purpose])),
@@ -155,9 +191,7 @@ class OptOutSettings:
                 read.number("OPTOUT_POLICY_MAXSIZE", minimum=MIN_POLICY_MAXSIZE, integer=True)
             ),
             policy_timeout=policy_timeout,
-            policy_retry_times=int(
-                read.number("OPTOUT_POLICY_RETRY_TIMES", minimum=0, integer=True)
-            ),
+            policy_retry_times=retry_times,
             item_url_fields=read.strings("OPTOUT_ITEM_URL_FIELDS"),
             log_exclusions=read.flag("OPTOUT_LOG_EXCLUSIONS"),
             unknown=read.choice("OPTOUT_UNKNOWN", [ALLOW, RESERVE]),
@@ -167,7 +201,39 @@ class OptOutSettings:
             user_agent_override=override,
             item_action=read.choice("OPTOUT_ITEM_ACTION", [DROP, STRIP]),
             provenance=read.flag("OPTOUT_PROVENANCE"),
+            policy_store=_policy_store(read),
+            policy_store_fallback=read.choice(
+                "OPTOUT_POLICY_STORE_FALLBACK", [FALLBACK_STOP, FALLBACK_MEMORY]
+            ),
+            policy_store_prefix=read.text("OPTOUT_POLICY_STORE_PREFIX"),
+            policy_store_local_ttl=min(
+                read.number("OPTOUT_POLICY_STORE_LOCAL_TTL", minimum=0), ttl
+            ),
+            policy_store_lease=read.number("OPTOUT_POLICY_STORE_LEASE", minimum=0, above=True),
+            policy_store_wait=store_wait,
+            policy_store_timeout=read.number("OPTOUT_POLICY_STORE_TIMEOUT", minimum=0, above=True),
         )
+
+
+def _policy_store(read: _Reader) -> str:
+    """``OPTOUT_POLICY_STORE``: ``"memory"``, or a Redis URL with the client installed."""
+    name = "OPTOUT_POLICY_STORE"
+    value = read.text(name).strip()
+    if value.lower() == MEMORY_STORE:
+        return MEMORY_STORE
+    if not _REDIS_URL.match(value):
+        raise _invalid(
+            name,
+            without_password(value),
+            '"memory" or a Redis URL (redis://host:port/db, rediss://host:port/db,'
+            " unix:///path/to/socket)",
+        )
+    if importlib.util.find_spec("redis") is None:
+        raise ConfigurationError(
+            f"{name} is a Redis URL, but the redis package is not installed:"
+            " pip install 'scrapy-optout[redis]'"
+        )
+    return value
 
 
 def enabled(settings: BaseSettings) -> bool:

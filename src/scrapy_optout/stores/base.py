@@ -73,7 +73,7 @@ class PolicyStore(ABC):
         self.fetch = fetch
         self.ttl = ttl
         self.error_ttl = min(error_ttl, ttl)
-        self._inc: Stats = stats or _ignore
+        self._inc: Stats = stats if stats is not None else _ignore
         self._inflight: dict[str, asyncio.Future[OriginPolicy]] = {}
 
     @abstractmethod
@@ -108,6 +108,14 @@ class PolicyStore(ABC):
         if policy is not None:
             self._inc("optout/cache/hit")
             return policy
+        return await self.once(origin, self._fetch_and_keep)
+
+    async def once(self, origin: str, load: OriginFetch) -> OriginPolicy:
+        """``load(origin)``, with the calls made meanwhile for *origin* waiting for it.
+
+        The single flight of :meth:`get`, for an implementation whose way of
+        loading a snapshot is more than :attr:`fetch` and :meth:`put`.
+        """
         future = self._inflight.get(origin)
         if future is not None:
             self._inc("optout/cache/wait")
@@ -116,7 +124,7 @@ class PolicyStore(ABC):
         future = asyncio.get_running_loop().create_future()
         self._inflight[origin] = future
         try:
-            policy = await self.fetch(origin)
+            policy = await load(origin)
         except BaseException as exc:
             future.set_exception(exc)
             # Re-raised here; waiters see it through the future (marked retrieved).
@@ -124,7 +132,11 @@ class PolicyStore(ABC):
             raise
         else:
             future.set_result(policy)
-            self.put(policy)
             return policy
         finally:
             del self._inflight[origin]
+
+    async def _fetch_and_keep(self, origin: str) -> OriginPolicy:
+        policy = await self.fetch(origin)
+        self.put(policy)
+        return policy
