@@ -272,6 +272,11 @@ class Registry:
                 name = name.partition(".")[2]
         return found
 
+    @property
+    def has_hashes(self) -> bool:
+        """Whether any declaration is a SHA-256 (else bodies need not be hashed)."""
+        return bool(self._by_hash)
+
     def match_sha256(self, digest: str) -> list[Declaration]:
         """The declarations of the body whose SHA-256 is *digest* (hex, any case)."""
         if not isinstance(digest, str):

@@ -3,7 +3,7 @@
 :class:`EnginePolicyStore` is the :class:`~scrapy_optout.stores.memory.MemoryPolicyStore`
 the add-on uses, configured from the ``OPTOUT_*`` settings (``OPTOUT_CACHE_TTL``,
 ``OPTOUT_ERROR_TTL``, ``OPTOUT_CACHE_SIZE``) and fed by an
-:class:`~scrapy_optout.scrapy.fetcher.EngineFetcher`; it also tells the
+:class:`~scrapy_optout.scrapy.fetcher.EngineFetcher` (policy files and RSL licences); it also tells the
 middlewares which requests are its own fetches (:meth:`EnginePolicyStore.owns`).
 """
 
@@ -34,6 +34,7 @@ class EnginePolicyStore(MemoryPolicyStore):
             error_ttl=settings.error_ttl,
             size=settings.cache_size,
             stats=stats_counter(crawler),
+            fetch_licence=self.fetcher.licence_file,
         )
 
     def owns(self, request: Request) -> bool:

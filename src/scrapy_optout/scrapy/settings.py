@@ -19,6 +19,7 @@ import math
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from scrapy_optout.exceptions import ConfigurationError
 from scrapy_optout.policy.fetching import DEFAULT_MAXSIZE, MIN_MAXSIZE
@@ -64,6 +65,7 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_UNKNOWN": ALLOW,
     "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
     "OPTOUT_ITEM_ACTION": DROP,
+    "OPTOUT_REGISTRY": [],
 }
 
 
@@ -90,6 +92,8 @@ class OptOutSettings:
     #: ``OPTOUT_USER_AGENT``: judge every request as this User-Agent, whatever it sends.
     user_agent_override: str | None = None
     item_action: str = DROP
+    #: ``OPTOUT_REGISTRY``: opt-out registry files (paths) and URLs, in order.
+    registry: tuple[str, ...] = ()
 
     @property
     def measure(self) -> bool:
@@ -163,6 +167,7 @@ class OptOutSettings:
             ),
             user_agent_override=override,
             item_action=read.choice("OPTOUT_ITEM_ACTION", [DROP, STRIP]),
+            registry=read.registry_sources("OPTOUT_REGISTRY"),
         )
 
 
@@ -215,6 +220,36 @@ class _Reader:
         if isinstance(value, str):
             return value
         raise _invalid(name, value, "a string")
+
+    def registry_sources(self, name: str) -> tuple[str, ...]:
+        """Registry sources: a path or http(s) URL, or a list of them.
+
+        A path must name a readable file now: a typo stops the crawl before it
+        starts rather than leaving every URL "unknown".
+        """
+        value = self.get(name)
+        if isinstance(value, os.PathLike):
+            value = [os.fspath(value)]
+        elif isinstance(value, list | tuple):
+            value = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
+        expected = "a path or http(s) URL of a registry file, or a list of them"
+        if isinstance(value, str):
+            sources = tuple(part.strip() for part in value.split(",") if part.strip())
+        elif isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+            sources = tuple(v.strip() for v in value)
+        else:
+            raise _invalid(name, value, expected)
+        for source in sources:
+            if "://" in source:
+                parts = urlsplit(source)
+                if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                    raise _invalid(name, source, "an http(s) URL with a host, or a path")
+            elif not os.path.isfile(source) or not os.access(source, os.R_OK):
+                raise ConfigurationError(
+                    f"{name} names {source!r}, which is not a readable file"
+                    f" (working directory {os.getcwd()})"
+                )
+        return sources
 
     def strings(self, name: str) -> tuple[str, ...]:
         value = self.get(name)
