@@ -118,6 +118,12 @@ BAD = [
     ("OPTOUT_LEDGER", ["ledger.jsonl"]),
     ("OPTOUT_EVIDENCE_DIR", 5),
     ("OPTOUT_USER_AGENT", ["MyBot"]),
+    ("OPTOUT_REGISTRY", 5),
+    ("OPTOUT_REGISTRY", {"registry.jsonl": 1}),
+    ("OPTOUT_REGISTRY", [""]),
+    ("OPTOUT_REGISTRY", "ftp://registry.example/optouts.jsonl"),
+    ("OPTOUT_REGISTRY", "https:///optouts.jsonl"),
+    ("OPTOUT_REGISTRY", "no-such-registry.jsonl"),
 ]
 
 

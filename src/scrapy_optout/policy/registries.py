@@ -74,8 +74,10 @@ class Registries:
         """The declarations covering *url* (URL prefixes, domains) and the registries' problems."""
         return [*self.registry.findings(url), *self.problems]
 
+    def site_findings(self, site: str) -> list[Finding]:
+        """The declarations about any part of *site* (a survey's per-site question)."""
+        return [d.finding(subject=f"part of {site}") for d in self.registry.site_declarations(site)]
+
     def body_findings(self, url: str, sha256: str) -> list[Finding]:
         """The declarations of the body of *url* whose SHA-256 is *sha256*."""
-        return [
-            d.finding(subject=f"the body of {url}") for d in self.registry.match_sha256(sha256)
-        ]
+        return [d.finding(subject=f"the body of {url}") for d in self.registry.match_sha256(sha256)]

@@ -204,7 +204,7 @@ class OriginPolicy:
     def licence_urls(self) -> list[str]:
         """The RSL licence URLs of robots.txt's ``License:`` lines, in order."""
         rf = self.robots_file
-        if not rf.ok or b"icense" not in rf.body and b"ICENSE" not in rf.body:
+        if not rf.ok or (b"icense" not in rf.body and b"ICENSE" not in rf.body):
             return []
         return rsl.license_urls(rf.body, base=rf.final_url or rf.url)
 
@@ -224,8 +224,8 @@ __all__ = [
     "AI_TXT",
     "KEPT_HEADERS",
     "POLICY_PATHS",
-    "RSL_LICENCE",
     "ROBOTS_TXT",
+    "RSL_LICENCE",
     "TDMREP_JSON",
     "TOO_MANY_REDIRECTS",
     "Licence",

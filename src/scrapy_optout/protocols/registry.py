@@ -283,6 +283,18 @@ class Registry:
             raise TypeError(f"digest must be str, not {type(digest).__name__}")
         return list(self._by_hash.get(digest.strip().lower(), ()))
 
+    def site_declarations(self, url: str) -> list[Declaration]:
+        """The declarations about any part of *url*'s site: its URL prefixes and domains."""
+        host = _host_key(url)
+        if host is None:
+            return []
+        found = [d for by_path in self._prefixes.get(host, {}).values() for d in by_path]
+        name = host.partition(":")[0]
+        while name:
+            found.extend(self._by_domain.get(name, ()))
+            name = name.partition(".")[2]
+        return found
+
     def findings(self, url: str, *, sha256: str | None = None) -> list[Finding]:
         """Reserving findings for *url* (and its body's *sha256*, when known)."""
         found = [d.finding(subject=url) for d in self.match_url(url)]

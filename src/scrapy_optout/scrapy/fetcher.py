@@ -36,7 +36,7 @@ from scrapy_optout.policy.fetching import (
     decompress_prefix,
     fetch_policy_file,
 )
-from scrapy_optout.policy.snapshot import RSL_LICENCE, ROBOTS_TXT, OriginPolicy, PolicyFile
+from scrapy_optout.policy.snapshot import ROBOTS_TXT, RSL_LICENCE, OriginPolicy, PolicyFile
 from scrapy_optout.policy.urls import origin_of
 from scrapy_optout.stores.registries import REGISTRY_KIND, REGISTRY_LIMITS
 
@@ -272,9 +272,7 @@ class EngineFetcher:
     async def registry_file(self, url: str) -> PolicyFile:
         """The opt-out registry at *url*, redirects followed, at most its size limit read."""
         self._inc("optout/registry/requests")
-        fetch = functools.partial(
-            self.fetch, kind=REGISTRY_KIND, downloads=self.registry_downloads
-        )
+        fetch = functools.partial(self.fetch, kind=REGISTRY_KIND, downloads=self.registry_downloads)
         return await fetch_policy_file(
             fetch, origin_of(url), REGISTRY_KIND, REGISTRY_LIMITS, url=url
         )

@@ -77,8 +77,8 @@ from scrapy_optout.policy.evaluate import (
 from scrapy_optout.policy.registries import is_body_declaration
 from scrapy_optout.policy.urls import origin_from_parts
 from scrapy_optout.protocols import noai
-from scrapy_optout.protocols.licence import parse_challenges
 from scrapy_optout.protocols.html import DEFAULT_LIMIT
+from scrapy_optout.protocols.licence import parse_challenges
 from scrapy_optout.scrapy import httpcache
 from scrapy_optout.scrapy.exceptions import (
     InvalidOptOutMeta,

@@ -3,8 +3,9 @@
 :class:`EnginePolicyStore` is the :class:`~scrapy_optout.stores.memory.MemoryPolicyStore`
 the add-on uses, configured from the ``OPTOUT_*`` settings (``OPTOUT_CACHE_TTL``,
 ``OPTOUT_ERROR_TTL``, ``OPTOUT_CACHE_SIZE``) and fed by an
-:class:`~scrapy_optout.scrapy.fetcher.EngineFetcher` (policy files and RSL licences); it also tells the
-middlewares which requests are its own fetches (:meth:`EnginePolicyStore.owns`).
+:class:`~scrapy_optout.scrapy.fetcher.EngineFetcher` (policy files and RSL
+licences); it also tells the middlewares which requests are its own fetches
+(:meth:`EnginePolicyStore.owns`).
 """
 
 from __future__ import annotations

@@ -245,9 +245,8 @@ class _Reader:
                 if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
                     raise _invalid(name, source, "an http(s) URL with a host, or a path")
             elif not os.path.isfile(source) or not os.access(source, os.R_OK):
-                raise ConfigurationError(
-                    f"{name} names {source!r}, which is not a readable file"
-                    f" (working directory {os.getcwd()})"
+                raise _invalid(
+                    name, source, f"a readable file (from {os.getcwd()}) or an http(s) URL"
                 )
         return sources
 

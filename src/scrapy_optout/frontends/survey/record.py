@@ -28,18 +28,19 @@ from typing import Any, Literal
 
 import tldextract
 
-from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.evaluate import Assessment, Evaluator, header_licence_links
 from scrapy_optout.policy.snapshot import (
     AI_TXT,
     ROBOTS_TXT,
     TDMREP_JSON,
+    Licence,
     OriginPolicy,
     PolicyFile,
     isoformat,
     utcnow,
 )
 from scrapy_optout.policy.urls import POLICY_PATHS, origin_of, policy_url, registrable_domain
-from scrapy_optout.protocols import aipref, aitxt, content_signal, robots, tdmrep
+from scrapy_optout.protocols import aipref, aitxt, content_signal, robots, rsl, tdmrep
 from scrapy_optout.protocols.agents import AgentCatalogue
 from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where
 
@@ -50,6 +51,7 @@ __all__ = [
     "agent_coverage",
     "build_record",
     "error_record",
+    "licence_urls",
     "site_findings",
 ]
 
@@ -139,13 +141,15 @@ def build_record(
     reachable: bool = True,
     error: str | None = None,
     fetched_at: datetime | str | None = None,
+    licences: Mapping[str, PolicyFile] | None = None,
 ) -> dict[str, Any]:
     """The survey record of one site.
 
     *files* maps ``robots.txt``, ``ai.txt`` and ``tdmrep.json`` to what their
     fetch gave (``None`` or missing: not fetched, as for a capture that lacks
     the file); *home* is the home page (``None``: not fetched). An unreachable
-    site keeps its fetch outcomes and errors but has no findings.
+    site keeps its fetch outcomes and errors but has no findings. *licences*
+    are the RSL licence documents :func:`licence_urls` names, by URL.
     """
     record = _skeleton(line, input, rank, site, purpose)
     if isinstance(fetched_at, datetime):
@@ -164,13 +168,17 @@ def build_record(
         ROBOTS_TXT, policy_url(origin, ROBOTS_TXT), None
     )
     policy = OriginPolicy(origin, robots_file, files.get(AI_TXT), files.get(TDMREP_JSON))
+    fetched = {url: Licence(f) for url, f in (licences or {}).items()}
+    named = [fetched[url] for url in policy.licence_urls if url in fetched]
+    if named:
+        policy = policy.with_licences(named)
     # The policy may annotate a file it could not read (an HTML ai.txt...).
     parsed = {f.kind: f for f in policy.files}
     record["files"] = {
         kind: _file_dict(parsed.get(kind) if files.get(kind) is not None else None)
         for kind in POLICY_PATHS
     }
-    assessment = _assess_home(evaluator, policy, site, home)
+    assessment = _assess_home(evaluator, policy, site, home, fetched)
     wide = site_findings(policy, evaluator)
 
     record["findings"] = [f.to_dict() for f in assessment.all_findings]
@@ -245,8 +253,36 @@ def _file_dict(policy_file: PolicyFile | None) -> dict[str, Any] | None:
     return data
 
 
+def licence_urls(files: Mapping[str, PolicyFile | None], home: PageResult | None) -> list[str]:
+    """The RSL licences a site names: robots.txt ``License:`` lines, the home page's links.
+
+    What a front end fetches (on the fetch contract) before :func:`build_record`.
+    """
+    urls: list[str] = []
+    robots_file = files.get(ROBOTS_TXT)
+    if robots_file is not None and robots_file.ok:
+        base = robots_file.final_url or robots_file.url
+        urls += rsl.license_urls(robots_file.body, base=base)
+    if home is not None and home.responded:
+        url = home.final_url or home.url
+        urls += header_licence_links(_lowered(home.headers), url)
+        urls += rsl.html_licenses(home.body, base=url, encoding=home.encoding).links
+    return list(dict.fromkeys(urls))
+
+
+def _lowered(headers: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, values in headers.items():
+        out.setdefault(name.lower(), []).extend(values)
+    return out
+
+
 def _assess_home(
-    evaluator: Evaluator, policy: OriginPolicy, site: str, home: PageResult | None
+    evaluator: Evaluator,
+    policy: OriginPolicy,
+    site: str,
+    home: PageResult | None,
+    licences: Mapping[str, Licence],
 ) -> Assessment:
     """The evaluator's complete assessment of the home page."""
     if home is None or not home.responded:
@@ -258,8 +294,10 @@ def _assess_home(
     # applied to the page even when the home page redirected elsewhere.
     url = home.final_url or home.url
     assessment = evaluator.origin_stage(policy, url)
-    assessment = evaluator.headers_stage(assessment, home.headers)
-    return evaluator.body_stage(assessment, home.body, encoding=home.encoding)
+    assessment = evaluator.headers_stage(
+        assessment, home.headers, status=home.status, licences=licences
+    )
+    return evaluator.body_stage(assessment, home.body, encoding=home.encoding, licences=licences)
 
 
 def _reserving(assessment: Assessment, wide: Sequence[Finding], purpose: Purpose) -> list[str]:
