@@ -323,6 +323,12 @@ class OptOutMiddleware:
         if meta.pop(_CAP_KEY, False):
             # Set for an earlier response of this request (redirect, retry).
             meta.pop("download_maxsize", None)
+        if (
+            _has_header(headers, b"Crawler-Price") or _has_header(headers, b"Www-Authenticate")
+        ) and _licence_answer(_header_lists(headers)):
+            # Most likely a 401 License or 402 answer (of a page, a media file
+            # or a policy file): a decision, never retried as an error.
+            meta["dont_retry"] = True
         core = self.core
         prior = core.assessments.get(request)
         if prior is None or _skip(request, core.store):
@@ -340,9 +346,6 @@ class OptOutMiddleware:
             # again, from its origin's files, in process_response.
             return
         hdrs = _header_lists(headers)
-        if _licence_answer(hdrs):
-            # Most likely a 401 License or 402 answer: never retried as an error.
-            meta["dont_retry"] = True
         licences = None
         if "link" in hdrs:
             links = header_licence_links(hdrs, request.url)

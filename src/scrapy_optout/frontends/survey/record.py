@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urljoin
 
 import tldextract
 
@@ -323,7 +324,11 @@ def site_findings(policy: OriginPolicy, evaluator: Evaluator) -> list[Finding]:
       reserves what it says, whatever its path;
     * ai.txt: any ``Disallow`` with a pattern in the group that applies;
     * tdmrep.json: any rule with ``tdm-reservation`` 1 that can be reached
-      (rules after one matching every path never are).
+      (rules after one matching every path never are);
+    * the RSL licences robots.txt names: any ``<content>`` entry whose licence
+      reserves (a prohibition, a licence required, a use not permitted);
+    * the opt-out registries: any URL prefix declared on the site's origin,
+      and a declaration of its domain.
 
     The home page's own signals are not here: the evaluator reports them.
     """
@@ -369,7 +374,26 @@ def site_findings(policy: OriginPolicy, evaluator: Evaluator) -> list[Finding]:
                 break
             if rule.location.strip() in _CATCH_ALL:
                 break  # first match wins: nothing after this rule applies anywhere
+    found += _licence_site_findings(policy)
+    registries = evaluator.registries
+    if registries:
+        found += registries.site_findings(policy.origin)
     return found
+
+
+def _licence_site_findings(policy: OriginPolicy) -> list[Finding]:
+    """Reservations of the RSL licences robots.txt names, for each ``<content>`` they cover."""
+    found: list[Finding] = []
+    for licence in policy.licences:
+        document = licence.document
+        if document is None or document.error is not None:
+            continue
+        for content in document.contents:
+            # A URL the entry covers: its own, or its path pattern on this origin.
+            path = content.url.split("*", 1)[0].rstrip("$") or "/"
+            sample = path if content.origin is not None else urljoin(policy.origin + "/", path)
+            found += [f for f in licence.evaluate(sample) if f.stance is Stance.RESERVE]
+    return list(dict.fromkeys(found))
 
 
 def _robots_findings(parsed: robots.RobotsTxt, source: str, evaluator: Evaluator) -> list[Finding]:
