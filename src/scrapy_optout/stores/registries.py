@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from scrapy_optout.exceptions import describe_error
 from scrapy_optout.policy.fetching import Limits
 from scrapy_optout.policy.registries import Registries
 from scrapy_optout.policy.snapshot import PolicyFile
@@ -97,7 +96,9 @@ def registries_from(sources: Sequence[str], fetched: Mapping[str, PolicyFile]) -
         try:
             data = Path(source).read_bytes()
         except OSError as exc:
-            problems.append(unavailable(source, describe_error(exc)))
+            problems.append(
+                unavailable(source, f"cannot read the file: {exc.strerror or type(exc).__name__}")
+            )
             continue
         registry.load(data, source=source, format=_format(source))
     found = Registries(registry, problems, sources)
