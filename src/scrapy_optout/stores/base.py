@@ -30,6 +30,7 @@ import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from scrapy_optout.exceptions import describe_error
 from scrapy_optout.policy.snapshot import RSL_LICENCE as RSL_KIND
@@ -138,34 +139,18 @@ class PolicyStore(ABC):
         Concurrent calls for an origin being fetched wait for that one fetch;
         if it raises, they all see the exception and nothing is kept.
         """
-        policy = self.cached(origin)
-        if policy is not None:
-            self._inc("optout/cache/hit")
-            return policy
-        future = self._inflight.get(origin)
-        if future is not None:
-            self._inc("optout/cache/wait")
-            return await asyncio.shield(future)
-        self._inc("optout/cache/miss")
-        future = asyncio.get_running_loop().create_future()
-        self._inflight[origin] = future
-        try:
-            policy = await self.fetch(origin)
-            urls = policy.licence_urls if self.fetch_licence is not None else []
-            if urls:
-                found = await self.licences(urls)
-                policy = policy.with_licences([found[url] for url in urls])
-        except BaseException as exc:
-            future.set_exception(exc)
-            # Re-raised here; waiters see it through the future (marked retrieved).
-            future.exception()
-            raise
-        else:
-            future.set_result(policy)
-            self.put(policy)
-            return policy
-        finally:
-            del self._inflight[origin]
+        return await _single_flight(
+            origin, self.cached, self._fetch_origin, self._inflight, self._inc, "optout/cache"
+        )
+
+    async def _fetch_origin(self, origin: str) -> OriginPolicy:
+        policy = await self.fetch(origin)
+        urls = policy.licence_urls if self.fetch_licence is not None else []
+        if urls:
+            found = await self.licences(urls)
+            policy = policy.with_licences([found[url] for url in urls])
+        self.put(policy)
+        return policy
 
     # -- RSL licences, by URL ---------------------------------------------------------
 
@@ -196,34 +181,25 @@ class PolicyStore(ABC):
         fetch that raises gives a licence that could not be fetched (an
         ``unknown`` finding), never an exception.
         """
-        kept = self.cached_licence(url)
-        if kept is not None:
-            self._inc("optout/rsl/cache/hit")
-            return kept
-        future = self._licence_inflight.get(url)
-        if future is not None:
-            self._inc("optout/rsl/cache/wait")
-            return await asyncio.shield(future)
+        return await _single_flight(
+            url,
+            self.cached_licence,
+            self._fetch_licence,
+            self._licence_inflight,
+            self._inc,
+            "optout/rsl/cache",
+        )
+
+    async def _fetch_licence(self, url: str) -> Licence:
         if self.fetch_licence is None:
             raise RuntimeError("this policy store was given no way to fetch licences")
-        self._inc("optout/rsl/cache/miss")
-        future = asyncio.get_running_loop().create_future()
-        self._licence_inflight[url] = future
         try:
-            try:
-                file = await self.fetch_licence(url)
-            except Exception as exc:
-                file = PolicyFile(RSL_KIND, url, None, error=describe_error(exc))
-            licence = Licence(file)
-            self.put_licence(licence)
-            future.set_result(licence)
-            return licence
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()
-            raise
-        finally:
-            del self._licence_inflight[url]
+            file = await self.fetch_licence(url)
+        except Exception as exc:
+            file = PolicyFile(RSL_KIND, url, None, error=describe_error(exc))
+        licence = Licence(file)
+        self.put_licence(licence)
+        return licence
 
     async def licences(self, urls: Iterable[str]) -> dict[str, Licence]:
         """The licence documents at *urls*, fetched at once where none is kept."""
@@ -240,3 +216,44 @@ class PolicyStore(ABC):
                 return None
             found[url] = kept
         return found
+
+
+_T = TypeVar("_T")
+
+
+async def _single_flight(
+    key: str,
+    cached: Callable[[str], _T | None],
+    load: Callable[[str], Awaitable[_T]],
+    inflight: dict[str, asyncio.Future[_T]],
+    inc: Stats,
+    stats: str,
+) -> _T:
+    """What *cached* keeps under *key*, else one *load* of it that concurrent callers share.
+
+    Counts ``<stats>/hit``, ``…/wait`` and ``…/miss``. When the load raises,
+    every caller sees the exception.
+    """
+    found = cached(key)
+    if found is not None:
+        inc(f"{stats}/hit")
+        return found
+    future = inflight.get(key)
+    if future is not None:
+        inc(f"{stats}/wait")
+        return await asyncio.shield(future)
+    inc(f"{stats}/miss")
+    future = asyncio.get_running_loop().create_future()
+    inflight[key] = future
+    try:
+        value = await load(key)
+    except BaseException as exc:
+        future.set_exception(exc)
+        # Re-raised here; waiters see it through the future (marked retrieved).
+        future.exception()
+        raise
+    else:
+        future.set_result(value)
+        return value
+    finally:
+        del inflight[key]
