@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks import crawl, decision, hooks, hostile, memory, parse, survey
+from benchmarks import captures, crawl, decision, filter, hooks, hostile, memory, parse, survey
 from benchmarks.common import RESULTS_DIR
 
 RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
@@ -26,6 +26,8 @@ RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "parse": parse.main,
     "hooks": hooks.main,
     "hostile": hostile.main,
+    "filter": filter.main,
+    "captures": captures.main,
 }
 
 QUICK: dict[str, list[str]] = {
@@ -36,6 +38,8 @@ QUICK: dict[str, list[str]] = {
     "parse": ["--rounds", "1"],
     "hooks": ["--number", "1000"],
     "hostile": ["--urls", "20", "--rounds", "1"],
+    "filter": ["--records", "20000", "--origins", "1000", "--rounds", "1"],
+    "captures": ["--captures", "20000"],
 }
 
 
@@ -113,6 +117,16 @@ def table(results: dict[str, Any]) -> str:
                 "-",
             )
         )
+    for key in sorted((k for k in bench if k.startswith("captures_")), key=lambda k: int(k[9:])):
+        value = bench[key]
+        rows.append(
+            (
+                f"captures {value['captures']:,} ({value['groups']:,} host-months)",
+                f"{value['peak_rss_mb']:.0f} MB peak RSS, {value['seconds']:.0f} s",
+                "bounded",
+                "-",
+            )
+        )
     for name, value in bench.get("hostile", {}).get("cases", {}).items():
         rows.append(
             (
@@ -121,6 +135,17 @@ def table(results: dict[str, Any]) -> str:
                 f"(p99 {value['decision_ms_p99']:.3f})",
                 "<= 1 ms",
                 _met(value["decision_ms_median"] <= hostile.GOAL_MS),
+            )
+        )
+    if "filter" in bench:
+        value = bench["filter"]
+        rows.append(
+            (
+                f"filter {value['records']} records, {value['origins']} origins",
+                f"{value['ratio']:.2f}x a plain read -> write pass "
+                f"({value['filter_records_per_s']:.0f} records/s)",
+                f"<= {filter.GOAL:.2f}x",
+                _met(value["ratio"] <= filter.GOAL),
             )
         )
     widths = [

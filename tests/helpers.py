@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -107,3 +108,20 @@ def run_crawl(
 def load_manifest(scenario: str) -> dict[str, Any]:
     path = SITES / scenario / "manifest.json"
     return json.loads(path.read_text()) if path.exists() else {}
+
+
+# Sockets held open so that their ports keep refusing connections (see closed_port).
+_REFUSING: list[socket.socket] = []
+
+
+def closed_port() -> int:
+    """A loopback port that refuses connections for the rest of the test session.
+
+    The port is bound but never listened on: a connection to it is refused, and
+    no other process can take it meanwhile (a port bound and released at once
+    could be reused by another test before it is connected to).
+    """
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    _REFUSING.append(sock)
+    return int(sock.getsockname()[1])

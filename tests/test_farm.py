@@ -212,6 +212,11 @@ def test_manifest_follows_conventions(name: str) -> None:
         assert other in MANIFESTS
 
 
+#: Signals whose readers exist but are not called by the crawl stages yet, so no
+#: farm site can show them reserving. Remove each one as it is wired in.
+NOT_WIRED = {Signal.IPTC, Signal.C2PA}
+
+
 def test_every_signal_is_exercised() -> None:
     reserving = {
         e.signal

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Any
 import pytest
 from examples.farm import SiteFarm
 
-from helpers import FIXTURES, ROOT
+from helpers import FIXTURES, ROOT, closed_port
 from scrapy_optout.frontends.survey import read_records, summarise
 from scrapy_optout.frontends.survey.inputs import parse_line, parse_lines
 from scrapy_optout.frontends.survey.progress import Progress
@@ -49,7 +48,10 @@ EXPECTED: dict[str, dict[str, Any]] = {
         "CCBot": ("none", "partial"),
     },
     "gptbot-partial": {"signals": ["robots.txt"], "GPTBot": ("partial", "partial")},
-    "gptbot-reopened": {"signals": ["robots.txt"], "GPTBot": ("partial", "partial")},
+    "gptbot-reopened": {
+        "signals": ["robots.txt"],
+        "GPTBot": ("full_with_exceptions", "full_with_exceptions"),
+    },
     "tdmrep-file": {"signals": ["tdmrep"], "GPTBot": ("none", "none")},
     "tdmrep-meta": {"signals": ["tdmrep"]},
     "aitxt": {"signals": ["ai.txt"]},
@@ -58,8 +60,9 @@ EXPECTED: dict[str, dict[str, Any]] = {
     "noai-meta": {"signals": ["noai"]},
     "content-signal": {"signals": ["content-signal"], "GPTBot": ("none", "none")},
     "content-usage": {"signals": ["content-usage"]},
-    "star-block": {"signals": ["robots.txt"], "GPTBot": ("none", "full")},
-    "robots-503": {"signals": ["robots.txt"], "GPTBot": ("none", "full")},
+    # A * group or a failed robots.txt restricts access; it is no AI opt-out.
+    "star-block": {"signals": [], "GPTBot": ("none", "full"), "access": ("*", "full")},
+    "robots-503": {"signals": [], "GPTBot": ("none", "full"), "access": (None, "full")},
     "search-only": {
         "signals": [],
         "OAI-SearchBot": ("full", "full"),
@@ -75,9 +78,11 @@ EXPECTED_SUMMARY = {
     "reachable": 18,
     "unreachable": 2,
     "invalid": 1,
-    "reserved_any": 15,
+    "reserved_any": 13,
+    # star-block, robots-503 and gptbot-claudebot-full (its * group closes /admin/)
+    "access_restricted": 3,
     "by_signal": {
-        "robots.txt": 8,  # 7 sites + the duplicate line
+        "robots.txt": 6,  # 5 sites + the duplicate line
         "ai.txt": 1,
         "tdmrep": 2,
         "noai": 2,
@@ -89,36 +94,38 @@ EXPECTED_SUMMARY = {
         "c2pa": 0,
         "registry": 0,
     },
-    "by_purpose": {"train": 15, "tdm": 10, "input": 7, "search": 3, "crawl": 3},
+    "by_purpose": {"train": 13, "tdm": 8, "input": 4, "search": 0, "crawl": 0},
     "robots_txt": {"own_or_star_group": 3, "ai_agent_groups": 6},
 }
+
+
+def counts(full: int, with_exceptions: int, partial: int) -> dict[str, int]:
+    """A ``by_agent`` entry: ``full`` counts the groups with exceptions too."""
+    return {"full": full, "full_with_exceptions": with_exceptions, "partial": partial}
+
+
+# gptbot-reopened is full with exceptions.
 EXPECTED_BY_AGENT = {
-    "GPTBot": {"full": 4, "partial": 2},
-    "CCBot": {"full": 1, "partial": 0},
-    "Google-Extended": {"full": 1, "partial": 0},
-    "ClaudeBot": {"full": 1, "partial": 0},
-    "OAI-SearchBot": {"full": 1, "partial": 0},
-    "PerplexityBot": {"full": 0, "partial": 1},
+    "GPTBot": counts(5, 1, 1),
+    "CCBot": counts(1, 0, 0),
+    "Google-Extended": counts(1, 0, 0),
+    "ClaudeBot": counts(1, 0, 0),
+    "OAI-SearchBot": counts(1, 0, 0),
+    "PerplexityBot": counts(0, 0, 1),
 }
 # Effective basis: groups naming the agent, else the * group. star-block and
 # robots-503 close everything to every agent; gptbot-claudebot-full's * group
 # closes /admin/.
 EXPECTED_EFFECTIVE = {
-    "GPTBot": {"full": 6, "partial": 2},
-    "CCBot": {"full": 3, "partial": 1},
-    "ClaudeBot": {"full": 3, "partial": 0},
-    "OAI-SearchBot": {"full": 3, "partial": 1},
-    "PerplexityBot": {"full": 2, "partial": 2},
-    "Bytespider": {"full": 2, "partial": 1},
+    "GPTBot": counts(7, 1, 1),
+    "CCBot": counts(3, 0, 1),
+    "ClaudeBot": counts(3, 0, 0),
+    "OAI-SearchBot": counts(3, 0, 1),
+    "PerplexityBot": counts(2, 0, 2),
+    "Bytespider": counts(2, 0, 1),
 }
 HOSTILE_LINE = "<script>alert(1)</script>"
 
-
-def closed_port() -> int:
-    """A loopback port with nothing listening: bind port 0, read it, close."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_optout(
@@ -344,11 +351,9 @@ def test_summary_by_agent_on_both_bases(surveyed):
     assert set(summary["by_agent"]) == set(TOKENS)
     assert set(summary["by_agent_effective"]) == set(TOKENS)
     for token in TOKENS:
-        assert summary["by_agent"][token] == EXPECTED_BY_AGENT.get(
-            token, {"full": 0, "partial": 0}
-        ), token
-    for token, counts in EXPECTED_EFFECTIVE.items():
-        assert summary["by_agent_effective"][token] == counts, token
+        assert summary["by_agent"][token] == EXPECTED_BY_AGENT.get(token, counts(0, 0, 0)), token
+    for token, expected in EXPECTED_EFFECTIVE.items():
+        assert summary["by_agent_effective"][token] == expected, token
 
 
 def test_one_record_per_site_line_in_input_order(surveyed):
@@ -380,7 +385,23 @@ def test_records_per_site(surveyed, population):
         assert record["reserving"]["train"] == expected["signals"]
         assert record["reserved"]["train"] is bool(expected["signals"])
         assert set(record["agents"]) == set(TOKENS)
-        agents = {token: bases for token, bases in expected.items() if token != "signals"}
+        agents = {
+            token: bases for token, bases in expected.items() if token not in ("signals", "access")
+        }
+        if "access" in expected:
+            group, coverage = expected["access"]
+            assert record["access"] == {"group": group, "coverage": coverage}, name
+        else:
+            assert record["access"]["coverage"] in ("none", "partial"), name
+        assert record["edge"]["home"] == {"status": 200, "class": "ok"}, name
+        assert set(record["presence"]) == {
+            "robots.txt",
+            "ai.txt",
+            "tdmrep.json",
+            "content-signal",
+            "content-usage",
+            "license",
+        }
         for token, (named, effective) in agents.items():
             assert record["agents"][token] == {"named": named, "effective": effective}, (
                 name,
@@ -419,8 +440,10 @@ def test_evidence_quotes_the_rules(surveyed):
 def test_purpose_changes_the_figures(surveyed):
     records = surveyed.records
     search = summarise(records, purpose="search")
-    assert search["reserved_any"] == 3
-    assert search["by_signal"]["robots.txt"] == 3
+    # Only the * group and a failed robots.txt restrict search here: access, not opt-outs.
+    assert search["reserved_any"] == 0
+    assert search["access_restricted"] == 3
+    assert search["by_signal"]["robots.txt"] == 0
     assert search["by_signal"]["content-signal"] == 0  # search=yes
     assert search["by_agent"] == summarise(records)["by_agent"]  # robots.txt only
 
@@ -441,7 +464,7 @@ def test_report_is_self_contained_with_charts(surveyed):
 def test_progress_and_result_line(surveyed):
     proc = surveyed.proc
     assert "survey: 21/21 sites done (100%), 2 unreachable" in proc.stderr
-    assert "21 sites, 18 reachable, 15 reserving something for train" in proc.stdout
+    assert "21 sites, 18 reachable, 13 reserving something for train" in proc.stdout
     assert "Traceback" not in proc.stderr
 
 
@@ -527,7 +550,15 @@ def test_scrapy_crawl_survey_with_ranks(population, tmp_path):
     assert proc.returncode == 0, proc.stderr[-4000:]
     summary = json.loads((out / "summary.json").read_text())
     assert (summary["sites"], summary["reachable"], summary["reserved_any"]) == (4, 3, 2)
-    assert summary["by_rank_bucket"] == {
+    basic = ("sites", "reachable", "unreachable", "invalid", "reserved_any", "by_signal")
+    buckets = {
+        label: {key: figures[key] for key in basic}
+        for label, figures in summary["by_rank_bucket"].items()
+    }
+    # What the edge answered for each home page: the closed port never answered.
+    assert summary["by_rank_bucket"]["10k-100k"]["by_edge"]["unreachable"] == 1
+    assert summary["by_edge"]["ok"] == 3 and summary["by_edge"]["unreachable"] == 1
+    assert buckets == {
         "1-10": {
             "sites": 1,
             "reachable": 1,

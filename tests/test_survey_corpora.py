@@ -15,8 +15,15 @@ month is mirrored, since that is bookkeeping, not protocol):
   product token (``img2dataset``) is matched against the value as written;
 * the groups naming an agent are merged; the effective group is that, else
   the merged ``*`` groups;
-* coverage: ``none`` without a disallow rule, ``full`` when a disallow pattern
-  matches ``/`` and no allow rule exists, else ``partial``.
+* coverage, as the published studies define it: the rule that decides the path
+  ``/`` is the longest pattern (in octets, as written) that matches it, an
+  ``allow`` winning a tie (RFC 9309 §2.2.2); ``full`` when that rule is a
+  ``disallow`` (``full_with_exceptions`` when the group also has an ``allow``
+  line), ``partial`` when ``/`` stays allowed and some ``disallow`` line has a
+  path, else ``none``.
+
+The whole press-site corpus (2,251 captures, 11 months) is read; its per-month,
+per-agent ``full`` / ``partial`` counts must all agree with this reading.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ from scrapy_optout.frontends.survey.captures import read_captures
 from scrapy_optout.protocols.agents import AgentCatalogue
 
 UA = "optout-test/1.0 (+https://example.invalid/bot)"
-FIREWALL = FIXTURES / "corpora" / "great-gpt-firewall-2024-2026" / "robotstxt-sample.jsonl.gz"
+FIREWALL = FIXTURES / "corpora" / "great-gpt-firewall-2024-2026" / "robotstxt.jsonl.gz"
 PROTEGO = FIXTURES / "corpora" / "protego-robotstxt-2019" / "robotstxt.jsonl.gz"
 CATALOGUE = list(AgentCatalogue.default())
 
@@ -149,11 +156,15 @@ def _matches_root(pattern: str) -> bool:
 
 
 def coverage(rules: list[tuple[bool, str]] | None) -> str:
-    if not rules or all(allow for allow, _ in rules):
+    if not rules:
         return "none"
-    if not any(allow for allow, _ in rules) and any(_matches_root(p) for _, p in rules):
-        return "full"
-    return "partial"
+    at_root = [(len(p.strip().encode()), allow) for allow, p in rules if _matches_root(p.strip())]
+    # Longest pattern first; on a tie True (allow) sorts above False (disallow).
+    if at_root and not max(at_root)[1]:
+        return "full_with_exceptions" if any(allow for allow, _ in rules) else "full"
+    if any(not allow for allow, _ in rules):
+        return "partial"
+    return "none"
 
 
 def independent_agents(body: bytes) -> dict[str, tuple[str, str]]:
@@ -200,15 +211,21 @@ Counts = dict[str, dict[str, int]]
 
 
 def expected_counts(rows: list[dict[str, Any]]) -> tuple[Counts, Counts]:
-    """Per-agent ``full``/``partial`` site counts: (naming basis, effective basis)."""
-    named: Counts = {agent.token: {"full": 0, "partial": 0} for agent in CATALOGUE}
-    effective: Counts = {agent.token: {"full": 0, "partial": 0} for agent in CATALOGUE}
+    """Per-agent site counts: (naming basis, effective basis).
+
+    ``full`` counts the groups with exceptions too; ``full_with_exceptions``
+    only those.
+    """
+    zero = {"full": 0, "full_with_exceptions": 0, "partial": 0}
+    named: Counts = {agent.token: dict(zero) for agent in CATALOGUE}
+    effective: Counts = {agent.token: dict(zero) for agent in CATALOGUE}
     for row in rows:
         for token, (by_name, in_effect) in independent_agents(body_of(row)).items():
-            if by_name != "none":
-                named[token][by_name] += 1
-            if in_effect != "none":
-                effective[token][in_effect] += 1
+            for counts, found in ((named[token], by_name), (effective[token], in_effect)):
+                if found == "full_with_exceptions":
+                    counts["full"] += 1
+                if found != "none":
+                    counts[found] += 1
     return named, effective
 
 
@@ -236,13 +253,40 @@ def test_firewall_counts_per_month_match_independent_reading(firewall):
         assert figures["by_agent_effective"] == effective, month
 
 
+#: The agents whose counts published block indexes report.
+HEADLINE_AGENTS = ("GPTBot", "CCBot", "Google-Extended", "ClaudeBot")
+
+
+def test_firewall_88_cells_under_the_literature_definition(firewall):
+    """11 months x 4 agents x {full, partial}: every cell as the independent reading gives it."""
+    _, summary, kept = firewall
+    cells = 0
+    for month, figures in summary["by_month"].items():
+        named, _ = expected_counts([row for (_, m), row in kept.items() if m == month])
+        for token in HEADLINE_AGENTS:
+            for count in ("full", "partial"):
+                assert figures["by_agent"][token][count] == named[token][count], (
+                    month,
+                    token,
+                    count,
+                )
+                cells += 1
+    assert cells == 88
+    # A group that disallows / and reopens a path is full, with exceptions.
+    assert summary["by_month"]["2026-01"]["by_agent"]["GPTBot"] == {
+        "full": 67,
+        "full_with_exceptions": 4,
+        "partial": 2,
+    }
+
+
 def test_firewall_latest_snapshot_per_site(firewall):
     _, summary, kept = firewall
     latest: dict[str, dict[str, Any]] = {}
     for (host, _month), row in sorted(kept.items()):
         latest[host] = row  # months sort in time order
-    assert summary["sites"] == len(latest) == 69
-    assert summary["records"] == len(kept)
+    assert summary["sites"] == len(latest) == 206
+    assert summary["records"] == len(kept) == 2251
     named, effective = expected_counts(list(latest.values()))
     assert summary["by_agent"] == named
     assert summary["by_agent_effective"] == effective
@@ -272,7 +316,7 @@ def test_protego_2019_counts_match_independent_reading(tmp_path):
     assert summary["by_agent"] == named
     assert summary["by_agent_effective"] == effective
     # Before the AI era: few sites name GPTBot (it did not exist yet).
-    assert summary["by_agent"]["GPTBot"] == {"full": 0, "partial": 0}
+    assert summary["by_agent"]["GPTBot"] == {"full": 0, "full_with_exceptions": 0, "partial": 0}
 
 
 # -- JSON Lines and WARC captures of several files -------------------------------------------
@@ -335,18 +379,28 @@ def test_jsonl_captures_of_every_file(tmp_path):
     assert a["signals_reserving"] == ["robots.txt", "ai.txt", "noai"]
     assert a["home"]["status"] == 200 and a["date"] == "2025-03-20"
     b_march, b_april = records["b.example", "2025-03"], records["b.example", "2025-04"]
-    assert b_march["signals_reserving"] == ["robots.txt", "tdmrep"]
+    # The * group closing the site restricts access; it is no AI opt-out.
+    assert b_march["signals_reserving"] == ["tdmrep"]
+    assert b_march["access"] == {"group": "*", "coverage": "full"}
     assert b_april["signals_reserving"] == []
     c = records["c.example", "2025-04"]
     assert c["agents"]["GPTBot"] == {"named": "none", "effective": "full"}
+    assert c["access"] == {"group": None, "coverage": "full"}
+    assert c["edge"]["robots.txt"] == {"status": 503, "class": "error"}
     d = records["d.example", None]
     assert d["agents"]["CCBot"]["named"] == "full" and d["month"] is None
     # Top level: each site's latest record (b in April); a site without dates counts too.
     assert summary["sites"] == 4
-    assert summary["by_agent"]["GPTBot"] == {"full": 0, "partial": 1}
-    assert summary["by_agent_effective"]["GPTBot"] == {"full": 1, "partial": 1}
+    assert summary["by_agent"]["GPTBot"] == {"full": 0, "full_with_exceptions": 0, "partial": 1}
+    assert summary["by_agent_effective"]["GPTBot"] == {
+        "full": 1,
+        "full_with_exceptions": 0,
+        "partial": 1,
+    }
     assert summary["by_month"]["2025-03"]["reserved_any"] == 2
-    assert summary["by_month"]["2025-04"]["reserved_any"] == 1  # c: robots.txt 503
+    assert summary["by_month"]["2025-03"]["access_restricted"] == 1  # b: * disallows /
+    assert summary["by_month"]["2025-04"]["reserved_any"] == 0
+    assert summary["by_month"]["2025-04"]["access_restricted"] == 1  # c: robots.txt 503
 
 
 def _warc(path: Path) -> None:
@@ -442,3 +496,55 @@ def test_captures_from_the_command_line(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["mode"] == "captures" and summary["sites"] == 2
     assert (tmp_path / "out" / "report.html").exists()
+
+
+# -- the collector's published labels, reproduced ------------------------------------------------
+
+#: Agents whose mentions the collector labelled, lower-cased as it wrote them.
+LABELLED = ("gptbot", "ccbot", "google-extended", "anthropic-ai", "claudebot")
+#: Crawlers the collector records but does not count toward a site's status.
+NOT_COUNTED = frozenset({"omgili", "omgilibot", "webzio-extended", "bytespider"})
+#: Sites whose files read ``user-agent: user-agent: ccbot`` in 2025-03 and 2025-04: a
+#: substring search finds the agent, RFC 9309 reads a group for the token ``user-agent``.
+DOUBLED_KEY = {"wyborcza.pl", "www.wysokieobcasy.pl"}
+SHIFTED = frozenset({"ccbot", "anthropic-ai", "claudebot"})
+
+
+def test_firewall_published_labels_reproduced(firewall):
+    """The collector's two published figures, month by month, from the survey's records.
+
+    Per agent: sites whose robots.txt mentions it (``source_label_mentioned``),
+    against ``by_agent_named``. Per site: the status ``mentions_ai_agent``
+    (any agent of that month's list but the four general crawlers), against
+    the records' ``agents_named``.
+    """
+    out, summary, kept = firewall
+    checked = json.loads((FIREWALL.parent / "agents-checked-by-month.json").read_text())
+    records = {(r["host"], r["month"]): r for r in read_records(out / "results.jsonl")}
+    catalogue = AgentCatalogue.default()
+    for month, figures in summary["by_month"].items():
+        rows = {host: row for (host, m), row in kept.items() if m == month}
+        for name in LABELLED:
+            token = catalogue.get(name).token
+            published = sum(name in (row["source_label_mentioned"] or ()) for row in rows.values())
+            doubled = sum(
+                name in (row["source_label_mentioned"] or ()) and row["domain"] in DOUBLED_KEY
+                for row in rows.values()
+            )
+            shifted = month in ("2025-03", "2025-04") and name in SHIFTED
+            assert figures["by_agent_named"][token] == published - (2 if shifted else 0), (
+                month,
+                name,
+            )
+            if shifted:
+                assert doubled == 2
+        counted = {a.lower() for a in checked[month]} - NOT_COUNTED
+        status = 0
+        for host, row in rows.items():
+            named = {t.lower() for t in records[host, month]["agents_named"]}
+            ours = bool(named & counted)
+            assert ours == (row["source_label_status"] == "mentions_ai_agent"), (month, host)
+            status += ours
+        assert status == sum(
+            row["source_label_status"] == "mentions_ai_agent" for row in rows.values()
+        )

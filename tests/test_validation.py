@@ -32,7 +32,7 @@ from scrapy.utils.test import get_crawler
 from twisted.internet import error as twisted_error
 
 from faultserver import FaultServer, Redirect, html
-from helpers import TEST_UA, run_crawl
+from helpers import TEST_UA, closed_port, run_crawl
 from scrapy_optout import ConfigurationError, FetchError, OptOutMiddleware, OptOutPipeline
 from scrapy_optout.cli import main
 from scrapy_optout.exceptions import describe_error
@@ -114,6 +114,8 @@ BAD = [
     ("OPTOUT_ENABLED", 2),
     ("OPTOUT_LOG_EXCLUSIONS", "perhaps"),
     ("OPTOUT_LOG_EXCLUSIONS", []),
+    ("OPTOUT_PROVENANCE", "yes"),
+    ("OPTOUT_PROVENANCE", 2),
     ("OPTOUT_LEDGER", 5),
     ("OPTOUT_LEDGER", ["ledger.jsonl"]),
     ("OPTOUT_EVIDENCE_DIR", 5),
@@ -204,6 +206,8 @@ def test_defaults():
         ({"OPTOUT_ENABLED": "false"}, "enabled", False),
         ({"OPTOUT_ENABLED": 0}, "enabled", False),
         ({"OPTOUT_LOG_EXCLUSIONS": "True"}, "log_exclusions", True),
+        ({"OPTOUT_PROVENANCE": "1"}, "provenance", True),
+        ({"OPTOUT_PROVENANCE": "false"}, "provenance", False),
         ({"OPTOUT_LEDGER": Path("runs/l.jsonl")}, "ledger", "runs/l.jsonl"),
         ({"OPTOUT_EVIDENCE_DIR": ""}, "evidence_dir", None),
         ({"OPTOUT_USER_AGENT": "", "USER_AGENT": "MyBot/1.0"}, "user_agent", "MyBot/1.0"),
@@ -458,12 +462,6 @@ def test_report_into_a_closed_pipe_ends_quietly(tmp_path, args, code):
 
 # -- failed downloads: one wording for the crawl and the check ---------------------------------
 
-
-def closed_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on: bound, read back, closed."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def test_check_says_connection_refused(capsys):

@@ -98,7 +98,67 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("ledgers", metavar="LEDGER", nargs="+", help="ledger files (JSON Lines)")
     report.add_argument("--json", action="store_true", help="print JSON instead of text")
     report.add_argument("--html", metavar="FILE", help="also write an HTML report to FILE")
+    _filter_commands(commands)
     return parser
+
+
+def _filter_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    dataset = commands.add_parser(
+        "filter",
+        help="remove opted-out records from JSON Lines, Parquet or WARC datasets",
+        description=(
+            "Decide every record of each INPUT by the opt-outs of its URL's origin (and the "
+            "headers and body the record carries), and write the kept records to OUT/kept/ "
+            "with their provenance, the removals to OUT/ledger.jsonl and the counts to "
+            "OUT/summary.json. Re-running into the same OUT resumes."
+        ),
+    )
+    dataset.add_argument("inputs", metavar="INPUT", nargs="+", help="dataset files")
+    dataset.add_argument("-o", "--out", metavar="OUT", required=True, help="output folder")
+    _purpose_arg(dataset)
+    dataset.add_argument("--user-agent", metavar="UA", help="User-Agent string of the crawler")
+    dataset.add_argument(
+        "--url-field", metavar="F", default="url", help="field with the URL (dotted: metadata.url)"
+    )
+    dataset.add_argument(
+        "--policies",
+        metavar="live|DIR",
+        default="live",
+        help="fetch policy files (live, the default) or read a snapshot folder written earlier",
+    )
+    dataset.add_argument(
+        "--captures",
+        metavar="FILE",
+        nargs="+",
+        help="decide as of stored captures (JSON Lines or WARC) instead of fetching",
+    )
+    dataset.add_argument(
+        "--workers", metavar="N", type=_positive_int, default=8, help="origins fetched at once"
+    )
+    dataset.add_argument(
+        "--unknown",
+        choices=["allow", "reserve"],
+        default="allow",
+        help="what an undecidable record or an unreadable ai.txt/tdmrep.json means",
+    )
+    dataset.add_argument(
+        "--batch-size",
+        metavar="N",
+        type=_positive_int,
+        default=5000,
+        help="records per checkpoint (default 5000)",
+    )
+    dataset.add_argument("--quiet", action="store_true", help="no progress output")
+
+    manifest = commands.add_parser(
+        "manifest",
+        help="write the compliance manifest of ledgers and kept datasets",
+        description="Identity, purposes, period, protocols, counts and evidence hashes as JSON.",
+    )
+    manifest.add_argument("ledgers", metavar="LEDGER", nargs="+", help="ledger files")
+    manifest.add_argument("--kept", metavar="DIR", help="folder of kept records (OUT/kept)")
+    manifest.add_argument("-o", "--out", metavar="FILE", required=True, help="manifest JSON file")
+    manifest.add_argument("--html", metavar="FILE", help="also write the manifest as HTML")
 
 
 def _positive_int(text: str) -> int:
@@ -189,6 +249,10 @@ def _main(argv: Sequence[str] | None) -> int:
             return _survey(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "filter":
+            return _filter(args)
+        if args.command == "manifest":
+            return _manifest(args)
     except BrokenPipeError:
         raise
     except (OptOutError, OSError) as exc:
@@ -299,6 +363,49 @@ def _report(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         print(render_text(report))
+    return EXIT_ALLOWED
+
+
+def _filter(args: argparse.Namespace) -> int:
+    from scrapy_optout.frontends.check import DEFAULT_USER_AGENT
+    from scrapy_optout.frontends.filter import filter_dataset
+
+    summary = filter_dataset(
+        args.inputs,
+        args.out,
+        purpose=args.purpose,
+        user_agent=args.user_agent or DEFAULT_USER_AGENT,
+        url_field=args.url_field,
+        policies=args.policies,
+        captures=args.captures,
+        workers=args.workers,
+        unknown=args.unknown,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+    )
+    changed = summary["changed"]["newly_reserved"]
+    print(
+        f"{summary['records_read']} records: {summary['kept']} kept, {summary['removed']} removed"
+        f" ({summary['unknown']} unknown, {summary['malformed']} malformed)"
+        + (f", {changed} newly reserved since they were kept" if changed else "")
+        + f"; wrote {args.out}/kept, ledger.jsonl and summary.json"
+    )
+    return EXIT_ALLOWED
+
+
+def _manifest(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scrapy_optout.frontends.filter.manifest import build_manifest, render_html
+
+    manifest = build_manifest(args.ledgers, kept=args.kept)
+    Path(args.out).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    if args.html:
+        Path(args.html).write_text(render_html(manifest), encoding="utf-8")
+    print(
+        f"{manifest['removed']['total']} removed, {manifest['kept']['total']} kept,"
+        f" {len(manifest['evidence'])} evidence files; wrote {args.out}"
+    )
     return EXIT_ALLOWED
 
 

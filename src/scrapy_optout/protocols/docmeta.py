@@ -194,7 +194,7 @@ def _pdf_metadata(body: bytes) -> Iterator[str]:
         # read are ASCII.
         yield body[max(0, hit - _MAX_PACKET) : hit + _MAX_PACKET].decode("latin-1")
         position = hit + _MAX_PACKET
-    for data in _flate_metadata_streams(body):
+    for data in flate_metadata_streams(body):
         if b"ns/tdmrep" in data:
             yield data.decode("latin-1")
         elif b"n\x00s\x00/\x00t\x00d\x00m\x00" in data:
@@ -203,7 +203,7 @@ def _pdf_metadata(body: bytes) -> Iterator[str]:
             yield data.decode("utf-16-be", "replace")
 
 
-def _flate_metadata_streams(body: bytes) -> Iterator[bytes]:
+def flate_metadata_streams(body: bytes) -> Iterator[bytes]:
     """Inflate the Flate-compressed metadata streams of a PDF, within the bounds.
 
     A metadata stream cannot sit inside an object stream (streams never do),

@@ -53,6 +53,7 @@ for :class:`~scrapy_optout.OptOutPipeline`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import replace
@@ -682,21 +683,36 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
         parent = response.request
         inherited: tuple[ItemSource, ...] = parent.meta.get(META_SOURCE, ())
         assessment = core.assessments.get(parent)
+        provenance = core.settings.provenance
         own = None
-        if assessment is not None and (assessment.image_findings or core.measuring(parent)):
+        if assessment is not None and (
+            assessment.image_findings or core.measuring(parent) or provenance
+        ):
             # (Only in measure mode can a reserved page reach its callback.)
             own = core.item_source(response, assessment)
         here = (own.carried(),) if own is not None and own.binding else ()
-        if not here and not inherited:
+        # With provenance on, a page that binds nothing still goes to the requests
+        # that pass data on: an item built from it must name it.
+        traced = own.carried() if own is not None and provenance and not here else None
+        if not here and not inherited and traced is None:
             return None  # the usual case: nothing to pass on
         passed = _passed_objects(parent) if inherited else frozenset()
+        stored = False
 
         def carry(request: Request) -> None:
+            nonlocal stored
             sources = list(here)
+            if traced is not None and (request.cb_kwargs or _passed_objects(request)):
+                sources.append(traced)
             if inherited and passed and not passed.isdisjoint(_passed_objects(request)):
                 sources += inherited
             if not sources:
                 return
+            if provenance and not stored and assessment is not None and (here or traced):
+                # The entry of an item built from this page will name these files.
+                stored = True
+                with contextlib.suppress(LedgerFailed):  # the crawl is being stopped
+                    core.keep_evidence(assessment.files)
             meta = request.meta
             known = {(s.url, s.purpose) for s in meta.get(META_SOURCE, ())}
             merged = list(meta.get(META_SOURCE, ()))

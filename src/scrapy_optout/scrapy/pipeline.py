@@ -27,6 +27,13 @@ its fields (a list keeps its other entries, a single-URL field becomes
 ``None``) and the item goes on. An item whose page itself is reserved (seen
 only in measure mode) cannot be stripped and is dropped.
 
+With ``OPTOUT_PROVENANCE`` every item kept gets its provenance entry (design
+§3.5, :mod:`scrapy_optout.policy.provenance`): the purpose, the verdict, the
+time, the crawler identity, and the policy files of its pages and of its media
+origins, whose bodies are stored in the evidence store first. The entry goes in
+the item's ``optout`` field where it has one (a dict always may), otherwise to
+the side file beside the ledger, keyed by :func:`item_key`.
+
 Give this pipeline a lower number than the Files and Images pipelines so that
 it runs first (the add-on uses 0); their downloads also pass through
 :class:`~scrapy_optout.OptOutMiddleware`.
@@ -34,6 +41,8 @@ it runs first (the add-on uses 0); their downloads also pass through
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -45,6 +54,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.http.request import NO_CALLBACK
 
 from scrapy_optout.policy.evaluate import Assessment
+from scrapy_optout.policy.provenance import PROVENANCE_FIELD, merged_evidence, provenance_entry
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.protocols import noai
 from scrapy_optout.scrapy.exceptions import (
@@ -52,8 +62,8 @@ from scrapy_optout.scrapy.exceptions import (
     ReservedItem,
 )
 from scrapy_optout.scrapy.policystore import stats_counter
-from scrapy_optout.scrapy.runtime import META_PROBE, MediaGuard, OptOutCore
-from scrapy_optout.scrapy.settings import STRIP
+from scrapy_optout.scrapy.runtime import META_PROBE, ItemSource, MediaGuard, OptOutCore
+from scrapy_optout.scrapy.settings import MEASURE, STRIP
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
 from scrapy_optout.stores.record import LedgerRecord, RecordDetails
 from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, clip, decide
@@ -101,6 +111,7 @@ class OptOutPipeline:
             f for f in self.core.settings.item_url_fields if f not in CONVENTIONAL_FIELDS
         )
         self.strip = self.core.settings.item_action == STRIP
+        self.provenance = self.core.settings.provenance
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -119,6 +130,8 @@ class OptOutPipeline:
         images = [f for s in sources for f in s.image_findings]
         image_page = next((s.url for s in sources if s.image_findings), page)
         hits: list[_Hit] = []
+        # The assessment of each media origin, for provenance: of the URLs kept.
+        media: dict[str, Assessment] = {}
         for source in sources:
             if source.verdict is not None and source.verdict.reserved:
                 hits.append(
@@ -151,8 +164,12 @@ class OptOutPipeline:
             if verdict.reserved or measuring:
                 source_page = image_page if verdict.reserved and images else page
                 hits.append(_Hit(field, raw, url, verdict, assessment, source_page))
+            if self.provenance and (measuring or not verdict.reserved):
+                media.setdefault(origin, assessment)
         if hits:
             self._act(item, hits, measuring)
+        if self.provenance:
+            self._attach(item, sources, purposes, measuring, hits, media)
         return item
 
     async def _media_verdict(
@@ -204,6 +221,86 @@ class OptOutPipeline:
             return None
         ctype = response.headers.get(b"Content-Type")
         return noai.media_image_type(ctype.decode("latin-1") if ctype else None, response.body)
+
+    def _attach(
+        self,
+        item: Any,
+        sources: list[ItemSource],
+        purposes: tuple[Purpose, ...],
+        measuring: bool,
+        hits: list[_Hit],
+        media: dict[str, Assessment],
+    ) -> None:
+        """Give the kept *item* its provenance entry, after storing every file it names.
+
+        The item takes it in its ``optout`` field when it has (or, a dict, may
+        have) one; otherwise the entry goes to the side file, keyed by item.
+        An item is never kept without it: when the files or the line cannot be
+        written, the item is dropped (and the crawl stops).
+        """
+        core = self.core
+        # A carried page's files were stored when it was carried (OptOutSpiderMiddleware).
+        files = [f for s in sources if s.assessment is not None for f in s.assessment.files]
+        files += [f for assessment in media.values() for f in assessment.files]
+        try:
+            core.keep_evidence(files)  # raises, even with no files, once the ledger has failed
+            entry = self._entry(sources, purposes, measuring, hits, media)
+            if _set_field(item, entry):
+                self._inc("optout/provenance_attached")
+                return
+            core.write_provenance(
+                {"key": item_key(item), "item_type": _type_name(item), PROVENANCE_FIELD: entry}
+            )
+        except LedgerFailed as exc:
+            raise DropItem(str(exc), log_level="ERROR") from exc
+        self._inc("optout/provenance_side_file")
+
+    def _entry(
+        self,
+        sources: list[ItemSource],
+        purposes: tuple[Purpose, ...],
+        measuring: bool,
+        hits: list[_Hit],
+        media: dict[str, Assessment],
+    ) -> dict[str, Any]:
+        """The provenance entry of a kept item (see the README's Provenance section)."""
+        groups = [source.evidence for source in sources]
+        groups += [assessment.evidence for assessment in media.values()]
+        evidence, positions = merged_evidence(groups)
+        # Each page and media origin names its files by their places in ``evidence``.
+        pages: list[dict[str, Any]] = []
+        for n, source in enumerate(sources):
+            page: dict[str, Any] = {
+                "url": source.url,
+                "stage": str(source.stage) if source.stage is not None else None,
+                "evidence": positions[n],
+            }
+            if n:
+                # From a request's meta: an earlier page the item may have been built on.
+                page["carried"] = True
+            pages.append(page)
+        origins = [
+            {"origin": origin, "evidence": places}
+            for origin, places in zip(media, positions[len(sources) :], strict=True)
+        ]
+        token, user_agent = self.core.identity_of(sources[0].token if sources else None)
+        reserved = measuring and any(hit.verdict.reserved for hit in hits)
+        entry = provenance_entry(
+            purpose=purposes[0],
+            verdict="reserved" if reserved else "allowed",
+            stage=str(Stage.ITEM),
+            token=token,
+            user_agent=user_agent,
+            evidence=evidence,
+        )
+        if len(purposes) > 1:
+            entry["purposes"] = [str(p) for p in purposes]
+        if measuring:
+            entry["mode"] = MEASURE
+        entry["item_source"] = sources[0].url if sources else None
+        entry["pages"] = pages
+        entry["media"] = origins
+        return entry
 
     def _source_urls(self, item: Any) -> Iterator[tuple[str, str]]:
         # A plain dict needs no adapter (and most items are plain dicts).
@@ -276,6 +373,44 @@ class OptOutPipeline:
         self._inc("optout/items_stripped")
         for _ in hits:
             self._inc("optout/urls_stripped")
+
+
+def _set_field(item: Any, entry: dict[str, Any]) -> bool:
+    """Set *item*'s ``optout`` field to *entry*; ``False`` when the item has no such field."""
+    if isinstance(item, dict):
+        item[PROVENANCE_FIELD] = entry
+        return True
+    try:
+        ItemAdapter(item)[PROVENANCE_FIELD] = entry
+    except (KeyError, TypeError):  # no such field, or not an item itemadapter knows
+        return False
+    return True
+
+
+def item_key(item: Any) -> str:
+    """The key of *item*'s line in the provenance side file.
+
+    Its ``url`` field when that is a non-empty string; else ``sha256:`` and the
+    SHA-256 of its fields as JSON (keys sorted, compact, UTF-8, values JSON
+    cannot hold as their ``str()``), taken when the item reaches this pipeline,
+    before later pipelines (the Files pipeline's ``files``) add to it. An object
+    itemadapter does not know is hashed by its ``repr()``.
+    """
+    if not ItemAdapter.is_item(item):
+        return "sha256:" + hashlib.sha256(repr(item).encode("utf-8", "surrogatepass")).hexdigest()
+    adapter = ItemAdapter(item)
+    url = adapter.get("url")
+    if isinstance(url, str) and url.strip():
+        return url
+    content = json.dumps(
+        adapter.asdict(), sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return "sha256:" + hashlib.sha256(content.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _type_name(item: Any) -> str:
+    kind = type(item)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _first(findings: list[Finding], purposes: tuple[Purpose, ...]) -> Verdict:

@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Unpack
 from weakref import WeakKeyDictionary
@@ -28,13 +29,13 @@ from w3lib.url import canonicalize_url
 from scrapy_optout.exceptions import LedgerError
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.policy.registries import Registries
-from scrapy_optout.policy.snapshot import isoformat, utcnow
+from scrapy_optout.policy.snapshot import PolicyFile, isoformat, utcnow
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
 from scrapy_optout.scrapy.exceptions import InvalidOptOutMeta, LedgerFailed
 from scrapy_optout.scrapy.policystore import EnginePolicyStore
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
-from scrapy_optout.stores.ledger import Ledger
+from scrapy_optout.stores.ledger import Ledger, provenance_path_for
 from scrapy_optout.stores.record import LedgerRecord, RecordDetails
 from scrapy_optout.stores.registries import RegistryRefresh
 from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, clip
@@ -125,16 +126,36 @@ class ItemSource:
     assessment: Assessment | None = None
     purpose: Purpose | None = None
     measuring: bool = False
+    #: The stage and product token of the assessment (``None`` for a page not judged).
+    stage: Stage | None = None
+    token: str | None = None
+    #: Of a carried copy, which has no assessment: the evidence of its policy files.
+    carried_evidence: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def binding(self) -> bool:
         """Whether this page says anything that bears on the items built from it."""
         return bool(self.image_findings) or (self.verdict is not None and self.verdict.reserved)
 
+    @property
+    def evidence(self) -> list[dict[str, Any]]:
+        """The evidence of the policy files the page was judged with."""
+        if self.assessment is not None:
+            return self.assessment.evidence
+        return self.carried_evidence
+
     def carried(self) -> ItemSource:
-        """A copy small enough to travel in a request's meta (no assessment)."""
+        """A copy small enough to travel in a request's meta (its evidence, no assessment)."""
         return ItemSource(
-            self.url, self.verdict, self.image_findings, None, self.purpose, self.measuring
+            self.url,
+            self.verdict,
+            self.image_findings,
+            None,
+            self.purpose,
+            self.measuring,
+            self.stage,
+            self.token,
+            self.evidence,
         )
 
 
@@ -184,6 +205,17 @@ class OptOutCore:
         # Before any request: a ledger that cannot be written stops the crawl
         # from starting (LedgerError, naming the setting and the path).
         self.ledger.open()
+        #: Provenance of items that cannot take it, by item (``OPTOUT_PROVENANCE``);
+        #: opened now for the same reason.
+        self.provenance_file: Ledger | None = None
+        if self.settings.provenance:
+            self.provenance_file = Ledger(
+                provenance_path_for(self.ledger.path),
+                self.ledger.evidence_dir,
+                setting="OPTOUT_PROVENANCE",
+                name="provenance side file",
+            )
+            self.provenance_file.open()
         # Measure mode records each URL once per stage, purpose and verdict:
         # digests of the combinations recorded so far.
         self._measured: set[bytes] = set()
@@ -244,6 +276,16 @@ class OptOutCore:
             if values and values[-1]:
                 return _text(values[-1])
         return self.default_user_agent
+
+    def identity_of(self, token: str | None) -> tuple[str, str]:
+        """The product token and User-Agent of an assessment made for *token*.
+
+        The crawl's default identity when *token* is ``None`` or no longer known.
+        """
+        evaluator = self._by_token.get(token) if token is not None else None
+        if evaluator is None:
+            evaluator = self.evaluator
+        return evaluator.token, evaluator.user_agent
 
     def evaluator_for(self, request: Request | None) -> Evaluator:
         """The evaluator of the identity *request* is (or will be) sent with."""
@@ -455,6 +497,33 @@ class OptOutCore:
             stats.inc_value(f"optout/verdict/{verdict.label}")
         return record
 
+    def keep_evidence(self, files: Iterable[PolicyFile]) -> None:
+        """Store the bodies of *files* in the evidence store (each sha256 once).
+
+        For a provenance entry about to name them. Raises :class:`LedgerFailed`
+        when a body cannot be stored; the crawl is then being stopped.
+        """
+        try:
+            self.ledger.store_evidence(files)
+        except LedgerError as exc:
+            self._ledger_failed(exc)
+            raise LedgerFailed(f"Evidence not stored, so dropped: {exc}") from exc
+
+    def write_provenance(self, line: Mapping[str, Any]) -> None:
+        """Append *line* to the provenance side file.
+
+        Raises :class:`LedgerFailed` when it cannot be written; the crawl is
+        then being stopped.
+        """
+        side = self.provenance_file
+        if side is None:
+            raise LedgerFailed("OPTOUT_PROVENANCE is off: no provenance side file")
+        try:
+            side.write(line)
+        except LedgerError as exc:
+            self._ledger_failed(exc)
+            raise LedgerFailed(f"Provenance not recorded, so dropped: {exc}") from exc
+
     def _ledger_failed(self, exc: LedgerError) -> None:
         """Stop the crawl, once: a decision that cannot be recorded cannot be acted on."""
         if self._stopping:
@@ -476,11 +545,11 @@ class OptOutCore:
             )
 
     def _engine_stopped(self) -> None:
-        if self.ledger.failed is None:
+        side = self.provenance_file
+        failed = self.ledger.failed or (side.failed if side is not None else None)
+        if failed is None:
             return
-        logger.error(
-            "The crawl stopped because its ledger could not be written: %s", self.ledger.failed
-        )
+        logger.error("The crawl stopped because its ledger could not be written: %s", failed)
         # Scrapy's runners (scrapy crawl, runspider, CrawlerProcess) report a
         # crawler left without a spider as failed (bootstrap_failed, exit code 1);
         # Scrapy has no other way for a component to set the exit code.
@@ -502,6 +571,8 @@ class OptOutCore:
             assessment=assessment,
             purpose=purpose,
             measuring=measuring,
+            stage=assessment.stage,
+            token=assessment.token,
         )
 
     def item_sources_of(
@@ -544,6 +615,8 @@ class OptOutCore:
 
     def _spider_closed(self, spider: Any = None, reason: str = "") -> None:
         self.ledger.close()
+        if self.provenance_file is not None:
+            self.provenance_file.close()
         stats = self.crawler.stats
         if stats is not None:
             stats.set_value("optout/ledger_records", self.ledger.records_written)

@@ -66,6 +66,7 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
     "OPTOUT_ITEM_ACTION": DROP,
     "OPTOUT_REGISTRY": [],
+    "OPTOUT_PROVENANCE": False,
 }
 
 
@@ -94,6 +95,8 @@ class OptOutSettings:
     item_action: str = DROP
     #: ``OPTOUT_REGISTRY``: opt-out registry files (paths) and URLs, in order.
     registry: tuple[str, ...] = ()
+    #: ``OPTOUT_PROVENANCE``: attach to each kept item the permission it was admitted under.
+    provenance: bool = False
 
     @property
     def measure(self) -> bool:
@@ -168,6 +171,7 @@ class OptOutSettings:
             user_agent_override=override,
             item_action=read.choice("OPTOUT_ITEM_ACTION", [DROP, STRIP]),
             registry=read.registry_sources("OPTOUT_REGISTRY"),
+            provenance=read.flag("OPTOUT_PROVENANCE"),
         )
 
 

@@ -84,6 +84,15 @@ def evidence_dir_for(ledger: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name.removesuffix(".jsonl") + ".evidence")
 
 
+def provenance_path_for(ledger: str | os.PathLike[str]) -> Path:
+    """Where the provenance of items that cannot take it is kept, beside *ledger*.
+
+    ``optout-ledger.jsonl`` keeps it in ``optout-ledger.provenance.jsonl``.
+    """
+    path = Path(ledger)
+    return path.with_name(path.name.removesuffix(".jsonl") + ".provenance.jsonl")
+
+
 def torn_path_for(ledger: str | os.PathLike[str]) -> Path:
     """Where the torn last lines of *ledger* are kept (``<ledger>.torn``)."""
     path = Path(ledger)
@@ -95,12 +104,23 @@ def _describe(exc: OSError) -> str:
 
 
 class Ledger:
-    """Append-only JSON Lines writer with content-addressed evidence."""
+    """Append-only JSON Lines writer with content-addressed evidence.
+
+    *setting* and *name* are what error messages call the file: another JSON
+    Lines file kept the same way (the crawl's provenance side file) names its own.
+    """
 
     def __init__(
-        self, path: str | os.PathLike[str], evidence_dir: str | os.PathLike[str] | None = None
+        self,
+        path: str | os.PathLike[str],
+        evidence_dir: str | os.PathLike[str] | None = None,
+        *,
+        setting: str = "OPTOUT_LEDGER",
+        name: str = "ledger",
     ) -> None:
         self.path = Path(path)
+        self._setting = setting
+        self._name = name
         self.evidence_dir = Path(evidence_dir) if evidence_dir else evidence_dir_for(self.path)
         self._stored: set[str] = set()
         self._lock = threading.Lock()
@@ -128,21 +148,21 @@ class Ledger:
         if self.failed is not None:
             raise self.failed
         path = self.path
-        setting = "OPTOUT_LEDGER"
+        setting, name = self._setting, self._name
         try:
             info = path.lstat()
         except FileNotFoundError:
             info = None
         except OSError as exc:
-            message = f"{setting}: cannot reach the ledger {path}: {_describe(exc)}"
+            message = f"{setting}: cannot reach the {name} {path}: {_describe(exc)}"
             raise LedgerError(message) from exc
         if info is not None and stat.S_ISLNK(info.st_mode):
             raise LedgerError(
-                f"{setting}: the ledger {path} is a symbolic link; name the file itself"
+                f"{setting}: the {name} {path} is a symbolic link; name the file itself"
             )
         if info is not None and not stat.S_ISREG(info.st_mode):
             kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file"
-            raise LedgerError(f"{setting}: the ledger {path} is {kind}")
+            raise LedgerError(f"{setting}: the {name} {path} is {kind}")
         folder = path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -150,11 +170,11 @@ class Ledger:
             fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | _NOFOLLOW | _CLOEXEC, 0o666)
         except OSError as exc:
             raise LedgerError(
-                f"{setting}: cannot write the ledger {path} (folder {folder}): {_describe(exc)}"
+                f"{setting}: cannot write the {name} {path} (folder {folder}): {_describe(exc)}"
             ) from exc
         try:
             if not stat.S_ISREG(os.fstat(fd).st_mode):
-                raise LedgerError(f"{setting}: the ledger {path} is not a regular file")
+                raise LedgerError(f"{setting}: the {name} {path} is not a regular file")
             self._repair_tail(fd)
         except BaseException:
             os.close(fd)
@@ -220,12 +240,13 @@ class Ledger:
             os.ftruncate(fd, position)
         except OSError as exc:
             raise LedgerError(
-                f"OPTOUT_LEDGER: cannot repair the torn last line of the ledger {self.path}:"
-                f" {_describe(exc)}"
+                f"{self._setting}: cannot repair the torn last line of the {self._name}"
+                f" {self.path}: {_describe(exc)}"
             ) from exc
         logger.warning(
-            "Moved %d bytes of an incomplete last line of the ledger %s into %s",
+            "Moved %d bytes of an incomplete last line of the %s %s into %s",
             end - position,
+            self._name,
             self.path,
             torn,
         )
@@ -260,7 +281,8 @@ class Ledger:
                 _write_all(self._fd, data)
             except OSError as exc:
                 self.failed = LedgerError(
-                    f"OPTOUT_LEDGER: writing to the ledger {self.path} failed: {_describe(exc)}"
+                    f"{self._setting}: writing to the {self._name} {self.path} failed:"
+                    f" {_describe(exc)}"
                 )
                 raise self.failed from exc
             self.records_written += 1

@@ -24,19 +24,32 @@ record, with its HTTP status and headers, and ``resource`` records.
 
 Captures are grouped per host and per month: each group is one site record,
 whose ``date`` is that of its latest capture. A file captured several times
-in a month keeps its latest capture. A group's home page is its capture of
-``/`` if there is one, else its first page. Capture surveys start afresh
-each time: they read local files, so there is nothing to resume.
+in a month keeps its latest capture. A group's home page is its latest
+capture of ``/`` if there is one, else its first page. Capture surveys start
+afresh each time: they read local files, so there is nothing to resume.
+
+**Any number of captures.** Grouping is an external merge sort: captures are
+read as a stream, sorted in runs of bounded size (:data:`RUN_BYTES`,
+:data:`RUN_CAPTURES`), each run spilled to a temporary file, and the runs
+merged back in (host, month, input order); a group is built, surveyed and
+dropped before the next one is read. Memory therefore holds one run and one
+group, whatever the number of captures: a whole Common Crawl robots.txt
+crawl (its ``robotstxt/*.warc.gz`` files, tens of millions of captures) is
+surveyed on one machine. Input that fits in one run is never written to disk.
 """
 
 from __future__ import annotations
 
 import base64
 import gzip
+import heapq
 import io
+import itertools
 import json
 import logging
 import os
+import pickle
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -44,6 +57,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from scrapy_optout.frontends.survey.edge import HEAD_BYTES, edge_answer
 from scrapy_optout.frontends.survey.progress import Progress
 from scrapy_optout.frontends.survey.record import PageResult, build_record
 from scrapy_optout.frontends.survey.results import RESULTS, ResultsWriter, finish
@@ -53,13 +67,26 @@ from scrapy_optout.policy.urls import POLICY_PATHS
 from scrapy_optout.stores.registries import load_registries
 from scrapy_optout.verdict import Purpose
 
-__all__ = ["Capture", "CaptureGroup", "group_captures", "read_captures", "survey_captures"]
+__all__ = [
+    "Capture",
+    "CaptureGroup",
+    "group_captures",
+    "policy_file_of",
+    "read_captures",
+    "survey_captures",
+]
 
 logger = logging.getLogger(__name__)
 
 PAGE = "page"
 #: Bytes of a WARC record body that are read; policy parsers need far less.
 MAX_BODY = 2 * 1024 * 1024
+#: A sort run is spilled to disk when its bodies reach this many bytes...
+RUN_BYTES = 32 * 1024 * 1024
+#: ... or when it holds this many captures.
+RUN_CAPTURES = 50_000
+#: Runs merged at once; more are first merged into larger runs.
+MAX_FAN_IN = 128
 
 _KIND_BY_PATH = {path: kind for kind, path in POLICY_PATHS.items()}
 
@@ -100,28 +127,38 @@ class Capture:
 
 @dataclass
 class CaptureGroup:
-    """The captures of one host in one month: one site record."""
+    """The captures of one host in one month: one site record.
+
+    Only what the record reads is kept: the latest capture of each policy
+    file, the latest capture of ``/`` and the first other page; the rest are
+    counted (``seen``) and their dates kept, so a group's size stays bounded
+    however many pages of one host were captured.
+    """
 
     host: str
     month: str | None
     files: dict[str, Capture] = field(default_factory=dict)
-    pages: list[Capture] = field(default_factory=list)
+    root: Capture | None = None
+    first_page: Capture | None = None
+    seen: int = 0
+    latest: str | None = None
+
+    @property
+    def pages(self) -> list[Capture]:
+        return [p for p in (self.root, self.first_page) if p is not None]
 
     @property
     def captures(self) -> list[Capture]:
+        """The captures the record is built from."""
         return [*self.files.values(), *self.pages]
 
     @property
     def home(self) -> Capture | None:
-        for page in self.pages:
-            if urlsplit(page.url).path in ("", "/"):
-                return page
-        return self.pages[0] if self.pages else None
+        return self.root or self.first_page
 
     @property
     def date(self) -> str | None:
-        dates = [c.date for c in self.captures if c.date]
-        return max(dates) if dates else None
+        return self.latest
 
     @property
     def site(self) -> str:
@@ -130,8 +167,15 @@ class CaptureGroup:
         return f"{parts.scheme}://{parts.netloc}/"
 
     def add(self, capture: Capture) -> None:
+        self.seen += 1
+        if capture.date and (self.latest is None or capture.date > self.latest):
+            self.latest = capture.date
         if capture.kind == PAGE:
-            self.pages.append(capture)
+            if urlsplit(capture.url).path in ("", "/"):
+                if self.root is None or (capture.date or "") >= (self.root.date or ""):
+                    self.root = capture
+            elif self.first_page is None:
+                self.first_page = capture
             return
         kept = self.files.get(capture.kind)
         if kept is None or (capture.date or "") >= (kept.date or ""):
@@ -284,16 +328,87 @@ def _open_text(path: Path) -> IO[str]:
 # -- grouping and surveying ---------------------------------------------------------------
 
 
-def group_captures(captures: Iterable[Capture]) -> list[CaptureGroup]:
-    """Group captures per host and month, ordered by host, then month."""
-    groups: dict[tuple[str, str], CaptureGroup] = {}
-    for capture in captures:
-        key = (capture.host, capture.month or "")
-        group = groups.get(key)
-        if group is None:
-            group = groups[key] = CaptureGroup(capture.host, capture.month)
-        group.add(capture)
-    return [groups[key] for key in sorted(groups)]
+def group_captures(
+    captures: Iterable[Capture],
+    *,
+    run_bytes: int = RUN_BYTES,
+    run_captures: int = RUN_CAPTURES,
+    tmpdir: str | os.PathLike[str] | None = None,
+) -> Iterator[CaptureGroup]:
+    """Group captures per host and month, ordered by host, then month.
+
+    A stream: memory holds one sort run (at most *run_captures* captures or
+    *run_bytes* bytes of bodies) and one group. Runs are spilled to temporary
+    files in *tmpdir* (the system's default when ``None``), removed when the
+    iteration ends.
+    """
+    with tempfile.TemporaryDirectory(prefix="optout-captures-", dir=tmpdir) as folder:
+        group: CaptureGroup | None = None
+        for key, capture in _sorted_captures(captures, Path(folder), run_bytes, run_captures):
+            if group is None or (group.host, group.month or "") != key:
+                if group is not None:
+                    yield group
+                group = CaptureGroup(key[0], key[1] or None)
+            group.add(capture)
+        if group is not None:
+            yield group
+
+
+_Keyed = tuple[tuple[str, str], int, Capture]
+
+
+def _sorted_captures(
+    captures: Iterable[Capture], folder: Path, run_bytes: int, run_captures: int
+) -> Iterator[tuple[tuple[str, str], Capture]]:
+    """*captures* in (host, month, input order), through sorted runs on disk."""
+    runs: list[Path] = []
+    names = itertools.count()
+    run: list[_Keyed] = []
+    size = 0
+    for seq, capture in enumerate(captures):
+        run.append(((capture.host, capture.month or ""), seq, capture))
+        size += len(capture.body) + len(capture.url)
+        if len(run) >= run_captures or size >= run_bytes:
+            runs.append(_spill(sorted(run, key=_sort_key), folder, next(names)))
+            run, size = [], 0
+    run.sort(key=_sort_key)
+    if not runs:
+        for key, _, capture in run:
+            yield key, capture
+        return
+    if run:
+        runs.append(_spill(run, folder, next(names)))
+        run = []
+    while len(runs) > MAX_FAN_IN:
+        merged = heapq.merge(*(_read_run(r) for r in runs[:MAX_FAN_IN]), key=_sort_key)
+        spilled = _spill(merged, folder, next(names))
+        for path in runs[:MAX_FAN_IN]:
+            path.unlink()
+        runs = [*runs[MAX_FAN_IN:], spilled]
+    for key, _, capture in heapq.merge(*(_read_run(r) for r in runs), key=_sort_key):
+        yield key, capture
+
+
+def _sort_key(item: _Keyed) -> tuple[tuple[str, str], int]:
+    return item[0], item[1]
+
+
+def _spill(items: Iterable[_Keyed], folder: Path, number: int) -> Path:
+    path = folder / f"run-{number:06d}.pickle"
+    with path.open("wb") as handle:
+        for item in items:
+            pickle.dump(item, handle, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def _read_run(path: Path) -> Iterator[_Keyed]:
+    with path.open("rb") as handle:
+        while True:
+            try:
+                # Our own temporary file, written by _spill above.
+                yield pickle.load(handle)
+            except EOFError:
+                return
 
 
 def survey_captures(
@@ -315,11 +430,10 @@ def survey_captures(
     evaluator = Evaluator(user_agent, registries=registries)
     folder = Path(out)
     (folder / RESULTS).unlink(missing_ok=True)
-    groups = group_captures(read_captures(paths))
-    meter = Progress(len(groups), enabled=progress)
+    meter = Progress(None, enabled=progress)
     writer = ResultsWriter(folder / RESULTS)
     try:
-        for line, group in enumerate(groups, start=1):
+        for line, group in enumerate(group_captures(read_captures(paths)), start=1):
             writer.write(capture_record(group, line, evaluator=evaluator, purpose=purpose))
             meter.advance()
     finally:
@@ -341,7 +455,7 @@ def capture_record(
     group: CaptureGroup, line: int, *, evaluator: Evaluator, purpose: Purpose
 ) -> dict[str, Any]:
     """The survey record of one host-month of captures."""
-    files = {kind: _policy_file(capture) for kind, capture in group.files.items()}
+    files = {kind: policy_file_of(capture) for kind, capture in group.files.items()}
     home = group.home
     page = (
         PageResult(
@@ -354,6 +468,16 @@ def capture_record(
         if home is not None
         else None
     )
+    # Captures keep every answer's headers: read the edge from them.
+    edge = {
+        name: edge_answer(
+            capture.status if capture.status is not None else 200,
+            capture.headers,
+            capture.body[:HEAD_BYTES],
+        )
+        for name, capture in (*group.files.items(), ("home", home))
+        if capture is not None
+    }
     record = build_record(
         line=line,
         input=group.host,
@@ -363,14 +487,18 @@ def capture_record(
         evaluator=evaluator,
         purpose=purpose,
         fetched_at=_when(group.date) if group.date else None,
+        edge=edge,
     )
     record["date"] = group.date
     record["month"] = group.month
     record["captures"] = [c.source for c in group.captures]
+    if group.seen > len(group.captures):
+        record["captures_seen"] = group.seen
     return record
 
 
-def _policy_file(capture: Capture) -> PolicyFile:
+def policy_file_of(capture: Capture) -> PolicyFile:
+    """The policy file a capture of one holds, fetched at the capture's date."""
     # A capture without a status was stored because it was served: read it as a 200.
     return PolicyFile(
         capture.kind,

@@ -15,11 +15,15 @@ __all__ = ["Progress"]
 
 
 class Progress:
-    """Counts finished sites and shows them; call :meth:`close` at the end."""
+    """Counts finished sites and shows them; call :meth:`close` at the end.
+
+    *total* is ``None`` when the number of sites is not known in advance (a
+    capture survey read as a stream): only the count is shown then.
+    """
 
     def __init__(
         self,
-        total: int,
+        total: int | None,
         *,
         stream: TextIO | None = None,
         interval: float = 10.0,
@@ -46,7 +50,7 @@ class Progress:
         now = time.monotonic()
         if self.tty:
             # Redraw at most ten times a second: cheap, and still smooth.
-            if now - self._last >= 0.1 or self.done >= self.total:
+            if now - self._last >= 0.1 or (self.total is not None and self.done >= self.total):
                 self._draw()
                 self._last = now
         elif now - self._last >= self.interval:
@@ -67,6 +71,8 @@ class Progress:
 
     def line(self) -> str:
         """The counts as text, without the bar."""
+        if self.total is None:
+            return f"{self.label}: {self.done} sites done, {self.unreachable} unreachable"
         share = f" ({100 * self.done // self.total}%)" if self.total else ""
         return (
             f"{self.label}: {self.done}/{self.total} sites done{share}, "
@@ -74,6 +80,10 @@ class Progress:
         )
 
     def _draw(self) -> None:
+        if self.total is None:
+            self.stream.write(f"\r{self.line()}\x1b[K")
+            self.stream.flush()
+            return
         width = 28
         filled = width * self.done // self.total if self.total else width
         bar = "#" * filled + "-" * (width - filled)

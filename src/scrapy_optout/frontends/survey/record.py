@@ -15,6 +15,22 @@ reservations are the record's ``site_findings``; they are ordinary
 :class:`~scrapy_optout.verdict.Finding` objects, so every figure in a summary
 can be traced back to a quoted rule and the URL it came from.
 
+Two readings are kept apart. A *reservation* is a signal about AI or TDM:
+a robots.txt group naming an AI agent of the catalogue (or a configured
+``OPTOUT_AGENTS`` token), ai.txt, TDMRep, ``noai``, Content-Usage,
+Content-Signal. An *access restriction* is what binds only the surveying
+crawler: its own robots.txt group (or ``*``) closing some path, or a robots.txt
+that failed with a server error. The crawler obeys both; prevalence figures
+count only the first (``reserving``), and the second is the record's
+``access``.
+
+Per agent, robots.txt coverage follows the published studies: ``full`` when
+the agent's group disallows the path ``/`` under RFC 9309 §2.2.2 precedence
+(the longest matching rule decides; ``allow`` wins a tie),
+``full_with_exceptions`` when it does and the group also has an ``allow``
+line, ``partial`` when ``/`` stays allowed but some ``disallow`` line has a
+path, ``none`` otherwise.
+
 Record fields are documented in ``docs/survey.md``.
 """
 
@@ -29,6 +45,7 @@ from urllib.parse import urljoin
 
 import tldextract
 
+from scrapy_optout.frontends.survey.edge import HEAD_BYTES, edge_answer
 from scrapy_optout.policy.evaluate import Assessment, Evaluator, header_licence_links
 from scrapy_optout.policy.snapshot import (
     AI_TXT,
@@ -41,25 +58,45 @@ from scrapy_optout.policy.snapshot import (
     utcnow,
 )
 from scrapy_optout.policy.urls import POLICY_PATHS, origin_of, policy_url, registrable_domain
-from scrapy_optout.protocols import aipref, aitxt, content_signal, robots, rsl, tdmrep
+from scrapy_optout.protocols import aipref, aitxt, content_signal, robots, rsl, sniff, tdmrep
 from scrapy_optout.protocols.agents import AgentCatalogue
+from scrapy_optout.protocols.text import decode_policy_text
 from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where
 
 __all__ = [
+    "PRESENCE_KEYS",
     "RECORD_VERSION",
     "Coverage",
     "PageResult",
+    "about_ai",
+    "access_of",
     "agent_coverage",
     "build_record",
+    "edge_of",
     "error_record",
+    "group_coverage",
     "licence_urls",
+    "named_agents",
+    "presence",
     "site_findings",
 ]
 
 #: Version of the record layout, the ``v`` field of every record.
-RECORD_VERSION = 1
+RECORD_VERSION = 2
 
-Coverage = Literal["full", "partial", "none"]
+Coverage = Literal["full", "full_with_exceptions", "partial", "none"]
+
+#: What ``presence`` reports, in order: the policy files served, then the
+#: robots.txt lines carried.
+PRESENCE_KEYS: tuple[str, ...] = (
+    ROBOTS_TXT,
+    AI_TXT,
+    TDMREP_JSON,
+    "content-signal",
+    "content-usage",
+    "license",
+)
+_PRESENCE_LINES = frozenset({"content-signal", "content-usage", "license"})
 
 # The bundled public suffix list only: never fetched from the network.
 _tld = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
@@ -143,14 +180,20 @@ def build_record(
     error: str | None = None,
     fetched_at: datetime | str | None = None,
     licences: Mapping[str, PolicyFile] | None = None,
+    edge: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The survey record of one site.
 
     *files* maps ``robots.txt``, ``ai.txt`` and ``tdmrep.json`` to what their
     fetch gave (``None`` or missing: not fetched, as for a capture that lacks
     the file); *home* is the home page (``None``: not fetched). An unreachable
-    site keeps its fetch outcomes and errors but has no findings. *licences*
-    are the RSL licence documents :func:`licence_urls` names, by URL.
+    site keeps its fetch outcomes and errors but has no findings.
+
+    *edge* gives what the edge answered (``{"home": {"status", "class"},
+    "robots.txt": ...}``, see :func:`~scrapy_optout.frontends.survey.edge.edge_answer`)
+    when the fetcher knows more than the record can see (the policy files'
+    headers); without it, :func:`edge_of` reads it from *files* and *home*.
+    *licences* are the RSL licence documents :func:`licence_urls` names, by URL.
     """
     record = _skeleton(line, input, rank, site, purpose)
     if isinstance(fetched_at, datetime):
@@ -161,6 +204,7 @@ def build_record(
     record["token"] = evaluator.token
     record["files"] = {kind: _file_dict(files.get(kind)) for kind in POLICY_PATHS}
     record["home"] = home.to_dict() if home is not None else None
+    record["edge"] = {k: dict(v) for k, v in edge.items()} if edge else edge_of(files, home)
     if not reachable:
         return record
 
@@ -186,11 +230,14 @@ def build_record(
     record["image_findings"] = [f.to_dict() for f in assessment.image_findings]
     record["site_findings"] = [f.to_dict() for f in wide]
     record["home_verdict"] = {str(p): assessment.verdict(p).label for p in Purpose}
-    reserving = {str(p): _reserving(assessment, wide, p) for p in Purpose}
+    reserving = {str(p): _reserving(assessment, wide, p, evaluator.token) for p in Purpose}
     record["reserving"] = reserving
     record["reserved"] = {p: bool(signals) for p, signals in reserving.items()}
     record["signals_reserving"] = reserving[str(purpose)]
+    record["access"] = access_of(policy, evaluator.token)
     record["agents"] = agent_coverage(policy, evaluator.catalogue)
+    record["agents_named"] = named_agents(policy, evaluator.catalogue)
+    record["presence"] = presence(policy)
     return record
 
 
@@ -222,7 +269,11 @@ def _skeleton(
         "reserved": {str(p): False for p in Purpose},
         "reserving": {str(p): [] for p in Purpose},
         "signals_reserving": [],
+        "access": None,
         "agents": {},
+        "agents_named": [],
+        "presence": {},
+        "edge": {},
     }
 
 
@@ -301,13 +352,31 @@ def _assess_home(
     return evaluator.body_stage(assessment, home.body, encoding=home.encoding, licences=licences)
 
 
-def _reserving(assessment: Assessment, wide: Sequence[Finding], purpose: Purpose) -> list[str]:
-    """The signals that reserve at least part of the site for *purpose*, in a fixed order."""
-    found = {str(f.signal) for f in assessment.verdict(purpose).reasons}
-    for finding in (*assessment.image_findings, *wide):
-        if finding.stance is Stance.RESERVE and finding.bears_on(purpose):
-            found.add(str(finding.signal))
+def _reserving(
+    assessment: Assessment, wide: Sequence[Finding], purpose: Purpose, token: str
+) -> list[str]:
+    """The AI and TDM signals that reserve at least part of the site for *purpose*.
+
+    In a fixed order. A robots.txt finding counts only when it comes from the
+    group of an AI agent: the surveying crawler's own group, the ``*`` group
+    and a failed robots.txt restrict access, and are the record's ``access``.
+    """
+    own = token.strip().lower()
+    found: set[str] = set()
+    for finding in (*assessment.verdict(purpose).reasons, *assessment.image_findings, *wide):
+        if finding.stance is not Stance.RESERVE or not finding.bears_on(purpose):
+            continue
+        if finding.signal is Signal.ROBOTS and not about_ai(finding, own):
+            continue
+        found.add(str(finding.signal))
     return [str(signal) for signal in Signal if signal in found]
+
+
+def about_ai(finding: Finding, token: str) -> bool:
+    """Whether a robots.txt *finding* is about AI: it names an agent other than
+    the surveying crawler (*token*, lower case) and ``*``."""
+    agent = (finding.agent or "").strip().lower()
+    return bool(agent) and agent not in ("*", token)
 
 
 # -- site-wide reading of the policy files ------------------------------------------
@@ -402,7 +471,7 @@ def _robots_findings(parsed: robots.RobotsTxt, source: str, evaluator: Evaluator
     own = parsed.group_for(token)
     label = token if parsed.named_group(token) is not None else "*"
     if own is not None:
-        coverage = own.coverage()
+        coverage = group_coverage(own)
         if coverage != "none":
             found.append(
                 _robots_finding(
@@ -432,7 +501,7 @@ def _robots_findings(parsed: robots.RobotsTxt, source: str, evaluator: Evaluator
         group = parsed.named_group(agent.token)
         if group is None:
             continue
-        coverage = group.coverage()
+        coverage = group_coverage(group)
         if coverage != "none":
             what = _KINDS.get(agent.category, "agent counted for training")
             found.append(
@@ -456,7 +525,7 @@ _KINDS = {
 
 
 def _how_much(coverage: str) -> str:
-    return "all" if coverage == "full" else "part"
+    return {"full": "all", "full_with_exceptions": "all but some paths"}.get(coverage, "part")
 
 
 def _robots_finding(
@@ -476,48 +545,80 @@ def _robots_finding(
 # -- per-agent coverage ---------------------------------------------------------------
 
 
+def group_coverage(group: robots.Group | None) -> Coverage:
+    """How much of the site *group* closes, as published studies count it.
+
+    ``full``: the rule that decides the path ``/`` (RFC 9309 §2.2.2: the
+    longest matching pattern, ``allow`` on a tie) is a ``disallow``;
+    ``full_with_exceptions``: full, and the group has an ``allow`` line with a
+    path; ``partial``: ``/`` is allowed and some ``disallow`` line has a path;
+    ``none``: no group, or no ``disallow`` line with a path.
+    """
+    if group is None:
+        return "none"
+    live = [rule for rule in group.rules if rule.pattern.length]
+    root = group.match("/")
+    if root is not None and not root.allow:
+        return "full_with_exceptions" if any(rule.allow for rule in live) else "full"
+    if any(not rule.allow for rule in live):
+        return "partial"
+    return "none"
+
+
+def access_of(policy: OriginPolicy, token: str) -> dict[str, Any] | None:
+    """What robots.txt closes to the surveying crawler itself.
+
+    ``{"group": g, "coverage": c}``: *g* is the crawler's token when a group
+    names it, ``*`` when the ``*`` group applies, ``None`` when no group does
+    or robots.txt could not be read; *c* is :func:`group_coverage` of that
+    group, or ``full`` for a robots.txt that failed with a server error, 429
+    or no answer (RFC 9309 §2.3.1.4). ``None`` when robots.txt was not
+    observed.
+    """
+    rf = policy.robots_file
+    if rf.status is None and rf.error is None:
+        return None
+    if policy.robots is None:
+        outcome = robots.evaluate(None, "/", status=rf.status, error=rf.error, token="*", source="")
+        failed = not rf.ok and any(f.stance is Stance.RESERVE for f in outcome)
+        return {"group": None, "coverage": "full" if failed else "none"}
+    parsed = policy.robots
+    if parsed.named_group(token) is not None:
+        return {"group": token, "coverage": group_coverage(parsed.named_group(token))}
+    star = parsed.group_for("*")
+    return {"group": "*" if star is not None else None, "coverage": group_coverage(star)}
+
+
 def agent_coverage(
     policy: OriginPolicy, catalogue: AgentCatalogue | None = None
 ) -> dict[str, dict[str, Coverage]]:
     """How much of the site robots.txt closes to each catalogue agent, on two bases.
 
     ``named``: the groups that name the agent (what studies of AI opt-outs
-    usually count). ``effective``: the rules the agent must obey, that is the
-    groups naming it or else the ``*`` group. Each is ``full`` (``/``
-    disallowed and nothing reopened), ``partial`` (some path disallowed) or
-    ``none``. A robots.txt that could not be fetched for a server or network
-    error counts as ``full`` on the effective basis (RFC 9309 §2.3.1.4); an
-    unavailable one (4xx) as ``none``. An empty mapping means robots.txt was
-    not observed at all.
+    count). ``effective``: the rules the agent must obey, that is the groups
+    naming it or else the ``*`` group. Each is a :func:`group_coverage`. A
+    robots.txt that could not be fetched for a server or network error counts
+    as ``full`` on the effective basis (RFC 9309 §2.3.1.4); an unavailable one
+    (4xx) as ``none``. An empty mapping means robots.txt was not observed.
     """
     catalogue = catalogue or AgentCatalogue.default()
-    rf = policy.robots_file
-    if rf.status is None and rf.error is None:
+    access = access_of(policy, "*")
+    if access is None:
         return {}
     agents = [agent.token for agent in catalogue]
     if policy.robots is None:
-        outcome = robots.evaluate(None, "/", status=rf.status, error=rf.error, token="*", source="")
-        if rf.ok:
-            named: Coverage = "none"
-            effective: Coverage = "none"
-        elif any(f.stance is Stance.RESERVE for f in outcome):
-            named, effective = "none", "full"
-        else:
-            named, effective = "none", "none"
-        return {token: {"named": named, "effective": effective} for token in agents}
+        return {token: {"named": "none", "effective": access["coverage"]} for token in agents}
     parsed = policy.robots
     cache: dict[int, Coverage] = {}
 
-    def coverage_of(group: robots.Group | None) -> Coverage:
-        if group is None:
-            return "none"
+    def coverage_of(group: robots.Group) -> Coverage:
         key = id(group)
         if key not in cache:
-            cache[key] = group.coverage()
+            cache[key] = group_coverage(group)
         return cache[key]
 
     # Most agents are named by no group: they all get the "*" group's coverage.
-    fallback = coverage_of(parsed.group_for("*"))
+    fallback: Coverage = access["coverage"]
     result: dict[str, dict[str, Coverage]] = {}
     for token in agents:
         group = parsed.named_group(token)
@@ -527,3 +628,65 @@ def agent_coverage(
             named = coverage_of(group)
             result[token] = {"named": named, "effective": named}
     return result
+
+
+def named_agents(policy: OriginPolicy, catalogue: AgentCatalogue | None = None) -> list[str]:
+    """The catalogue agents a ``User-agent`` line of robots.txt names, whatever its rules.
+
+    What mention counts (Common Crawl's "addresses a user agent", the press
+    corpus collector's labels) count, read as RFC 9309 reads a group's name.
+    """
+    if policy.robots is None:
+        return []
+    catalogue = catalogue or AgentCatalogue.default()
+    parsed = policy.robots
+    return [agent.token for agent in catalogue if parsed.named_group(agent.token) is not None]
+
+
+# -- presence and edge answers ------------------------------------------------------------
+
+
+def presence(policy: OriginPolicy) -> dict[str, bool]:
+    """Which policy files the site serves, and which lines its robots.txt carries.
+
+    A file is served when it answered 2xx with a body that is a file of its
+    protocol (an HTML page at ``/ai.txt`` is not an ai.txt; an HTML page at
+    ``/robots.txt`` is not a robots.txt). ``content-signal``,
+    ``content-usage`` and ``license`` tell whether a served robots.txt has at
+    least one such line anywhere, in a group or not (RSL's ``License:`` lines
+    are global).
+    """
+    found = dict.fromkeys(PRESENCE_KEYS, False)
+    rf = policy.robots_file
+    if rf.ok and sniff.BodyKind.HTML not in sniff.sniff(rf.body[:1024]):
+        found[ROBOTS_TXT] = True
+        text = decode_policy_text(rf.body, limit=robots.MAX_BYTES)[0]
+        for line in text.splitlines():
+            key = line.split("#", 1)[0].partition(":")[0].strip().lower()
+            if key in _PRESENCE_LINES:
+                found[key] = True
+    for kind, served in ((AI_TXT, policy.aitxt_file), (TDMREP_JSON, policy.tdmrep_file)):
+        found[kind] = served is not None and served.ok and not served.problem
+    return found
+
+
+def edge_of(
+    files: Mapping[str, PolicyFile | None], home: PageResult | None
+) -> dict[str, dict[str, Any]]:
+    """The record's ``edge``: the answer to the home page and to each policy file.
+
+    Only what was asked is listed. Policy files are classed by their status
+    and the start of their body (a fetcher that keeps their headers passes
+    ``edge`` to :func:`build_record` instead).
+    """
+    edge: dict[str, dict[str, Any]] = {}
+    if home is not None:
+        edge["home"] = edge_answer(home.status, home.headers, home.body[:HEAD_BYTES])
+    for kind in POLICY_PATHS:
+        policy_file = files.get(kind)
+        if policy_file is not None:
+            headers = (
+                {"Content-Type": [policy_file.content_type]} if policy_file.content_type else {}
+            )
+            edge[kind] = edge_answer(policy_file.status, headers, policy_file.body[:HEAD_BYTES])
+    return edge

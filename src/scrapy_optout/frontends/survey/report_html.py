@@ -39,6 +39,17 @@ PARTIAL_COLOUR = "#9cc3ea"
 
 #: Rows of the per-site table in a survey report; the rest is in results.jsonl.
 MAX_SITE_ROWS = 2000
+#: The record fields the sites table shows: all a report needs to keep of a record.
+SITE_ROW_FIELDS = (
+    "line",
+    "site",
+    "input",
+    "rank",
+    "error",
+    "reachable",
+    "month",
+    "signals_reserving",
+)
 
 _CSS = """
 :root { color-scheme: light; }
@@ -303,8 +314,17 @@ def _figure(caption: str, svg: str, ident: str) -> str:
 # -- the survey report ------------------------------------------------------------------
 
 
-def survey_report(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any]] = ()) -> str:
-    """The HTML report of a survey: key figures, charts and tables."""
+def survey_report(
+    summary: Mapping[str, Any],
+    records: Sequence[Mapping[str, Any]] = (),
+    *,
+    total: int | None = None,
+) -> str:
+    """The HTML report of a survey: key figures, charts and tables.
+
+    *records* are the first records (at most ``MAX_SITE_ROWS`` are listed);
+    *total* is how many there are in all, when only the first were passed.
+    """
     purpose = str(summary.get("purpose", "train"))
     reachable = int(summary.get("reachable", 0))
     subtitle_bits = [f"purpose: {purpose}"]
@@ -327,11 +347,19 @@ def survey_report(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any
                     f"({_fmt_pct(percent(summary.get('reserved_any', 0), reachable))})",
                     f"reserve something for {purpose}",
                 ),
+                (
+                    f"{summary.get('access_restricted', 0)} "
+                    f"({_fmt_pct(percent(summary.get('access_restricted', 0), reachable))})",
+                    "restrict the surveying crawler",
+                ),
             ]
         ),
         note(
-            "Shares are of reachable sites. A site counts for a signal when the signal reserves "
-            f"at least part of the site for {purpose}. Per-agent figures read robots.txt only."
+            "Shares are of reachable sites. A site counts for a signal when a signal about AI or "
+            f"TDM reserves at least part of the site for {purpose}; robots.txt groups count when "
+            "they name an AI agent. What binds only the surveying crawler (its own group, the * "
+            "group, a failed robots.txt) is counted apart, as access restricted. Per-agent "
+            "figures read robots.txt only."
         ),
     ]
     body.append(_signal_section(summary, reachable, purpose))
@@ -343,8 +371,12 @@ def survey_report(summary: Mapping[str, Any], records: Sequence[Mapping[str, Any
     if summary.get("by_suffix"):
         body.append(_suffix_section(summary))
     body.append(_purpose_section(summary, reachable))
+    if summary.get("presence"):
+        body.append(_presence_section(summary, reachable))
+    if any((summary.get("by_edge") or {}).values()):
+        body.append(_edge_section(summary))
     if records:
-        body.append(_sites_section(records, purpose))
+        body.append(_sites_section(records, purpose, len(records) if total is None else total))
     return page("AI opt-out survey", " \u00b7 ".join(subtitle_bits), body)
 
 
@@ -372,10 +404,10 @@ def _signal_section(summary: Mapping[str, Any], reachable: int, purpose: str) ->
     if robots_txt:
         parts.append(
             note(
-                "robots.txt counts a site when its group for the surveying crawler (or the * "
-                "group) closes some path, or robots.txt failed with a server error: "
-                f"{robots_txt.get('own_or_star_group', 0)} sites; or when the group of an AI "
-                f"training agent closes some path: {robots_txt.get('ai_agent_groups', 0)} sites."
+                "robots.txt counts a site when the group of an AI agent closes some path: "
+                f"{robots_txt.get('ai_agent_groups', 0)} sites. Not counted: the group for the "
+                "surveying crawler (or the * group) closing some path, or robots.txt failing "
+                f"with a server error: {robots_txt.get('own_or_star_group', 0)} sites."
             )
         )
     return section("Prevalence by signal", *parts, anchor="signals")
@@ -415,6 +447,7 @@ def _agent_section(summary: Mapping[str, Any], reachable: int) -> str:
             token,
             categories.get(token, ""),
             named.get(token, {}).get("full", 0),
+            named.get(token, {}).get("full_with_exceptions", 0),
             named.get(token, {}).get("partial", 0),
             effective.get(token, {}).get("full", 0),
             effective.get(token, {}).get("partial", 0),
@@ -441,15 +474,56 @@ def _agent_section(summary: Mapping[str, Any], reachable: int) -> str:
                 "agent",
                 "category",
                 "named: full",
+                "of which with exceptions",
                 "named: partial",
                 "effective: full",
                 "effective: partial",
             ],
             rows,
-            numeric=(2, 3, 4, 5),
+            numeric=(2, 3, 4, 5, 6),
             scroll=True,
         ),
         anchor="agents",
+    )
+
+
+def _presence_section(summary: Mapping[str, Any], reachable: int) -> str:
+    presence: Mapping[str, int] = summary["presence"]
+    labels = {
+        "robots.txt": "serve a robots.txt",
+        "ai.txt": "serve an ai.txt",
+        "tdmrep.json": "serve a tdmrep.json",
+        "content-signal": "robots.txt has Content-Signal lines",
+        "content-usage": "robots.txt has Content-Usage lines",
+        "license": "robots.txt has License: lines (RSL)",
+    }
+    rows = [
+        (labels.get(key, key), count, _fmt_pct(percent(count, reachable)))
+        for key, count in presence.items()
+    ]
+    return section(
+        "Presence of policy files and lines",
+        note("Presence, not reservation: a file or a line counts whatever it says."),
+        table(["what", "sites", "share of reachable"], rows, numeric=(1, 2)),
+        anchor="presence",
+    )
+
+
+def _edge_section(summary: Mapping[str, Any]) -> str:
+    by_edge: Mapping[str, int] = summary["by_edge"]
+    answered = sum(by_edge.values())
+    bars = [
+        Bar(klass, [(percent(n, answered), PALETTE[0])], f"{n} ({_fmt_pct(percent(n, answered))})")
+        for klass, n in by_edge.items()
+    ]
+    return section(
+        "What the edge answered for the home page",
+        bar_chart(bars, caption="Home page answers, by class", scale=100.0, ident="chart-edge"),
+        note(
+            "Shares are of the sites whose home page was asked for (unreachable ones included). "
+            "licence: 401 asking for a licence; payment: 402; challenge: a challenge page."
+        ),
+        anchor="edge",
     )
 
 
@@ -579,7 +653,7 @@ def _suffix_section(summary: Mapping[str, Any]) -> str:
     )
 
 
-def _sites_section(records: Sequence[Mapping[str, Any]], purpose: str) -> str:
+def _sites_section(records: Sequence[Mapping[str, Any]], purpose: str, total: int) -> str:
     dated = any(record.get("month") for record in records)
     rows = []
     for record in records[:MAX_SITE_ROWS]:
@@ -604,8 +678,8 @@ def _sites_section(records: Sequence[Mapping[str, Any]], purpose: str) -> str:
     if dated:
         headers.insert(3, "month")
     extra = (
-        [note(f"The first {MAX_SITE_ROWS} of {len(records)} records; all are in results.jsonl.")]
-        if len(records) > MAX_SITE_ROWS
+        [note(f"The first {MAX_SITE_ROWS} of {total} records; all are in results.jsonl.")]
+        if total > MAX_SITE_ROWS
         else []
     )
     return section(

@@ -18,7 +18,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from scrapy_optout.frontends.survey.inputs import SiteLine
-from scrapy_optout.frontends.survey.report_html import survey_report
+from scrapy_optout.frontends.survey.report_html import (
+    MAX_SITE_ROWS,
+    SITE_ROW_FIELDS,
+    survey_report,
+)
 from scrapy_optout.frontends.survey.summary import summarise
 from scrapy_optout.stores.ledger import read_jsonl
 from scrapy_optout.verdict import Purpose
@@ -118,10 +122,29 @@ def finish(
 
     With *sites* (a live survey), one record is kept per input line, the
     latest written, and records of lines no longer in the input are dropped.
-    Without (captures), records are ordered by ``line``. Returns the summary.
+    Without (captures), the records are already in ``line`` order, grouped by
+    site in time order, and are read as a stream: the summary holds only its
+    counters and the report the first rows. Returns the summary.
     """
     folder = Path(out)
     results = folder / RESULTS
+    if sites is None:
+        first: list[dict[str, Any]] = []
+        total = 0
+
+        def stream() -> Iterator[dict[str, Any]]:
+            nonlocal total
+            for record in read_records(results):
+                total += 1
+                if len(first) < MAX_SITE_ROWS:
+                    # Only what the report's table shows: a whole record weighs tens of KB.
+                    first.append({key: record.get(key) for key in SITE_ROW_FIELDS})
+                yield record
+
+        summary = summarise(stream(), purpose=purpose, extra=extra, sorted_by_site=True)
+        _write_text(folder / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
+        _write_text(folder / REPORT, survey_report(summary, first, total=total))
+        return summary
     records = list(read_records(results))
     if sites is not None:
         current = {site.line: site.input for site in sites}
@@ -131,8 +154,6 @@ def finish(
             if isinstance(line, int) and current.get(line) == record.get("input"):
                 by_line[line] = record  # the latest record of a line wins
         records = [by_line[line] for line in sorted(by_line)]
-    else:
-        records.sort(key=lambda r: r.get("line") or 0)
     _write_lines(results, records)
     summary = summarise(records, purpose=purpose, extra=extra)
     _write_text(folder / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
