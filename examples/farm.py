@@ -31,6 +31,7 @@ import re
 import socket
 import socketserver
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -71,6 +72,8 @@ _REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 _MAX_DELAY = 60.0
 _SCENARIO_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\Z")
 _TEMPLATE = re.compile(r"\{origin(?::([A-Za-z0-9][A-Za-z0-9._-]*))?\}")
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1?[0-9]?[0-9])"
+_LOOPBACK = re.compile(rf"127(?:\.{_OCTET}){{3}}\Z")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _FIXED_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding"})
 
@@ -181,6 +184,11 @@ class Manifest:
     expect: Expectations = field(default_factory=Expectations)
     links: bool = True
     notes: tuple[str, ...] = ()
+    #: The loopback address the scenario is served on (its host).
+    address: str = "127.0.0.1"
+    #: The opt-out registry template the expectations assume is loaded
+    #: (``OPTOUT_REGISTRY``, ``--registry``), or ``None``.
+    registry: Path | None = None
 
     def references(self) -> frozenset[str]:
         """Names of the other scenarios that ``{origin:NAME}`` templates use."""
@@ -193,6 +201,8 @@ class Manifest:
             if spec.template:
                 texts.append(_read_text(self.folder / (spec.body_file or path.lstrip("/"))))
         texts.extend(self.expect.images)
+        if self.registry is not None:
+            texts.append(_read_text(self.registry))
         names = {m.group(1) for t in texts for m in _TEMPLATE.finditer(t) if m.group(1)}
         names.discard(self.name)
         return frozenset(names)
@@ -233,7 +243,18 @@ class _ManifestReader:
     def read(self, data: Any) -> Manifest:
         obj = self.object(data, "manifest")
         self.keys(
-            obj, "manifest", {"description", "notes", "headers", "responses", "expect", "links"}
+            obj,
+            "manifest",
+            {
+                "description",
+                "notes",
+                "headers",
+                "responses",
+                "expect",
+                "links",
+                "address",
+                "registry",
+            },
         )
         description = obj.get("description")
         if not isinstance(description, str) or not description.strip():
@@ -251,6 +272,15 @@ class _ManifestReader:
             self.url_path(p, "responses"): self.response(value, f"responses.{p}")
             for p, value in self.object(obj.get("responses", {}), "responses").items()
         }
+        address = obj.get("address", "127.0.0.1")
+        if not isinstance(address, str) or not _LOOPBACK.match(address):
+            raise self.fail("address", "must be a loopback IPv4 address (127.x.y.z)")
+        registry = obj.get("registry")
+        if registry is not None:
+            target = (self.folder / str(registry)).resolve() if isinstance(registry, str) else None
+            if target is None or not target.is_file():
+                raise self.fail("registry", f"{registry!r} is not a file")
+            registry = target
         return Manifest(
             name=self.folder.name,
             folder=self.folder,
@@ -260,6 +290,8 @@ class _ManifestReader:
             expect=self.expectations(obj.get("expect", {})),
             links=links,
             notes=self.notes(obj.get("notes", ())),
+            address=address,
+            registry=registry,
         )
 
     # -- generic checks -----------------------------------------------------
@@ -570,7 +602,7 @@ class _Server(ThreadingHTTPServer):
         self.site = site
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
-        super().__init__(("127.0.0.1", 0), _Handler)
+        super().__init__((site.manifest.address, 0), _Handler)
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         with self._connections_lock:
@@ -720,6 +752,8 @@ class SiteFarm:
         self._origins: dict[str, str] = {}
         self._lock = threading.Lock()
         self._records: dict[str, list[RecordedRequest]] = {name: [] for name in self.scenarios}
+        self._registry_dir: tempfile.TemporaryDirectory[str] | None = None
+        self._rendered: dict[Path, Path] = {}
 
     # -- life cycle -----------------------------------------------------------
 
@@ -731,7 +765,8 @@ class SiteFarm:
             for name in self.scenarios:
                 server = _Server(_Site(self._manifests[name], self))
                 self._servers[name] = server
-                self._origins[name] = f"http://127.0.0.1:{server.server_port}"
+                address = self._manifests[name].address
+                self._origins[name] = f"http://{address}:{server.server_port}"
         except BaseException:
             self.stop()
             raise
@@ -762,6 +797,10 @@ class SiteFarm:
             thread.join()
         self._threads = []
         self._origins = {}
+        self._rendered = {}
+        if self._registry_dir is not None:
+            self._registry_dir.cleanup()
+            self._registry_dir = None
 
     def __enter__(self) -> Self:
         self.start()
@@ -808,6 +847,30 @@ class SiteFarm:
     def manifest(self, scenario: str) -> Manifest:
         self._check(scenario)
         return self._manifests[scenario]
+
+    def registry(self, scenario: str) -> Path | None:
+        """The registry *scenario*'s expectations assume, its templates expanded.
+
+        Written once per template into a folder that lives as long as the
+        running farm; ``None`` when the scenario names no registry.
+        """
+        template = self.manifest(scenario).registry
+        if template is None:
+            return None
+        rendered = self._rendered.get(template)
+        if rendered is None:
+            if self._registry_dir is None:
+                self._registry_dir = tempfile.TemporaryDirectory(prefix="sitefarm-registry-")
+            rendered = Path(self._registry_dir.name) / f"{len(self._rendered)}-{template.name}"
+            text = template.read_text(encoding="utf-8")
+            rendered.write_text(self.expand(scenario, text), encoding="utf-8")
+            self._rendered[template] = rendered
+        return rendered
+
+    def registries(self) -> list[Path]:
+        """Every registry the farm's scenarios assume, expanded (see :meth:`registry`)."""
+        found = (self.registry(name) for name in self.scenarios)
+        return list(dict.fromkeys(path for path in found if path is not None))
 
     # -- what the servers saw ---------------------------------------------------
 

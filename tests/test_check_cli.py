@@ -21,6 +21,12 @@ CASES = [
 ]
 
 
+def _registry(farm, scenario):
+    """``--registry FILE`` when the scenario's verdicts assume the farm registry."""
+    registry = farm.registry(scenario)
+    return ["--registry", str(registry)] if registry is not None else []
+
+
 @pytest.mark.parametrize(("scenario", "path", "purpose", "expected"), CASES)
 def test_check_matches_expectation(farm, capsys, scenario, path, purpose, expected):
     manifest = MANIFESTS[scenario]
@@ -33,6 +39,7 @@ def test_check_matches_expectation(farm, capsys, scenario, path, purpose, expect
             "--user-agent",
             manifest.expect.user_agent,
             "--json",
+            *_registry(farm, scenario),
         ]
     )
     out = json.loads(capsys.readouterr().out)
@@ -66,6 +73,7 @@ def test_images_checked_on_their_own(farm, capsys):
                         "--json",
                         "--user-agent",
                         manifest.expect.user_agent,
+                        *_registry(farm, name),
                     ]
                 )
                 out = json.loads(capsys.readouterr().out)

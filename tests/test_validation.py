@@ -128,6 +128,12 @@ BAD = [
     ("OPTOUT_POLICY_STORE_LEASE", 0),
     ("OPTOUT_POLICY_STORE_WAIT", NAN),
     ("OPTOUT_POLICY_STORE_TIMEOUT", "soon"),
+    ("OPTOUT_REGISTRY", 5),
+    ("OPTOUT_REGISTRY", {"registry.jsonl": 1}),
+    ("OPTOUT_REGISTRY", [""]),
+    ("OPTOUT_REGISTRY", "ftp://registry.example/optouts.jsonl"),
+    ("OPTOUT_REGISTRY", "https:///optouts.jsonl"),
+    ("OPTOUT_REGISTRY", "no-such-registry.jsonl"),
 ]
 
 

@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds per fetch, more than 0 (default 15)",
     )
     check.add_argument("--json", action="store_true", help="print JSON instead of text")
+    _registry_arg(check)
 
     survey = commands.add_parser(
         "survey",
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="when resuming, survey again the sites an earlier run could not reach",
     )
     survey.add_argument("--quiet", action="store_true", help="no progress output")
+    _registry_arg(survey)
 
     report = commands.add_parser(
         "report",
@@ -202,6 +204,25 @@ def _purpose_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _registry_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--registry",
+        metavar="FILE",
+        action="append",
+        default=[],
+        help="opt-out registry (JSON Lines or CSV): a path or an http(s) URL; repeatable",
+    )
+
+
+def _missing_registry(sources: Sequence[str]) -> str | None:
+    """The first registry path that names no file, or ``None``."""
+    from pathlib import Path
+
+    from scrapy_optout.stores.registries import is_url
+
+    return next((s for s in sources if not is_url(s) and not Path(s).is_file()), None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = _main(argv)
@@ -251,8 +272,27 @@ def _check(args: argparse.Namespace) -> int:
     from scrapy_optout.frontends.http import HttpFetcher
 
     user_agent = args.user_agent or DEFAULT_USER_AGENT
+    missing = _missing_registry(args.registry)
+    if missing is not None:
+        print(f"optout check: error: no such registry file: {missing}", file=sys.stderr)
+        return EXIT_ERROR
     fetcher = HttpFetcher(user_agent, timeout=args.timeout)
-    result = check_url(args.url, purpose=args.purpose, user_agent=user_agent, fetcher=fetcher)
+    evaluator = None
+    if args.registry:
+        from scrapy_optout.policy.evaluate import Evaluator
+        from scrapy_optout.stores.registries import (
+            REGISTRY_KIND,
+            REGISTRY_LIMITS,
+            load_registries,
+        )
+
+        registries = load_registries(
+            args.registry, lambda url: fetcher.file_at(url, REGISTRY_KIND, REGISTRY_LIMITS)
+        )
+        evaluator = Evaluator(user_agent, registries=registries)
+    result = check_url(
+        args.url, purpose=args.purpose, user_agent=user_agent, fetcher=fetcher, evaluator=evaluator
+    )
     if args.json:
         print(json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -273,6 +313,10 @@ def _survey(args: argparse.Namespace) -> int:
     if missing:
         print(f"optout survey: error: no such file: {missing[0]}", file=sys.stderr)
         return EXIT_ERROR
+    missing_registry = _missing_registry(args.registry)
+    if missing_registry is not None:
+        print(f"optout survey: error: no such registry file: {missing_registry}", file=sys.stderr)
+        return EXIT_ERROR
     user_agent = args.user_agent or DEFAULT_USER_AGENT
     if args.captures:
         from scrapy_optout.frontends.survey.captures import survey_captures
@@ -283,6 +327,7 @@ def _survey(args: argparse.Namespace) -> int:
             purpose=args.purpose,
             user_agent=user_agent,
             progress=not args.quiet,
+            registry=args.registry,
         )
     else:
         from scrapy_optout.frontends.survey.crawl import run_survey
@@ -296,6 +341,7 @@ def _survey(args: argparse.Namespace) -> int:
             delay=args.delay,
             retry_unreachable=args.retry_unreachable,
             progress=not args.quiet,
+            registry=args.registry,
         )
     print(
         f"{summary['sites']} sites, {summary['reachable']} reachable, "

@@ -1,10 +1,13 @@
 """Explain the verdict for one URL: the library behind ``optout check``.
 
 The check walks the URL's redirect chain by hand. Before each hop it reads
-the policy files of that hop's origin (robots.txt, ai.txt, tdmrep.json) and
-stops without fetching when robots.txt forbids the crawler to fetch it at all;
-otherwise it fetches the hop and, at the end, evaluates the final response's
-headers and head metadata.
+the policy files of that hop's origin (robots.txt, ai.txt, tdmrep.json, the
+RSL licences robots.txt names) and stops without fetching when robots.txt
+forbids the crawler to fetch it at all; otherwise it fetches the hop and, at
+the end, evaluates the final response's status (a licence or payment
+answer), headers (with the RSL licences a ``Link`` header names) and body
+(head metadata, the RSL licences the page links to or holds inline, the
+body's SHA-256 against the opt-out registries), as the crawl does.
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ from urllib.parse import urljoin, urlsplit
 
 from scrapy_optout.exceptions import FetchError
 from scrapy_optout.frontends.http import FetchResult, HttpFetcher
-from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.evaluate import (
+    Assessment,
+    Evaluator,
+    body_licence_links,
+    header_licence_links,
+)
 from scrapy_optout.policy.fetching import MAX_REDIRECTS
 from scrapy_optout.policy.snapshot import OriginPolicy
 from scrapy_optout.policy.urls import origin_of
@@ -100,8 +108,18 @@ def check_url(
             chain.append(current)
             current = _redirect_target(current, location)
             continue
-        assessment = evaluator.headers_stage(assessment, response.headers)
-        assessment = evaluator.body_stage(assessment, response.body)
+        headers = {name.lower(): list(values) for name, values in response.headers.items()}
+        links = header_licence_links(headers, current)
+        assessment = evaluator.headers_stage(
+            assessment,
+            headers,
+            status=response.status,
+            licences=fetcher.licences(links) if links else None,
+        )
+        links = body_licence_links(assessment, response.body)
+        assessment = evaluator.body_stage(
+            assessment, response.body, licences=fetcher.licences(links) if links else None
+        )
         return _result(url, purpose, evaluator, assessment, response, chain)
 
 

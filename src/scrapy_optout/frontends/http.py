@@ -8,8 +8,10 @@ and a cap on the bytes read after decompression (a gzip bomb stops at the cap).
 Redirects are followed hop by hop on the fetch contract
 (:mod:`~scrapy_optout.policy.fetching`), which also turns a policy file's
 answers into its :class:`~scrapy_optout.policy.snapshot.PolicyFile` as the
-crawl does. Proxies and ``.netrc`` from the environment are ignored. Errors
-are fixed descriptions, never text the server chose.
+crawl does; so are the RSL licences robots.txt or a page names (each fetched
+once per fetcher, by URL) and the opt-out registries given by URL. Proxies
+and ``.netrc`` from the environment are ignored. Errors are fixed
+descriptions, never text the server chose.
 """
 
 from __future__ import annotations
@@ -41,13 +43,15 @@ from scrapy_optout.policy.fetching import (
 from scrapy_optout.policy.snapshot import (
     AI_TXT,
     ROBOTS_TXT,
+    RSL_LICENCE,
     TDMREP_JSON,
     TOO_MANY_REDIRECTS,
+    Licence,
     OriginPolicy,
     PolicyFile,
     utcnow,
 )
-from scrapy_optout.policy.urls import policy_url
+from scrapy_optout.policy.urls import origin_of, policy_url
 
 #: Bytes read of a policy file; RFC 9309 asks that at least 500 KiB of robots.txt be parsed.
 POLICY_MAX_BYTES = DEFAULT_MAXSIZE
@@ -103,6 +107,8 @@ class HttpFetcher:
         self.session = session or _Session()
         # Nothing from the environment steers where a check connects.
         self.session.trust_env = False
+        # RSL licences fetched so far, by URL: each is fetched once.
+        self._licences: dict[str, Licence] = {}
 
     @property
     def budget(self) -> float:
@@ -209,19 +215,40 @@ class HttpFetcher:
             body, truncated, error = _read_capped(response, max_bytes, deadline)
         return Answer(url, response.status_code, headers, body, truncated, error)
 
-    def policy_file(self, origin: str, kind: str) -> PolicyFile:
-        """The policy file *kind* of *origin*, on the fetch contract."""
-        limits = self.limits
+    def policy_file(
+        self, origin: str, kind: str, *, url: str | None = None, limits: Limits | None = None
+    ) -> PolicyFile:
+        """The policy file *kind* of *origin* (or at *url*), on the fetch contract."""
+        limits = limits or self.limits
 
         def run(deadline: float) -> PolicyFile:
             return fetch_policy_file_sync(
-                lambda url: self._get(url, limits.maxsize, deadline), origin, kind, limits
+                lambda target: self._get(target, limits.maxsize, deadline),
+                origin,
+                kind,
+                limits,
+                url=url,
             )
 
         def late(message: str) -> PolicyFile:
-            return PolicyFile(kind, policy_url(origin, kind), None, error=message)
+            return PolicyFile(kind, url or policy_url(origin, kind), None, error=message)
 
         return self._bounded(run, late)
+
+    def file_at(self, url: str, kind: str, limits: Limits | None = None) -> PolicyFile:
+        """The file at *url* (an RSL licence, a registry), on the fetch contract."""
+        return self.policy_file(origin_of(url), kind, url=url, limits=limits)
+
+    def licence(self, url: str) -> Licence:
+        """The RSL licence document at *url*, fetched once per fetcher."""
+        found = self._licences.get(url)
+        if found is None:
+            found = self._licences[url] = Licence(self.file_at(url, RSL_LICENCE))
+        return found
+
+    def licences(self, urls: list[str]) -> dict[str, Licence]:
+        """The RSL licence documents at *urls*, by URL."""
+        return {url: self.licence(url) for url in dict.fromkeys(urls)}
 
     def origin_policy(self, origin: str) -> OriginPolicy:
         """Fetch robots.txt, ai.txt and tdmrep.json of *origin* concurrently."""
@@ -236,7 +263,13 @@ class HttpFetcher:
                     strict=True,
                 )
             )
-        return OriginPolicy(origin, files[ROBOTS_TXT], files[AI_TXT], files[TDMREP_JSON])
+        policy = OriginPolicy(origin, files[ROBOTS_TXT], files[AI_TXT], files[TDMREP_JSON])
+        urls = policy.licence_urls
+        if not urls:
+            return policy
+        # The licences robots.txt names (License: lines), kept with the snapshot.
+        found = self.licences(urls)
+        return policy.with_licences([found[url] for url in urls])
 
 
 class _Session(requests.Session):

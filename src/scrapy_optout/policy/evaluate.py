@@ -7,6 +7,17 @@ one response into findings, at three points of increasing cost:
 * :meth:`Evaluator.headers_stage` - when the response headers arrive;
 * :meth:`Evaluator.body_stage` - once the body (HTML head, EPUB/PDF metadata) is read.
 
+The signals of 2026 go through the same stages: RSL licences named by
+robots.txt ``License:`` lines at the origin stage, by a ``Link`` header at the
+headers stage and by an HTML ``<link rel="license">`` or an inline ``<script
+type="application/rsl+xml">`` at the body stage; a licence or payment answer
+(``401`` with a ``License`` challenge, ``402``) at the headers stage, from the
+response status; opt-out registry declarations at the origin stage (URL
+prefixes, domains) and at the body stage (the SHA-256 of the body, media files
+included). The evaluator is handed the licence documents (:class:`Licence`) and
+the registries (:class:`Registries`); the adapters fetch them. A licence a
+response names but that was not handed over is an ``unknown`` finding.
+
 TDMRep is the one protocol whose later sources override earlier ones: a page's
 header or ``<meta>`` may lift a reservation made in ``tdmrep.json``. Its
 reservation is therefore *pending* until no later source can arrive, and only
@@ -17,16 +28,33 @@ This module does no I/O.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
-from scrapy_optout.protocols import aipref, aitxt, content_signal, noai, robots, sniff, tdmrep
+from scrapy_optout.policy.registries import Registries
+from scrapy_optout.policy.snapshot import Licence, OriginPolicy, PolicyFile
+from scrapy_optout.protocols import (
+    aipref,
+    aitxt,
+    content_signal,
+    licence,
+    noai,
+    robots,
+    rsl,
+    sniff,
+    tdmrep,
+)
 from scrapy_optout.protocols.agents import AgentCatalogue
 from scrapy_optout.protocols.html import head_meta
 from scrapy_optout.protocols.sniff import BodyKind
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stage, Stance, Verdict, Where, decide
+
+#: Statuses whose answer may be a licence or payment answer (``licence`` signal).
+LICENCE_STATUSES = frozenset({401, 402})
+#: What the ``unknown`` of a signal becomes with ``OPTOUT_UNKNOWN = "reserve"``.
+_ASSUMED = "unknown is treated as reserved (OPTOUT_UNKNOWN = 'reserve')"
 
 #: Bytes of a response body searched for ``<meta>`` elements at the body stage.
 #: The specs set no limit; this one reads the whole ``<head>`` of any real page
@@ -131,7 +159,13 @@ class Evaluator:
     it reserves the purposes its protocol governs instead (ai.txt: ``train``;
     TDMRep: ``tdm``, ``train``, ``input``), with a finding that says why. A
     file that is absent (a 4xx other than 429) or empty says nothing either
-    way. robots.txt keeps RFC 9309's own rules whatever this flag says.
+    way. robots.txt keeps RFC 9309's own rules whatever this flag says. An
+    RSL licence that could not be read, and a registry that could not be
+    loaded, follow the flag too (RSL: ``train``, ``tdm``, ``input``,
+    ``search``; a registry: the purposes a declaration reserves by default).
+
+    *registries* are the opt-out registries consulted (:attr:`registries` may
+    be replaced when they are loaded again).
     """
 
     def __init__(
@@ -141,11 +175,13 @@ class Evaluator:
         extra_agents: Iterable[str] = (),
         catalogue: AgentCatalogue | None = None,
         reserve_unknown: bool = False,
+        registries: Registries | None = None,
     ) -> None:
         self.user_agent = user_agent
         self.token = robots.product_token(user_agent)
         self.extra_agents = tuple(extra_agents)
         self.reserve_unknown = reserve_unknown
+        self.registries = registries
         base = catalogue if catalogue is not None else AgentCatalogue.default()
         self.catalogue = base.with_tokens(self.extra_agents) if self.extra_agents else base
 
@@ -162,6 +198,7 @@ class Evaluator:
             token=self.token,
             source=rf.url,
             catalogue=self.catalogue,
+            headers=rf.header_lists() if rf.headers else None,
         )
         af = policy.aitxt_file
         if af is not None:
@@ -189,6 +226,11 @@ class Evaluator:
                 )
             if why is not None and self.reserve_unknown:
                 assumed = _assumed(Signal.TDMREP, tdmrep.PURPOSES, tf, why)
+        for licence_doc in policy.licences:
+            found += self._unknown(licence_doc.evaluate(url))
+        registries = self.registries
+        if registries:
+            found += self._unknown(registries.url_findings(url))
         return Assessment(
             url,
             Stage.ORIGIN,
@@ -202,14 +244,43 @@ class Evaluator:
 
     # -- response stages ----------------------------------------------------------------
 
-    def headers_stage(self, prior: Assessment, headers: Mapping[str, Sequence[str]]) -> Assessment:
-        """Add what the response headers say; final unless the body may still speak."""
-        return self.lowered_headers_stage(prior, _lower_headers(headers))
+    def headers_stage(
+        self,
+        prior: Assessment,
+        headers: Mapping[str, Sequence[str]],
+        *,
+        status: int | None = None,
+        licences: Mapping[str, Licence] | None = None,
+    ) -> Assessment:
+        """Add what the response headers (and *status*) say; final unless the body may speak.
 
-    def lowered_headers_stage(self, prior: Assessment, hdrs: dict[str, list[str]]) -> Assessment:
+        *status* is the response's HTTP status: a ``401`` with a ``License``
+        challenge or a ``402`` reserves (``licence``). *licences* are the RSL
+        documents the ``Link`` header names (:func:`header_licence_links`), by URL.
+        """
+        return self.lowered_headers_stage(
+            prior, _lower_headers(headers), status=status, licences=licences
+        )
+
+    def lowered_headers_stage(
+        self,
+        prior: Assessment,
+        hdrs: dict[str, list[str]],
+        *,
+        status: int | None = None,
+        licences: Mapping[str, Licence] | None = None,
+    ) -> Assessment:
         """:meth:`headers_stage` for headers whose names are already lower-case."""
         url = prior.url
         found = prior.findings + self._header_findings(url, hdrs)
+        files = prior.files
+        if "link" in hdrs:
+            linked, files = self._linked(
+                header_licence_links(hdrs, url), url, Where.HEADER, licences, files
+            )
+            found += linked
+        if status in LICENCE_STATUSES:
+            found += licence.licence_findings(status, hdrs, source=url)
         tdm = tdmrep.resolve(prior.tdm, tdmrep.header_value(hdrs, source=url))
         final = not may_carry_body_signals(_content_type(hdrs), url)
         return Assessment(
@@ -218,27 +289,52 @@ class Evaluator:
             found,
             tdm,
             final,
-            prior.files,
+            files,
             hdrs,
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )
 
+    def with_status(self, prior: Assessment, status: int) -> Assessment:
+        """*prior* (a headers stage made without the status) with what *status* says.
+
+        For adapters that read the headers before the status is known (Scrapy's
+        ``headers_received`` signal has no status): a licence or payment answer
+        is added, anything else leaves *prior* as it is.
+        """
+        if status not in LICENCE_STATUSES:
+            return prior
+        answer = licence.licence_findings(status, prior.headers, source=prior.url)
+        if not answer:
+            return prior
+        return replace(prior, findings=prior.findings + answer)
+
     def body_stage(
-        self, prior: Assessment, body: bytes, *, encoding: str | None = None
+        self,
+        prior: Assessment,
+        body: bytes,
+        *,
+        encoding: str | None = None,
+        licences: Mapping[str, Licence] | None = None,
     ) -> Assessment:
         """The complete assessment of a downloaded response (*prior* is its headers stage).
 
         The body is read as every kind :func:`sniff.body_kinds` gives for it
         (declared, guessed as Scrapy would, or sniffed); at most
         :data:`BODY_SCAN_LIMIT` bytes of it are searched for ``<meta>``.
+        *licences* are the RSL documents an HTML page links to
+        (:func:`body_licence_links`), by URL; a registry that declares bodies
+        by hash is matched against the SHA-256 of *body*, whatever its type.
         """
         url, hdrs = prior.url, prior.headers
         found = list(prior.findings)
+        files = prior.files
         tdm = prior.tdm
         images: list[Finding] = []
         kinds = sniff.body_kinds(_content_type(hdrs), url, body)
         if BodyKind.HTML in kinds:
+            if _mentions_rsl(body):
+                found, files = self._page_licences(body, url, encoding, licences, found, files)
             # Robots meta counts anywhere in the page (as search engines read it);
             # TDMRep places its meta in the head.
             metas = head_meta(
@@ -255,18 +351,89 @@ class Evaluator:
             tdm = tdmrep.resolve(tdm, tdmrep.meta_value(head, source=url))
         if BodyKind.PDF in kinds or BodyKind.EPUB in kinds:
             tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, kinds=kinds, source=url))
+        # Marks embedded in media files (IPTC DataMining in XMP, C2PA/CAWG
+        # training-mining assertions) are read here, from the same body.
+        registries = self.registries
+        if registries and registries.has_hashes:
+            digest = hashlib.sha256(body).hexdigest()
+            found += registries.body_findings(url, digest)
         return Assessment(
             url,
             Stage.BODY,
             found,
             tdm,
             True,
-            prior.files,
+            files,
             hdrs,
             images,
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )
+
+    def _page_licences(
+        self,
+        body: bytes,
+        url: str,
+        encoding: str | None,
+        licences: Mapping[str, Licence] | None,
+        found: list[Finding],
+        files: list[PolicyFile],
+    ) -> tuple[list[Finding], list[PolicyFile]]:
+        """*found* and *files* with the RSL licences an HTML page links to or holds inline."""
+        page = rsl.html_licenses(body, base=url, encoding=_scan_encoding(body, encoding))
+        for document in page.inline:
+            found += self._unknown(rsl.evaluate(document, url, source=url, where=Where.META))
+        if page.links:
+            linked, files = self._linked(page.links, url, Where.META, licences, files)
+            found += linked
+        return found, files
+
+    def _linked(
+        self,
+        urls: Sequence[str],
+        url: str,
+        where: Where,
+        licences: Mapping[str, Licence] | None,
+        files: list[PolicyFile],
+    ) -> tuple[list[Finding], list[PolicyFile]]:
+        """Findings of the RSL licences *urls* a response names, and the evidence with them."""
+        found: list[Finding] = []
+        added: list[PolicyFile] = []
+        for target in urls:
+            document = licences.get(target) if licences else None
+            if document is None:
+                found.append(
+                    Finding(
+                        Signal.RSL,
+                        where,
+                        Stance.UNKNOWN,
+                        rsl.PURPOSES,
+                        "",
+                        target,
+                        f"RSL licence named by {url} was not fetched",
+                    )
+                )
+                continue
+            found += document.evaluate(url, where)
+            if document.file not in files and document.file not in added:
+                added.append(document.file)
+        return self._unknown(found), (files + added if added else files)
+
+    def _unknown(self, found: list[Finding]) -> list[Finding]:
+        """*found* with ``unknown`` findings made reservations when unknown is reserved."""
+        if not self.reserve_unknown:
+            return found
+        return [
+            replace(
+                f,
+                stance=Stance.RESERVE,
+                rule=f.rule or "unknown",
+                detail=f"{f.detail}; {_ASSUMED}",
+            )
+            if f.stance is Stance.UNKNOWN
+            else f
+            for f in found
+        ]
 
     def _header_findings(self, url: str, hdrs: Mapping[str, list[str]]) -> list[Finding]:
         found: list[Finding] = []
@@ -286,6 +453,46 @@ class Evaluator:
         if csig:
             found += content_signal.findings(csig, where=Where.HEADER, source=url)
         return found
+
+
+def header_licence_links(hdrs: Mapping[str, Sequence[str]], url: str) -> list[str]:
+    """The RSL licence URLs a response's ``Link`` header names (lower-case header names)."""
+    links = hdrs.get("link")
+    return rsl.link_licenses(links, base=url) if links else []
+
+
+def body_licence_links(prior: Assessment, body: bytes, *, encoding: str | None = None) -> list[str]:
+    """The RSL licence URLs an HTML body links to (``<link rel="license">``).
+
+    *prior* is the response's headers stage. Empty for a body that is not
+    HTML; the adapter fetches these before :meth:`Evaluator.body_stage`.
+    """
+    if BodyKind.HTML not in sniff.body_kinds(_content_type(prior.headers), prior.url, body):
+        return []
+    if not _mentions_rsl(body):
+        return []
+    return rsl.html_licenses(body, base=prior.url, encoding=_scan_encoding(body, encoding)).links
+
+
+def _mentions_rsl(body: bytes) -> bool:
+    """Whether an HTML body may name an RSL licence (UTF-16 markup is always looked at).
+
+    ``rsl+xml`` in any case before ``+xml`` or ``+XML``, in the head (the
+    licences are read from there): plain searches, many times faster than
+    one case-insensitive regular expression.
+    """
+    end = rsl.MAX_BYTES
+    for opening in (b"<body", b"<BODY", b"<Body"):
+        found = body.find(opening, 0, end)
+        if found >= 0:
+            end = found
+    for ending in (b"+xml", b"+XML"):
+        at = body.find(ending, 3, end)
+        while at >= 0:
+            if body[at - 3 : at].lower() == b"rsl":
+                return True
+            at = body.find(ending, at + 4, end)
+    return b"\x00" in body[:1024]
 
 
 def _scan_encoding(body: bytes, declared: str | None) -> str | None:
@@ -351,8 +558,11 @@ def _assumed(
 
 __all__ = [
     "BODY_SCAN_LIMIT",
+    "LICENCE_STATUSES",
     "Assessment",
     "Evaluator",
+    "body_licence_links",
+    "header_licence_links",
     "may_carry_body_signals",
     "unreadable",
 ]

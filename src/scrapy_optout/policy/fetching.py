@@ -42,7 +42,7 @@ from urllib.parse import urljoin, urlsplit
 from w3lib.url import safe_url_string
 
 from scrapy_optout.exceptions import DOWNLOAD_FAILED, ConfigurationError, describe_error
-from scrapy_optout.policy.snapshot import TOO_MANY_REDIRECTS, PolicyFile, utcnow
+from scrapy_optout.policy.snapshot import KEPT_HEADERS, TOO_MANY_REDIRECTS, PolicyFile, utcnow
 from scrapy_optout.policy.urls import policy_url
 
 __all__ = [
@@ -195,6 +195,11 @@ def policy_file(
     bytes of the body (``truncated`` when there were more) and where they came from.
     """
     fetched_at = fetched_at or utcnow()
+    kept = tuple(
+        (name, str(value))
+        for name in KEPT_HEADERS
+        for value in (answer.headers.get(name) or ())[:4]
+    )
     if answer.error is not None or answer.status is None:
         # A body cut short by the network is a failed fetch, not a short file
         # (RFC 9309 §2.3.1.4), whatever status came before it.
@@ -210,6 +215,7 @@ def policy_file(
         final_url=answer.url,
         content_type=answer.header("content-type"),
         truncated=answer.truncated or len(body) > limits.maxsize,
+        headers=kept,
     )
 
 
@@ -229,9 +235,12 @@ class PolicyFetch:
         limits: Limits = LIMITS,
         *,
         fetched_at: datetime | None = None,
+        url: str | None = None,
     ) -> None:
         self.kind = kind
-        self.url = policy_url(origin, kind)
+        #: The URL of the file: *url* when given (an RSL licence named by
+        #: robots.txt or a page), else the well-known place of *kind* on *origin*.
+        self.url = url or policy_url(origin, kind)
         self.limits = limits
         self.fetched_at = fetched_at or utcnow()
         #: The URL to fetch next; ``None`` once the outcome is known.
@@ -293,9 +302,11 @@ async def fetch_policy_file(
     origin: str,
     kind: str,
     limits: Limits = LIMITS,
+    *,
+    url: str | None = None,
 ) -> PolicyFile:
-    """Fetch the policy file *kind* of *origin* with *fetch*, one hop at a time."""
-    state = PolicyFetch(origin, kind, limits)
+    """Fetch the policy file *kind* of *origin* (or at *url*) with *fetch*, hop by hop."""
+    state = PolicyFetch(origin, kind, limits, url=url)
     while (url := state.next_url) is not None:
         try:
             answer = await fetch(url)
@@ -311,15 +322,17 @@ def fetch_policy_file_sync(
     origin: str,
     kind: str,
     limits: Limits = LIMITS,
+    *,
+    url: str | None = None,
 ) -> PolicyFile:
     """:func:`fetch_policy_file` for a blocking *fetch*."""
 
-    async def hop(url: str) -> Answer:
-        return fetch(url)
+    async def hop(target: str) -> Answer:
+        return fetch(target)
 
     # Nothing in the driver suspends when no hop does: the coroutine runs to
     # its end on the first step, with no event loop.
-    driver = fetch_policy_file(hop, origin, kind, limits)
+    driver = fetch_policy_file(hop, origin, kind, limits, url=url)
     try:
         driver.send(None)
     except StopIteration as done:

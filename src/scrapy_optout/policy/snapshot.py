@@ -3,22 +3,31 @@
 :class:`PolicyFile` is one file as it arrived (status, body, when, what went
 wrong): the evidence behind every origin-stage finding. :class:`OriginPolicy`
 holds an origin's robots.txt, ai.txt and ``/.well-known/tdmrep.json`` parsed by
-their protocols. This module does no I/O; fetching is the adapters' job.
+their protocols, and the RSL licences its robots.txt names in ``License:``
+lines (RSL 1.0 §3, each a :class:`Licence`: the document as fetched, parsed on
+first use). This module does no I/O; fetching is the adapters' job.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
 from typing import Any
 
 from scrapy_optout.policy.urls import AI_TXT, POLICY_PATHS, ROBOTS_TXT, TDMREP_JSON
-from scrapy_optout.protocols import aitxt, robots, tdmrep
+from scrapy_optout.protocols import aitxt, robots, rsl, tdmrep
+from scrapy_optout.verdict import Finding, Where
 
 #: Start of the ``error`` of a policy fetch that gave up on a redirect chain.
 TOO_MANY_REDIRECTS = robots.TOO_MANY_REDIRECTS
+#: The ``kind`` of an RSL licence document fetched as a policy file.
+RSL_LICENCE = "rsl"
+#: Response headers a policy file keeps (lower-case): what a licence or payment
+#: answer says (``WWW-Authenticate: License``, ``crawler-price``), quoted in findings.
+KEPT_HEADERS = ("www-authenticate", "crawler-price", "crawler-charged")
 
 
 def utcnow() -> datetime:
@@ -52,6 +61,9 @@ class PolicyFile:
     content_type: str | None = None
     truncated: bool = False
     problem: str | None = None
+    #: The few response headers a finding may quote (:data:`KEPT_HEADERS`), as
+    #: ``(lower-case name, value)`` pairs in the order received.
+    headers: tuple[tuple[str, str], ...] = ()
 
     @cached_property
     def sha256(self) -> str:
@@ -60,6 +72,13 @@ class PolicyFile:
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
+
+    def header_lists(self) -> dict[str, list[str]]:
+        """:attr:`headers` as a mapping of each name to its values."""
+        out: dict[str, list[str]] = {}
+        for name, value in self.headers:
+            out.setdefault(name, []).append(value)
+        return out
 
     @cached_property
     def _fetched_at_text(self) -> str:
@@ -82,7 +101,53 @@ class PolicyFile:
             data["truncated"] = True
         if self.problem:
             data["problem"] = self.problem
+        if self.headers:
+            data["headers"] = self.header_lists()
         return data
+
+
+class Licence:
+    """An RSL licence document as fetched, parsed on first use.
+
+    ``document`` is ``None`` when no body arrived (a failed fetch, a non-2xx
+    answer); :func:`scrapy_optout.protocols.rsl.evaluate` then says why in an
+    ``unknown`` finding.
+    """
+
+    __slots__ = ("_document", "file")
+
+    def __init__(self, file: PolicyFile) -> None:
+        self.file = file
+        self._document: rsl.RslDocument | None = None
+
+    def __repr__(self) -> str:
+        return f"Licence({self.file.url!r}, status={self.file.status!r})"
+
+    def __getstate__(self) -> PolicyFile:
+        return self.file  # the parsed document is derived again
+
+    def __setstate__(self, file: PolicyFile) -> None:
+        self.file = file
+        self._document = None
+
+    @property
+    def url(self) -> str:
+        return self.file.url
+
+    @property
+    def document(self) -> rsl.RslDocument | None:
+        if self._document is None and self.file.ok:
+            self._document = rsl.RslDocument.parse(
+                self.file.body, content_type=self.file.content_type
+            )
+        return self._document
+
+    def evaluate(self, url: str, where: Where = Where.FILE) -> list[Finding]:
+        """The findings of this licence for *url* (see :func:`rsl.evaluate`)."""
+        f = self.file
+        return rsl.evaluate(
+            self.document, url, source=f.url, status=f.status, error=f.error, where=where
+        )
 
 
 class OriginPolicy:
@@ -98,6 +163,7 @@ class OriginPolicy:
         robots_file: PolicyFile,
         aitxt_file: PolicyFile | None = None,
         tdmrep_file: PolicyFile | None = None,
+        licences: Sequence[Licence] = (),
     ) -> None:
         self.origin = origin
         self.robots_file = robots_file
@@ -124,14 +190,31 @@ class OriginPolicy:
         if self.tdmrep is not None and self.tdmrep.error and tdmrep_file is not None:
             self.tdmrep_file = replace(tdmrep_file, problem=self.tdmrep.error)
         self.created_at = utcnow()
+        self.licences: tuple[Licence, ...] = tuple(licences)
         self._files = [
             f for f in (self.robots_file, self.aitxt_file, self.tdmrep_file) if f is not None
-        ]
+        ] + [licence.file for licence in self.licences]
 
     @property
     def files(self) -> list[PolicyFile]:
         """The files fetched, robots.txt first (one list, shared by every assessment)."""
         return self._files
+
+    @property
+    def licence_urls(self) -> list[str]:
+        """The RSL licence URLs of robots.txt's ``License:`` lines, in order."""
+        rf = self.robots_file
+        if not rf.ok or (b"icense" not in rf.body and b"ICENSE" not in rf.body):
+            return []
+        return rsl.license_urls(rf.body, base=rf.final_url or rf.url)
+
+    def with_licences(self, licences: Sequence[Licence]) -> OriginPolicy:
+        """This snapshot with *licences* (the documents :attr:`licence_urls` name)."""
+        policy = OriginPolicy(
+            self.origin, self.robots_file, self.aitxt_file, self.tdmrep_file, licences
+        )
+        policy.created_at = self.created_at
+        return policy
 
     def evidence(self) -> list[dict[str, Any]]:
         return [f.evidence() for f in self.files]
@@ -139,10 +222,13 @@ class OriginPolicy:
 
 __all__ = [
     "AI_TXT",
+    "KEPT_HEADERS",
     "POLICY_PATHS",
     "ROBOTS_TXT",
+    "RSL_LICENCE",
     "TDMREP_JSON",
     "TOO_MANY_REDIRECTS",
+    "Licence",
     "OriginPolicy",
     "PolicyFile",
     "isoformat",

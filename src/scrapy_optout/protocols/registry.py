@@ -272,11 +272,28 @@ class Registry:
                 name = name.partition(".")[2]
         return found
 
+    @property
+    def has_hashes(self) -> bool:
+        """Whether any declaration is a SHA-256 (else bodies need not be hashed)."""
+        return bool(self._by_hash)
+
     def match_sha256(self, digest: str) -> list[Declaration]:
         """The declarations of the body whose SHA-256 is *digest* (hex, any case)."""
         if not isinstance(digest, str):
             raise TypeError(f"digest must be str, not {type(digest).__name__}")
         return list(self._by_hash.get(digest.strip().lower(), ()))
+
+    def site_declarations(self, url: str) -> list[Declaration]:
+        """The declarations about any part of *url*'s site: its URL prefixes and domains."""
+        host = _host_key(url)
+        if host is None:
+            return []
+        found = [d for by_path in self._prefixes.get(host, {}).values() for d in by_path]
+        name = host.partition(":")[0]
+        while name:
+            found.extend(self._by_domain.get(name, ()))
+            name = name.partition(".")[2]
+        return found
 
     def findings(self, url: str, *, sha256: str | None = None) -> list[Finding]:
         """Reserving findings for *url* (and its body's *sha256*, when known)."""

@@ -37,7 +37,9 @@ from scrapy_optout.policy.fetching import (
     decompress_prefix,
     fetch_policy_file,
 )
-from scrapy_optout.policy.snapshot import ROBOTS_TXT, OriginPolicy, PolicyFile
+from scrapy_optout.policy.snapshot import ROBOTS_TXT, RSL_LICENCE, OriginPolicy, PolicyFile
+from scrapy_optout.policy.urls import origin_of
+from scrapy_optout.stores.registries import REGISTRY_KIND, REGISTRY_LIMITS
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -67,6 +69,10 @@ _DOWNLOAD_KEY = "_optout_fetch"  # one capped download, across its retries
 _CAP_KEY = "_optout_decompression_cap"  # download_maxsize was set by CappedDownloads
 
 UNDECODABLE = "body could not be decompressed"
+
+# Download ids, unique across every CappedDownloads of the process: a crawl may
+# bound downloads to several sizes at once (policy files, registries).
+_IDS = itertools.count()
 
 
 def stats_counter(crawler: Crawler) -> Callable[[str], None]:
@@ -123,7 +129,6 @@ class CappedDownloads:
         self.crawler = crawler
         self.maxsize = maxsize
         self._live: dict[int, _Download] = {}
-        self._ids = itertools.count()
         self._handlers = (
             (self._headers_received, signals.headers_received),
             (self._bytes_received, signals.bytes_received),
@@ -132,7 +137,7 @@ class CappedDownloads:
 
     def begin(self, meta: dict[str, Any]) -> int:
         """Bound the download of the request whose meta is *meta*; its id."""
-        ident = next(self._ids)
+        ident = next(_IDS)
         meta[_DOWNLOAD_KEY] = ident
         # A body cut short is a failed fetch (RFC 9309 §2.3.1.4), not a short file.
         meta["download_fail_on_dataloss"] = True
@@ -232,13 +237,14 @@ def _decompression_overflow(exc: BaseException) -> bool:
 
 
 class EngineFetcher:
-    """Fetches an origin's policy files through the crawler's engine."""
+    """Fetches an origin's policy files, RSL licences and registries through the engine."""
 
     def __init__(self, crawler: Crawler, settings: OptOutSettings) -> None:
         self.crawler = crawler
         self.settings = settings
         self.limits = Limits(maxsize=settings.policy_maxsize)
         self.downloads = CappedDownloads(crawler, self.limits.maxsize)
+        self.registry_downloads = CappedDownloads(crawler, REGISTRY_LIMITS.maxsize)
         self._inc = stats_counter(crawler)
 
     async def origin_policy(self, origin: str) -> OriginPolicy:
@@ -262,9 +268,33 @@ class EngineFetcher:
             self._inc(f"optout/policy/{kind}/status_{result.status}")
         return result
 
-    async def fetch(self, url: str, kind: str = ROBOTS_TXT) -> Answer:
+    async def licence_file(self, url: str) -> PolicyFile:
+        """The RSL licence document at *url* (any host), redirects followed."""
+        self._inc("optout/policy/requests")
+        self._inc("optout/policy/rsl/requests")
+        fetch = functools.partial(self.fetch, kind=RSL_LICENCE)
+        result = await fetch_policy_file(fetch, origin_of(url), RSL_LICENCE, self.limits, url=url)
+        self._inc(
+            "optout/policy/rsl/error"
+            if result.status is None
+            else f"optout/policy/rsl/status_{result.status}"
+        )
+        return result
+
+    async def registry_file(self, url: str) -> PolicyFile:
+        """The opt-out registry at *url*, redirects followed, at most its size limit read."""
+        self._inc("optout/registry/requests")
+        fetch = functools.partial(self.fetch, kind=REGISTRY_KIND, downloads=self.registry_downloads)
+        return await fetch_policy_file(
+            fetch, origin_of(url), REGISTRY_KIND, REGISTRY_LIMITS, url=url
+        )
+
+    async def fetch(
+        self, url: str, kind: str = ROBOTS_TXT, downloads: CappedDownloads | None = None
+    ) -> Answer:
         """One GET of *url*, a hop of the policy file *kind*; redirects are not followed."""
         assert self.crawler.engine is not None
+        capped = downloads or self.downloads
         meta: dict[str, Any] = {
             POLICY_META_KEY: kind,
             # Redirects are followed by the contract, hop by hop.
@@ -278,12 +308,12 @@ class EngineFetcher:
         request = Request(
             url, priority=POLICY_PRIORITY, callback=NO_CALLBACK, dont_filter=True, meta=meta
         )
-        self.downloads.begin(request.meta)
+        capped.begin(request.meta)
         try:
             response = await self.crawler.engine.download_async(request)
-            return self.downloads.answer(response)
+            return capped.answer(response)
         except IgnoreRequest as exc:
-            answer = self.downloads.overflow(request, exc)
+            answer = capped.overflow(request, exc)
             if answer is None:
                 raise
             if answer.error is None:
@@ -293,7 +323,7 @@ class EngineFetcher:
             logger.debug("Policy fetch %s failed: %r", url, exc)
             raise
         finally:
-            self.downloads.end(request)
+            capped.end(request)
 
     def owns(self, request: Request) -> bool:
         """Whether *request* is one of this fetcher's policy fetches while it runs.
@@ -302,4 +332,6 @@ class EngineFetcher:
         (``meta=response.meta``) would carry it to a page. A fetch counts only
         while the fetcher is waiting for it, retries included.
         """
-        return POLICY_META_KEY in request.meta and self.downloads.tracks(request)
+        return POLICY_META_KEY in request.meta and (
+            self.downloads.tracks(request) or self.registry_downloads.tracks(request)
+        )

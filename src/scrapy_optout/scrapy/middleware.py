@@ -5,9 +5,20 @@
 * **origin** (``process_request``): the origin's policy files; a reserved URL
   is never downloaded;
 * **headers** (the ``headers_received`` signal): response headers; a reserved
-  response's body is not downloaded;
-* **body** (``process_response``): the HTML head or document metadata; a
-  reserved response never reaches the spider.
+  response's body is not downloaded. The signal carries no status, so a
+  licence or payment answer (``401`` with ``WWW-Authenticate: License``,
+  ``402``) is decided in ``process_response``, still at the headers stage and
+  before the body is used (such a body is a short notice, not the content).
+  Such an answer is never retried: ``RetryMiddleware`` does not retry 401 or
+  402 by default, and a response carrying a ``License`` challenge or a
+  ``crawler-price`` header is marked ``dont_retry`` when its headers arrive,
+  whatever ``RETRY_HTTP_CODES`` says. An RSL licence a ``Link`` header names is
+  fetched through the policy store (once per URL); when it is not in the store
+  yet, the decision waits for ``process_response`` while it is fetched;
+* **body** (``process_response``): the HTML head or document metadata (an
+  RSL licence an HTML page links to is fetched first), the SHA-256 of the body
+  when an opt-out registry declares bodies by hash (Files and Images
+  pipeline downloads included); a reserved response never reaches the spider.
 
 Each request is judged as the crawler identity it is sent with: the product
 token of its ``User-Agent`` header, or of the one Scrapy's middlewares will give
@@ -41,6 +52,7 @@ for :class:`~scrapy_optout.OptOutPipeline`.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -58,10 +70,16 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
 from scrapy_optout.exceptions import describe_error
-from scrapy_optout.policy.evaluate import Assessment
+from scrapy_optout.policy.evaluate import (
+    Assessment,
+    body_licence_links,
+    header_licence_links,
+)
+from scrapy_optout.policy.registries import is_body_declaration
 from scrapy_optout.policy.urls import origin_from_parts
 from scrapy_optout.protocols import noai
 from scrapy_optout.protocols.html import DEFAULT_LIMIT
+from scrapy_optout.protocols.licence import parse_challenges
 from scrapy_optout.scrapy import httpcache
 from scrapy_optout.scrapy.exceptions import (
     InvalidOptOutMeta,
@@ -147,6 +165,10 @@ _SIGNAL_HEADERS = tuple(
         "content-signal",
         "tdm-reservation",
         "tdm-policy",
+        "link",
+        "www-authenticate",
+        "crawler-price",
+        "crawler-charged",
     )
 )
 
@@ -197,6 +219,8 @@ class OptOutMiddleware:
         self._stopped: WeakKeyDictionary[Request, ReservedContent | LedgerFailed] = (
             WeakKeyDictionary()
         )
+        # Licence fetches started from the headers_received signal.
+        self._prefetching: set[asyncio.Future[Any]] = set()
         # One signal receiver for every download: each costs as much as a hook.
         crawler.signals.connect(self._headers_received, signal=signals.headers_received)
         crawler.signals.connect(self._spider_opened, signal=signals.spider_opened)
@@ -223,6 +247,8 @@ class OptOutMiddleware:
         except InvalidOptOutMeta as exc:
             self._invalid(request, exc)
             raise
+        if core.registry is not None:
+            await core.registries_ready()
         policy = await core.store.get(_origin(request))
         assessment = core.evaluator_for(request).origin_stage(policy, request.url)
         core.assessments[request] = assessment
@@ -298,6 +324,12 @@ class OptOutMiddleware:
         if meta.pop(_CAP_KEY, False):
             # Set for an earlier response of this request (redirect, retry).
             meta.pop("download_maxsize", None)
+        if (
+            _has_header(headers, b"Crawler-Price") or _has_header(headers, b"Www-Authenticate")
+        ) and _licence_answer(_header_lists(headers)):
+            # Most likely a 401 License or 402 answer (of a page, a media file
+            # or a policy file): a decision, never retried as an error.
+            meta["dont_retry"] = True
         core = self.core
         prior = core.assessments.get(request)
         if prior is None or _skip(request, core.store):
@@ -314,7 +346,17 @@ class OptOutMiddleware:
             # Sent as another identity than the one judged before it left: judged
             # again, from its origin's files, in process_response.
             return
-        assessment = evaluator.lowered_headers_stage(prior, _header_lists(headers))
+        hdrs = _header_lists(headers)
+        licences = None
+        if "link" in hdrs:
+            links = header_licence_links(hdrs, request.url)
+            if links:
+                licences = core.store.cached_licences(links)
+                if licences is None:
+                    # Fetched while the body downloads; decided in process_response.
+                    self._prefetch(links)
+                    return
+        assessment = evaluator.lowered_headers_stage(prior, hdrs, licences=licences)
         core.assessments[request] = assessment
         if _has_header(headers, b"Location"):
             # Probably a redirect: decided in process_response if it is not followed.
@@ -345,6 +387,12 @@ class OptOutMiddleware:
             if details:
                 self._inc("optout/media_refused")
             raise StopDownload(fail=False) from None
+
+    def _prefetch(self, urls: list[str]) -> None:
+        """Start fetching the RSL licences *urls* into the store."""
+        task = asyncio.ensure_future(self.core.store.licences(urls))
+        self._prefetching.add(task)
+        task.add_done_callback(self._prefetching.discard)
 
     def _release_followed_redirect(self, request: Request) -> None:
         """Cache the redirect that *request* follows, unless its headers reserve it.
@@ -407,9 +455,17 @@ class OptOutMiddleware:
         evaluator = core.evaluator_for(request)
         if evaluator.token != prior.token:
             prior = await self._rejudged(evaluator, request)
+        status = response.status
         if prior.stage is Stage.ORIGIN:
-            # No headers_received signal (cached response, another handler).
-            prior = evaluator.lowered_headers_stage(prior, _header_lists(response.headers))
+            # No headers_received signal (cached response, another handler), or
+            # one that waited for the RSL licences a Link header names.
+            hdrs = _header_lists(response.headers)
+            links = header_licence_links(hdrs, request.url) if "link" in hdrs else []
+            licences = await core.store.licences(links) if links else None
+            prior = evaluator.lowered_headers_stage(prior, hdrs, status=status, licences=licences)
+        else:
+            # The signal has no status: a licence or payment answer is read now.
+            prior = evaluator.with_status(prior, status)
         if prior.stage is Stage.HEADERS:
             # Reserved by its headers but not stopped (no signal, or a Location).
             self._decide(
@@ -421,12 +477,17 @@ class OptOutMiddleware:
                 status=response.status,
             )
         encoding = response.encoding if isinstance(response, TextResponse) else None
-        if len(response.body) > _THREAD_THRESHOLD:
+        body = response.body
+        links = body_licence_links(prior, body, encoding=encoding)
+        licences = await core.store.licences(links) if links else None
+        if len(body) > _THREAD_THRESHOLD:
             assessment = await maybe_deferred_to_future(
-                deferToThread(evaluator.body_stage, prior, response.body, encoding=encoding)
+                deferToThread(
+                    evaluator.body_stage, prior, body, encoding=encoding, licences=licences
+                )
             )
         else:
-            assessment = evaluator.body_stage(prior, response.body, encoding=encoding)
+            assessment = evaluator.body_stage(prior, body, encoding=encoding, licences=licences)
         core.assessments[request] = assessment
         verdict = self._decide(
             request,
@@ -521,12 +582,22 @@ def _media_verdict(url: str, guard: MediaGuard, mime: str) -> Verdict:
     return decide(findings, guard.purpose)
 
 
+def _licence_answer(hdrs: dict[str, list[str]]) -> bool:
+    """Whether headers carry a ``License`` challenge or a ``crawler-price`` (401/402 answers)."""
+    if "crawler-price" in hdrs:
+        return True
+    challenges = hdrs.get("www-authenticate")
+    return bool(challenges) and any(
+        c.scheme == "license" for c in parse_challenges(challenges or [])
+    )
+
+
 def _decisive_stage(assessment: Assessment, reasons: Iterable[Finding]) -> Stage:
     """The earliest stage at which the reasons were known (for measure-mode records)."""
     wheres = {r.where for r in reasons}
     if not wheres:
         return assessment.stage
-    if Where.META in wheres:
+    if Where.META in wheres or any(is_body_declaration(r) for r in reasons):
         return Stage.BODY
     if Where.HEADER in wheres:
         return Stage.HEADERS

@@ -2,7 +2,7 @@
 
 :func:`policy_store` makes the store ``OPTOUT_POLICY_STORE`` names, configured
 from the ``OPTOUT_*`` settings and fed by an
-:class:`~scrapy_optout.scrapy.fetcher.EngineFetcher`:
+:class:`~scrapy_optout.scrapy.fetcher.EngineFetcher` (policy files and RSL licences):
 
 * :class:`EnginePolicyStore`, a :class:`~scrapy_optout.stores.memory.MemoryPolicyStore`
   (``"memory"``, the default): one process, ``OPTOUT_CACHE_TTL``,
@@ -42,6 +42,7 @@ class EnginePolicyStore(MemoryPolicyStore):
             error_ttl=settings.error_ttl,
             size=settings.cache_size,
             stats=stats_counter(crawler),
+            fetch_licence=self.fetcher.licence_file,
         )
 
     def owns(self, request: Request) -> bool:

@@ -62,6 +62,7 @@ class EngineRedisPolicyStore(RedisPolicyStore):
             prefix=settings.policy_store_prefix,
             fallback=STOP if settings.policy_store_fallback == FALLBACK_STOP else MEMORY,
             stats=stats_counter(crawler),
+            fetch_licence=self.fetcher.licence_file,
         )
         self.failed: PolicyStoreError | None = None
         try:

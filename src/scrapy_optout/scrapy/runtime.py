@@ -8,6 +8,7 @@ order, before the caller acts on it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 from collections import OrderedDict
@@ -26,6 +27,7 @@ from w3lib.url import canonicalize_url
 
 from scrapy_optout.exceptions import LedgerError
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.registries import Registries
 from scrapy_optout.policy.snapshot import PolicyFile, isoformat, utcnow
 from scrapy_optout.policy.urls import origin_of, registrable_domain
 from scrapy_optout.scrapy import signals as events
@@ -35,6 +37,7 @@ from scrapy_optout.scrapy.policystore import policy_store
 from scrapy_optout.scrapy.settings import ENFORCE, MEASURE, OptOutSettings
 from scrapy_optout.stores.ledger import Ledger, provenance_path_for
 from scrapy_optout.stores.record import LedgerRecord, RecordDetails
+from scrapy_optout.stores.registries import RegistryRefresh
 from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, clip
 
 if TYPE_CHECKING:
@@ -186,6 +189,19 @@ class OptOutCore:
         self._default_agent: str | None = self.settings.user_agent_override
         # OPTOUT_POLICY_STORE: this process only, or shared through Redis.
         self.store = policy_store(crawler, self.settings)
+        # OPTOUT_REGISTRY: loaded before the first request is judged, read again
+        # after OPTOUT_CACHE_TTL (URLs through the engine, on the fetch contract).
+        self.registry: RegistryRefresh | None = (
+            RegistryRefresh(
+                self.settings.registry,
+                self.store.fetcher.registry_file,
+                ttl=self.settings.cache_ttl,
+            )
+            if self.settings.registry
+            else None
+        )
+        self._registry_load: asyncio.Future[Registries] | None = None
+        self._registry_tasks: set[asyncio.Future[Registries]] = set()
         self.ledger = Ledger(self.settings.ledger, self.settings.evidence_dir)
         # Before any request: a ledger that cannot be written stops the crawl
         # from starting (LedgerError, naming the setting and the path).
@@ -287,12 +303,49 @@ class OptOutCore:
             self._by_agent.clear()
             self._by_token.clear()
         evaluator = Evaluator(
-            agent, extra_agents=self.settings.agents, reserve_unknown=self.settings.reserve_unknown
+            agent,
+            extra_agents=self.settings.agents,
+            reserve_unknown=self.settings.reserve_unknown,
+            registries=self.registry.current if self.registry is not None else None,
         )
         # One evaluator per product token: the token is all that evaluation reads.
         evaluator = self._by_token.setdefault(evaluator.token, evaluator)
         self._by_agent[agent] = evaluator
         return evaluator
+
+    # -- opt-out registries --------------------------------------------------------
+
+    async def registries_ready(self) -> None:
+        """Load the registries before the first judgement; reload them in the background.
+
+        The first load is awaited (every request waits for the one load); a
+        reload once ``OPTOUT_CACHE_TTL`` has passed runs while the registries
+        loaded before stay in use.
+        """
+        refresh = self.registry
+        if refresh is None:
+            return
+        if refresh.current is None:
+            if self._registry_load is None:
+                self._registry_load = asyncio.ensure_future(self._load_registries(refresh))
+            await asyncio.shield(self._registry_load)
+            return
+        if refresh.due():
+            task = asyncio.ensure_future(self._load_registries(refresh))
+            self._registry_tasks.add(task)
+            task.add_done_callback(self._registry_tasks.discard)
+
+    async def _load_registries(self, refresh: RegistryRefresh) -> Registries:
+        found = await refresh.load()
+        for evaluator in {*self._by_token.values(), *self._by_agent.values()}:
+            evaluator.registries = found
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.set_value("optout/registry/declarations", found.declarations)
+            stats.set_value("optout/registry/skipped", found.skipped)
+            stats.set_value("optout/registry/unavailable", len(found.problems))
+            stats.set_value("optout/registry/loads", refresh.loads)
+        return found
 
     # -- per-request options ------------------------------------------------------
 

@@ -21,6 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from scrapy_optout.exceptions import ConfigurationError
 from scrapy_optout.policy.fetching import DEFAULT_MAXSIZE, MIN_MAXSIZE
@@ -74,6 +75,7 @@ DEFAULTS: dict[str, object] = {
     "OPTOUT_UNKNOWN": ALLOW,
     "OPTOUT_DECOMPRESSION_MAXSIZE": 64 * 1024 * 1024,
     "OPTOUT_ITEM_ACTION": DROP,
+    "OPTOUT_REGISTRY": [],
     "OPTOUT_PROVENANCE": False,
     "OPTOUT_POLICY_STORE": MEMORY_STORE,
     "OPTOUT_POLICY_STORE_FALLBACK": FALLBACK_STOP,
@@ -108,6 +110,8 @@ class OptOutSettings:
     #: ``OPTOUT_USER_AGENT``: judge every request as this User-Agent, whatever it sends.
     user_agent_override: str | None = None
     item_action: str = DROP
+    #: ``OPTOUT_REGISTRY``: opt-out registry files (paths) and URLs, in order.
+    registry: tuple[str, ...] = ()
     #: ``OPTOUT_PROVENANCE``: attach to each kept item the permission it was admitted under.
     provenance: bool = False
     #: ``OPTOUT_POLICY_STORE``: ``"memory"`` or the URL of a Redis server.
@@ -200,6 +204,7 @@ class OptOutSettings:
             ),
             user_agent_override=override,
             item_action=read.choice("OPTOUT_ITEM_ACTION", [DROP, STRIP]),
+            registry=read.registry_sources("OPTOUT_REGISTRY"),
             provenance=read.flag("OPTOUT_PROVENANCE"),
             policy_store=_policy_store(read),
             policy_store_fallback=read.choice(
@@ -285,6 +290,35 @@ class _Reader:
         if isinstance(value, str):
             return value
         raise _invalid(name, value, "a string")
+
+    def registry_sources(self, name: str) -> tuple[str, ...]:
+        """Registry sources: a path or http(s) URL, or a list of them.
+
+        A path must name a readable file now: a typo stops the crawl before it
+        starts rather than leaving every URL "unknown".
+        """
+        value = self.get(name)
+        if isinstance(value, os.PathLike):
+            value = [os.fspath(value)]
+        elif isinstance(value, list | tuple):
+            value = [os.fspath(v) if isinstance(v, os.PathLike) else v for v in value]
+        expected = "a path or http(s) URL of a registry file, or a list of them"
+        if isinstance(value, str):
+            sources = tuple(part.strip() for part in value.split(",") if part.strip())
+        elif isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value):
+            sources = tuple(v.strip() for v in value)
+        else:
+            raise _invalid(name, value, expected)
+        for source in sources:
+            if "://" in source:
+                parts = urlsplit(source)
+                if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+                    raise _invalid(name, source, "an http(s) URL with a host, or a path")
+            elif not os.path.isfile(source) or not os.access(source, os.R_OK):
+                raise _invalid(
+                    name, source, f"a readable file (from {os.getcwd()}) or an http(s) URL"
+                )
+        return sources
 
     def strings(self, name: str) -> tuple[str, ...]:
         value = self.get(name)

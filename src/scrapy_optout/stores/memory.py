@@ -18,6 +18,7 @@ from scrapy_optout.policy.snapshot import OriginPolicy
 from scrapy_optout.stores.base import (
     DEFAULT_ERROR_TTL,
     DEFAULT_TTL,
+    LicenceFetch,
     OriginFetch,
     PolicyStore,
     Stats,
@@ -60,8 +61,11 @@ class MemoryPolicyStore(PolicyStore):
         stats: Stats | None = None,
         hot_size: int = HOT_SNAPSHOTS,
         clock: Callable[[], float] = time.monotonic,
+        fetch_licence: LicenceFetch | None = None,
     ) -> None:
-        super().__init__(fetch, ttl=ttl, error_ttl=error_ttl, stats=stats)
+        super().__init__(
+            fetch, ttl=ttl, error_ttl=error_ttl, stats=stats, fetch_licence=fetch_licence
+        )
         self.size = size
         self.hot_size = hot_size
         self._clock = clock
@@ -106,6 +110,7 @@ class MemoryPolicyStore(PolicyStore):
         self._cool()
 
     def close(self) -> None:
+        self._licences.clear()
         self._cache.clear()
         self._hot.clear()
         self._cold.close()

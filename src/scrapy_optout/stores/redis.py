@@ -69,6 +69,7 @@ from scrapy_optout.policy.urls import without_password
 from scrapy_optout.stores.base import (
     DEFAULT_ERROR_TTL,
     DEFAULT_TTL,
+    LicenceFetch,
     OriginFetch,
     PolicyStore,
     Stats,
@@ -200,6 +201,7 @@ class RedisPolicyStore(PolicyStore):
         prefix: str = DEFAULT_PREFIX,
         fallback: str = STOP,
         stats: Stats | None = None,
+        fetch_licence: LicenceFetch | None = None,
     ) -> None:
         _check_url(url)
         if fallback not in FALLBACKS:
@@ -210,7 +212,9 @@ class RedisPolicyStore(PolicyStore):
         for name, value in (("lease", lease), ("timeout", timeout)):
             if not value > 0:
                 raise ConfigurationError(f"{name} must be more than 0, not {value!r}")
-        super().__init__(fetch, ttl=ttl, error_ttl=error_ttl, stats=stats)
+        super().__init__(
+            fetch, ttl=ttl, error_ttl=error_ttl, stats=stats, fetch_licence=fetch_licence
+        )
         self.url = url
         self.where = without_password(url)
         self.local_ttl = min(local_ttl, self.ttl)
@@ -327,6 +331,8 @@ class RedisPolicyStore(PolicyStore):
     async def _load(self, origin: str) -> OriginPolicy:
         try:
             policy, ttl = await self._shared(origin)
+            # Licences are kept by this process, by URL (RSL documents are not shared).
+            policy = await self.with_licences(policy)
         except PolicyStoreError as exc:
             if self.fallback == STOP:
                 raise

@@ -64,6 +64,7 @@ from scrapy_optout.frontends.survey.results import RESULTS, ResultsWriter, finis
 from scrapy_optout.policy.evaluate import Evaluator
 from scrapy_optout.policy.snapshot import PolicyFile, utcnow
 from scrapy_optout.policy.urls import POLICY_PATHS
+from scrapy_optout.stores.registries import load_registries
 from scrapy_optout.verdict import Purpose
 
 __all__ = [
@@ -417,10 +418,16 @@ def survey_captures(
     purpose: Purpose | str = Purpose.TRAIN,
     user_agent: str,
     progress: bool = False,
+    registry: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """Survey stored captures into *out*; returns the summary."""
+    """Survey stored captures into *out*; returns the summary.
+
+    *registry* names opt-out registry files; captures are read offline, so a
+    registry given by URL is recorded as not available.
+    """
     purpose = Purpose(purpose)
-    evaluator = Evaluator(user_agent)
+    registries = load_registries(list(registry)) if registry else None
+    evaluator = Evaluator(user_agent, registries=registries)
     folder = Path(out)
     (folder / RESULTS).unlink(missing_ok=True)
     meter = Progress(None, enabled=progress)

@@ -30,6 +30,7 @@ def run_survey(
     retry_unreachable: bool = False,
     progress: bool = True,
     settings: dict[str, Any] | None = None,
+    registry: list[str] | tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Survey the sites listed in *input* into *out* with the ``survey`` spider.
 
@@ -37,7 +38,8 @@ def run_survey(
     (``CONCURRENT_REQUESTS``) and *delay* the seconds between two requests
     to one origin (``DOWNLOAD_DELAY``, randomised); the other politeness
     settings stay as configured in :mod:`scrapy_optout.frontends.survey.settings`.
-    *settings* override any Scrapy setting. Returns the summary (also
+    *settings* override any Scrapy setting; *registry* names opt-out
+    registries (paths or URLs). Returns the summary (also
     written to ``out/summary.json``).
     """
     from scrapy.crawler import CrawlerProcess
@@ -70,6 +72,7 @@ def run_survey(
         out=str(Path(out)),
         purpose=str(Purpose(purpose)),
         retry_unreachable=retry_unreachable,
+        registry=list(registry),
     )
     process.start()
     spider = crawler.spider

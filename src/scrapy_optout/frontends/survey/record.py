@@ -41,22 +41,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Literal
+from urllib.parse import urljoin
 
 import tldextract
 
 from scrapy_optout.frontends.survey.edge import HEAD_BYTES, edge_answer
-from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.evaluate import Assessment, Evaluator, header_licence_links
 from scrapy_optout.policy.snapshot import (
     AI_TXT,
     ROBOTS_TXT,
     TDMREP_JSON,
+    Licence,
     OriginPolicy,
     PolicyFile,
     isoformat,
     utcnow,
 )
 from scrapy_optout.policy.urls import POLICY_PATHS, origin_of, policy_url, registrable_domain
-from scrapy_optout.protocols import aipref, aitxt, content_signal, robots, sniff, tdmrep
+from scrapy_optout.protocols import aipref, aitxt, content_signal, robots, rsl, sniff, tdmrep
 from scrapy_optout.protocols.agents import AgentCatalogue
 from scrapy_optout.protocols.text import decode_policy_text
 from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where
@@ -73,6 +75,7 @@ __all__ = [
     "edge_of",
     "error_record",
     "group_coverage",
+    "licence_urls",
     "named_agents",
     "presence",
     "site_findings",
@@ -176,6 +179,7 @@ def build_record(
     reachable: bool = True,
     error: str | None = None,
     fetched_at: datetime | str | None = None,
+    licences: Mapping[str, PolicyFile] | None = None,
     edge: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The survey record of one site.
@@ -189,6 +193,7 @@ def build_record(
     "robots.txt": ...}``, see :func:`~scrapy_optout.frontends.survey.edge.edge_answer`)
     when the fetcher knows more than the record can see (the policy files'
     headers); without it, :func:`edge_of` reads it from *files* and *home*.
+    *licences* are the RSL licence documents :func:`licence_urls` names, by URL.
     """
     record = _skeleton(line, input, rank, site, purpose)
     if isinstance(fetched_at, datetime):
@@ -208,13 +213,17 @@ def build_record(
         ROBOTS_TXT, policy_url(origin, ROBOTS_TXT), None
     )
     policy = OriginPolicy(origin, robots_file, files.get(AI_TXT), files.get(TDMREP_JSON))
+    fetched = {url: Licence(f) for url, f in (licences or {}).items()}
+    named = [fetched[url] for url in policy.licence_urls if url in fetched]
+    if named:
+        policy = policy.with_licences(named)
     # The policy may annotate a file it could not read (an HTML ai.txt...).
     parsed = {f.kind: f for f in policy.files}
     record["files"] = {
         kind: _file_dict(parsed.get(kind) if files.get(kind) is not None else None)
         for kind in POLICY_PATHS
     }
-    assessment = _assess_home(evaluator, policy, site, home)
+    assessment = _assess_home(evaluator, policy, site, home, fetched)
     wide = site_findings(policy, evaluator)
 
     record["findings"] = [f.to_dict() for f in assessment.all_findings]
@@ -296,8 +305,36 @@ def _file_dict(policy_file: PolicyFile | None) -> dict[str, Any] | None:
     return data
 
 
+def licence_urls(files: Mapping[str, PolicyFile | None], home: PageResult | None) -> list[str]:
+    """The RSL licences a site names: robots.txt ``License:`` lines, the home page's links.
+
+    What a front end fetches (on the fetch contract) before :func:`build_record`.
+    """
+    urls: list[str] = []
+    robots_file = files.get(ROBOTS_TXT)
+    if robots_file is not None and robots_file.ok:
+        base = robots_file.final_url or robots_file.url
+        urls += rsl.license_urls(robots_file.body, base=base)
+    if home is not None and home.responded:
+        url = home.final_url or home.url
+        urls += header_licence_links(_lowered(home.headers), url)
+        urls += rsl.html_licenses(home.body, base=url, encoding=home.encoding).links
+    return list(dict.fromkeys(urls))
+
+
+def _lowered(headers: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, values in headers.items():
+        out.setdefault(name.lower(), []).extend(values)
+    return out
+
+
 def _assess_home(
-    evaluator: Evaluator, policy: OriginPolicy, site: str, home: PageResult | None
+    evaluator: Evaluator,
+    policy: OriginPolicy,
+    site: str,
+    home: PageResult | None,
+    licences: Mapping[str, Licence],
 ) -> Assessment:
     """The evaluator's complete assessment of the home page."""
     if home is None or not home.responded:
@@ -309,8 +346,10 @@ def _assess_home(
     # applied to the page even when the home page redirected elsewhere.
     url = home.final_url or home.url
     assessment = evaluator.origin_stage(policy, url)
-    assessment = evaluator.headers_stage(assessment, home.headers)
-    return evaluator.body_stage(assessment, home.body, encoding=home.encoding)
+    assessment = evaluator.headers_stage(
+        assessment, home.headers, status=home.status, licences=licences
+    )
+    return evaluator.body_stage(assessment, home.body, encoding=home.encoding, licences=licences)
 
 
 def _reserving(
@@ -354,7 +393,11 @@ def site_findings(policy: OriginPolicy, evaluator: Evaluator) -> list[Finding]:
       reserves what it says, whatever its path;
     * ai.txt: any ``Disallow`` with a pattern in the group that applies;
     * tdmrep.json: any rule with ``tdm-reservation`` 1 that can be reached
-      (rules after one matching every path never are).
+      (rules after one matching every path never are);
+    * the RSL licences robots.txt names: any ``<content>`` entry whose licence
+      reserves (a prohibition, a licence required, a use not permitted);
+    * the opt-out registries: any URL prefix declared on the site's origin,
+      and a declaration of its domain.
 
     The home page's own signals are not here: the evaluator reports them.
     """
@@ -400,7 +443,26 @@ def site_findings(policy: OriginPolicy, evaluator: Evaluator) -> list[Finding]:
                 break
             if rule.location.strip() in _CATCH_ALL:
                 break  # first match wins: nothing after this rule applies anywhere
+    found += _licence_site_findings(policy)
+    registries = evaluator.registries
+    if registries:
+        found += registries.site_findings(policy.origin)
     return found
+
+
+def _licence_site_findings(policy: OriginPolicy) -> list[Finding]:
+    """Reservations of the RSL licences robots.txt names, for each ``<content>`` they cover."""
+    found: list[Finding] = []
+    for licence in policy.licences:
+        document = licence.document
+        if document is None or document.error is not None:
+            continue
+        for content in document.contents:
+            # A URL the entry covers: its own, or its path pattern on this origin.
+            path = content.url.split("*", 1)[0].rstrip("$") or "/"
+            sample = path if content.origin is not None else urljoin(policy.origin + "/", path)
+            found += [f for f in licence.evaluate(sample) if f.stance is Stance.RESERVE]
+    return list(dict.fromkeys(found))
 
 
 def _robots_findings(parsed: robots.RobotsTxt, source: str, evaluator: Evaluator) -> list[Finding]:

@@ -26,6 +26,12 @@ Choices worth knowing:
 * A site is *unreachable* when neither robots.txt nor the home page gave any
   HTTP response. A bare domain is tried over HTTPS first, then over HTTP.
 * Identical site lines are fetched once and recorded once per line.
+* Once a site's four answers are in, the RSL licences its robots.txt
+  ``License:`` lines, its home page's ``Link`` header and its HTML name are
+  fetched on the same contract (:func:`~scrapy_optout.frontends.survey.record.licence_urls`),
+  and the record is written when they are in too.
+* ``registry`` (``--registry``) names opt-out registries, read once when the
+  survey starts (a URL through the engine, on the fetch contract).
 """
 
 from __future__ import annotations
@@ -46,13 +52,30 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy_optout.exceptions import REDIRECTS, ConfigurationError, describe_error
 from scrapy_optout.frontends.survey.inputs import SiteLine, read_sites
 from scrapy_optout.frontends.survey.progress import Progress
-from scrapy_optout.frontends.survey.record import PageResult, build_record, error_record
+from scrapy_optout.frontends.survey.record import (
+    PageResult,
+    build_record,
+    error_record,
+    licence_urls,
+)
 from scrapy_optout.frontends.survey.results import RESULTS, ResultsWriter, finish, finished_lines
 from scrapy_optout.policy.evaluate import Evaluator
-from scrapy_optout.policy.fetching import DEFAULT_MAXSIZE, LIMITS, Limits, PolicyFetch
-from scrapy_optout.policy.snapshot import ROBOTS_TXT, PolicyFile, utcnow
+from scrapy_optout.policy.fetching import (
+    DEFAULT_MAXSIZE,
+    LIMITS,
+    Answer,
+    Limits,
+    PolicyFetch,
+    fetch_policy_file,
+)
+from scrapy_optout.policy.snapshot import ROBOTS_TXT, RSL_LICENCE, PolicyFile, utcnow
 from scrapy_optout.policy.urls import POLICY_PATHS, origin_of
 from scrapy_optout.scrapy.fetcher import CappedDownloads
+from scrapy_optout.stores.registries import (
+    REGISTRY_KIND,
+    REGISTRY_LIMITS,
+    load_registries_async,
+)
 from scrapy_optout.verdict import Purpose
 
 if TYPE_CHECKING:
@@ -88,8 +111,11 @@ class _Job:
     first_try: str | None = None
     started: datetime = field(default_factory=utcnow)
     files: dict[str, PolicyFile] = field(default_factory=dict)
+    #: Fetches by slot: a policy file's kind, or ``"rsl URL"`` for a licence.
     fetches: dict[str, PolicyFetch] = field(default_factory=dict)
     home: PageResult | None = None
+    licences: dict[str, PolicyFile] = field(default_factory=dict)
+    licences_asked: bool = False
 
     @property
     def origin(self) -> str:
@@ -97,7 +123,12 @@ class _Job:
 
     @property
     def complete(self) -> bool:
-        return self.home is not None and len(self.files) == len(POLICY_PATHS)
+        return self.home is not None and all(kind in self.files for kind in POLICY_PATHS)
+
+    @property
+    def settled(self) -> bool:
+        """Every answer in, the licences named included."""
+        return self.complete and all(f.result is not None for f in self.fetches.values())
 
     @property
     def unreachable(self) -> bool:
@@ -130,6 +161,7 @@ class SurveySpider(scrapy.Spider):
         out: str | None = None,
         purpose: str | None = None,
         retry_unreachable: bool | str = False,
+        registry: str | list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -143,6 +175,9 @@ class SurveySpider(scrapy.Spider):
             choices = ", ".join(p.value for p in Purpose)
             raise ConfigurationError(f"purpose must be one of {choices}, not {purpose!r}") from None
         self.retry_unreachable = str(retry_unreachable).lower() in ("1", "true", "yes", "on")
+        if isinstance(registry, str):
+            registry = [part.strip() for part in registry.split(",") if part.strip()]
+        self.registry: list[str] = list(registry or [])
         self.summary: dict[str, Any] | None = None
         self._sites: list[SiteLine] | None = None
         self._jobs: dict[int, _Job] = {}
@@ -166,7 +201,15 @@ class SurveySpider(scrapy.Spider):
     async def start(self) -> AsyncIterator[Any]:
         sites = self._sites = read_sites(self.input_path)
         user_agent = self.settings.get("USER_AGENT") or DEFAULT_USER_AGENT
-        self._evaluator = Evaluator(str(user_agent))
+        registries = (
+            await load_registries_async(self.registry, self._registry_file)
+            if self.registry
+            else None
+        )
+        if registries is not None:
+            self._stat("survey/registry/declarations", registries.declarations)
+            self._stat("survey/registry/skipped", registries.skipped)
+        self._evaluator = Evaluator(str(user_agent), registries=registries)
         done = finished_lines(self.out / RESULTS, sites, retry_unreachable=self.retry_unreachable)
         self._progress = Progress(
             len(sites),
@@ -230,14 +273,36 @@ class SurveySpider(scrapy.Spider):
             },
         )
 
-    def _policy_request(self, job: _Job, fetch: PolicyFetch) -> scrapy.Request:
-        """The request of the next hop of *fetch*."""
+    async def _registry_file(self, url: str) -> PolicyFile:
+        """A registry at *url*, fetched through the engine on the fetch contract."""
+        downloads = CappedDownloads(self.crawler, REGISTRY_LIMITS.maxsize)
+
+        async def hop(target: str) -> Answer:
+            request = scrapy.Request(
+                target,
+                dont_filter=True,
+                meta={"dont_redirect": True, "handle_httpstatus_all": True, "dont_cache": True},
+            )
+            downloads.begin(request.meta)
+            try:
+                assert self.crawler.engine is not None
+                response = await self.crawler.engine.download_async(request)
+                return downloads.answer(response)
+            finally:
+                downloads.end(request)
+
+        return await fetch_policy_file(hop, origin_of(url), REGISTRY_KIND, REGISTRY_LIMITS, url=url)
+
+    def _policy_request(
+        self, job: _Job, fetch: PolicyFetch, slot: str | None = None
+    ) -> scrapy.Request:
+        """The request of the next hop of *fetch* (*slot*: its key in ``job.fetches``)."""
         assert fetch.next_url is not None
         request = self._request(
             fetch.next_url,
             {
                 _JOB_KEY: job.ident,
-                _KIND_KEY: fetch.kind,
+                _KIND_KEY: slot or fetch.kind,
                 "download_slot": job.origin,
                 "handle_httpstatus_all": True,
                 "dont_redirect": True,
@@ -263,7 +328,7 @@ class SurveySpider(scrapy.Spider):
             answer = self._downloads.answer(response)
             self._downloads.end(response.request)
             if job.fetches[kind].feed(answer) is None:
-                return iter((self._policy_request(job, job.fetches[kind]),))
+                return iter((self._policy_request(job, job.fetches[kind], kind),))
             return self._settle(job)
         self._store_home(job, response=response)
         return self._settle(job)
@@ -283,7 +348,7 @@ class SurveySpider(scrapy.Spider):
             if answer is None:
                 fetch.fail(exc)
             elif fetch.feed(answer) is None:
-                return iter((self._policy_request(job, fetch),))
+                return iter((self._policy_request(job, fetch, kind),))
         elif isinstance(exc, HttpError):
             # A status outside the handled list, e.g. a 304 or a 3xx without Location.
             self._store_home(job, response=exc.response)
@@ -316,10 +381,26 @@ class SurveySpider(scrapy.Spider):
 
     def _settle(self, job: _Job) -> Iterator[scrapy.Request]:
         """Once a site's four answers are in: retry over HTTP, or write its records."""
-        for kind, fetch in job.fetches.items():
+        for slot, fetch in job.fetches.items():
             if fetch.result is not None:
-                job.files[kind] = fetch.result
+                if slot in POLICY_PATHS:
+                    job.files[slot] = fetch.result
+                else:
+                    job.licences[fetch.url] = fetch.result
         if not job.complete:
+            return iter(())
+        if not job.licences_asked and not job.unreachable:
+            job.licences_asked = True
+            requests = []
+            for url in licence_urls(job.files, job.home):
+                slot = f"{RSL_LICENCE} {url}"
+                fetch = job.fetches[slot] = PolicyFetch(
+                    job.origin, RSL_LICENCE, self._limits, fetched_at=job.started, url=url
+                )
+                requests.append(self._policy_request(job, fetch, slot))
+            if requests:
+                return iter(requests)
+        if not job.settled:
             return iter(())
         del self._jobs[job.ident]
         if job.unreachable and job.fallback:
@@ -355,6 +436,7 @@ class SurveySpider(scrapy.Spider):
                     purpose=self.purpose,
                     reachable=not job.unreachable,
                     error=error,
+                    licences=job.licences,
                 )
             )
         if self._progress is not None:

@@ -13,12 +13,13 @@ training), and reads the ``Content-Usage`` lines (aipref) and
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
 from scrapy_optout.protocols import aipref, content_signal
 from scrapy_optout.protocols.agents import Agent, AgentCatalogue
+from scrapy_optout.protocols.licence import robots_answer_detail
 from scrapy_optout.protocols.robots.parsing import (
     ROBOTS_PATH,
     Group,
@@ -104,6 +105,7 @@ def evaluate(
     source: str,
     catalogue: AgentCatalogue | None = None,
     extra_tokens: Iterable[str] = (),
+    headers: Mapping[str, Sequence[str]] | None = None,
 ) -> list[Finding]:
     """Return the findings robots.txt gives for fetching and using *url*.
 
@@ -115,7 +117,10 @@ def evaluate(
 
     * 2xx: the file applies (below). 3xx as final status: nothing to follow,
       read as unavailable.
-    * 4xx except 429 ("unavailable"): everything is allowed.
+    * 4xx except 429 ("unavailable"): everything is allowed. A 401, 402 or
+      403 answer is worded by :func:`~scrapy_optout.protocols.licence.robots_answer_detail`
+      from the answer's *headers* (a ``License`` challenge, a ``crawler-price``):
+      a licence or payment asked for robots.txt itself is recorded, not obeyed.
     * 5xx, 429 and network errors ("unreachable"): everything is reserved.
       RFC 9309 §2.3.1.4 requires assuming a complete disallow; 429 is treated
       as Google treats it, like a server error.
@@ -145,7 +150,7 @@ def evaluate(
     if status is None and error is None and robots is not None:
         status = 200  # a parsed file whose fetch status is unknown (a stored copy)
     if error is not None or status is None or not 200 <= status < 300:
-        return list(_fetch_outcome(status, error, source))
+        return list(_fetch_outcome(status, error, source, headers))
     if robots is None:
         robots = _EMPTY  # a 2xx response without a body to parse
     if catalogue is None:
@@ -244,7 +249,12 @@ def _make_plan(
     return _Plan(own, label, others, listed, note)
 
 
-def _fetch_outcome(status: int | None, error: str | None, source: str) -> tuple[Finding, ...]:
+def _fetch_outcome(
+    status: int | None,
+    error: str | None,
+    source: str,
+    headers: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[Finding, ...]:
     """The findings of a fetch that gave no file to apply (not 2xx, or failed)."""
     if error is not None:
         if error.startswith(TOO_MANY_REDIRECTS):
@@ -279,12 +289,16 @@ def _fetch_outcome(status: int | None, error: str | None, source: str) -> tuple[
             ),
         )
     if 400 <= status < 500 and status != 429:
+        answered = robots_answer_detail(status, headers or {})
         return (
             _robots_finding(
                 Stance.ALLOW,
                 f"HTTP {status}",
                 source,
-                f"robots.txt unavailable (HTTP {status}): everything allowed (RFC 9309 §2.3.1.3)",
+                f"{answered} (RFC 9309 §2.3.1.3)"
+                if answered
+                else f"robots.txt unavailable (HTTP {status}): everything allowed"
+                " (RFC 9309 §2.3.1.3)",
             ),
         )
     if status == 429:
