@@ -36,7 +36,8 @@ Choices worth knowing:
   surveying crawler itself; the links it closes are recorded as skipped, not
   fetched. They are read as the home page is, headers and HTML.
 * A site is *unreachable* when neither robots.txt nor the home page gave any
-  HTTP response. A bare domain is tried over HTTPS first, then over HTTP.
+  HTTP answer (a redirect loop is an answer). A bare domain is tried over
+  HTTPS first, then over HTTP.
 * Identical site lines are fetched once and recorded once per line.
 """
 
@@ -128,6 +129,8 @@ class _Job:
     fetches: dict[str, PolicyFetch] = field(default_factory=dict)
     #: The last answer to each policy file's fetch (``None``: its last hop failed).
     answers: dict[str, Answer | None] = field(default_factory=dict)
+    #: The policy files that got an HTTP answer at some hop.
+    answered: set[str] = field(default_factory=set)
     home: PageResult | None = None
     #: Whether the home page is fetched again under another identity, and what it gave.
     compare: bool = False
@@ -156,12 +159,16 @@ class _Job:
 
     @property
     def unreachable(self) -> bool:
-        robots_file = self.files.get(ROBOTS_TXT)
+        """Whether neither robots.txt nor the home page got any HTTP answer.
+
+        A redirect chain that never ends was answered, at every hop.
+        """
         return (
             self.home is not None
             and not self.home.responded
-            and robots_file is not None
-            and robots_file.status is None
+            and self.home.edge is None
+            and ROBOTS_TXT in self.files
+            and ROBOTS_TXT not in self.answered
         )
 
 
@@ -341,6 +348,7 @@ class SurveySpider(scrapy.Spider):
         answer = self._downloads.answer(response)
         self._downloads.end(response.request)
         job.answers[kind] = answer
+        job.answered.add(kind)
         if job.fetches[kind].feed(answer) is None:
             return iter((self._policy_request(job, job.fetches[kind]),))
         return self._settle(job)
@@ -366,7 +374,9 @@ class SurveySpider(scrapy.Spider):
         job.answers[kind] = answer
         if answer is None:
             fetch.fail(exc)
-        elif fetch.feed(answer) is None:
+            return self._settle(job)
+        job.answered.add(kind)
+        if fetch.feed(answer) is None:
             return iter((self._policy_request(job, fetch),))
         return self._settle(job)
 
