@@ -87,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="when resuming, survey again the sites an earlier run could not reach",
     )
+    survey.add_argument(
+        "--pages",
+        metavar="N",
+        type=_non_negative_int,
+        default=0,
+        help="also read up to N same-origin links of each home page (default 0)",
+    )
+    survey.add_argument(
+        "--compare-user-agent",
+        metavar="UA",
+        help="fetch each home page again with this User-Agent and record whether "
+        "the answers differ",
+    )
     survey.add_argument("--quiet", action="store_true", help="no progress output")
     _registry_arg(survey)
 
@@ -161,14 +174,22 @@ def _filter_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     manifest.add_argument("--html", metavar="FILE", help="also write the manifest as HTML")
 
 
-def _positive_int(text: str) -> int:
+def _whole_number(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, not {value}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    return _whole_number(text, 1)
+
+
+def _non_negative_int(text: str) -> int:
+    return _whole_number(text, 0)
 
 
 def _finite_float(text: str) -> float:
@@ -340,6 +361,8 @@ def _survey(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             delay=args.delay,
             retry_unreachable=args.retry_unreachable,
+            pages=args.pages,
+            compare_user_agent=args.compare_user_agent,
             progress=not args.quiet,
             registry=args.registry,
         )

@@ -28,6 +28,8 @@ def run_survey(
     concurrency: int | None = None,
     delay: float | None = None,
     retry_unreachable: bool = False,
+    pages: int = 0,
+    compare_user_agent: str | None = None,
     progress: bool = True,
     settings: dict[str, Any] | None = None,
     registry: list[str] | tuple[str, ...] = (),
@@ -38,6 +40,9 @@ def run_survey(
     (``CONCURRENT_REQUESTS``) and *delay* the seconds between two requests
     to one origin (``DOWNLOAD_DELAY``, randomised); the other politeness
     settings stay as configured in :mod:`scrapy_optout.frontends.survey.settings`.
+    *pages* further same-origin pages of each site are read besides the home
+    page; with *compare_user_agent*, the home page is fetched a second time
+    under that identity and each record says whether the answers differ.
     *settings* override any Scrapy setting; *registry* names opt-out
     registries (paths or URLs). Returns the summary (also
     written to ``out/summary.json``).
@@ -73,6 +78,8 @@ def run_survey(
         purpose=str(Purpose(purpose)),
         retry_unreachable=retry_unreachable,
         registry=list(registry),
+        pages=pages,
+        compare_user_agent=compare_user_agent,
     )
     process.start()
     spider = crawler.spider

@@ -77,6 +77,7 @@ __all__ = [
     "group_coverage",
     "licence_urls",
     "named_agents",
+    "page_edge",
     "presence",
     "site_findings",
 ]
@@ -110,7 +111,10 @@ class PageResult:
     """The home page as fetched or captured.
 
     ``status`` is ``None`` when no response arrived, and ``error`` then says
-    why. ``headers`` maps each field name to its values, in order.
+    why. ``headers`` maps each field name to its values, in order. ``edge``
+    is what the edge answered when the fetcher knows better than the final
+    status (a redirect chain that never ended); otherwise :func:`page_edge`
+    reads it from the status, headers and body.
     """
 
     url: str
@@ -121,6 +125,7 @@ class PageResult:
     final_url: str | None = None
     encoding: str | None = None
     truncated: bool = False
+    edge: Mapping[str, Any] | None = None
 
     @property
     def responded(self) -> bool:
@@ -180,7 +185,9 @@ def build_record(
     error: str | None = None,
     fetched_at: datetime | str | None = None,
     licences: Mapping[str, PolicyFile] | None = None,
-    edge: Mapping[str, Mapping[str, Any]] | None = None,
+    edge: Mapping[str, Any] | None = None,
+    pages: Sequence[PageResult] = (),
+    pages_skipped: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The survey record of one site.
 
@@ -194,6 +201,11 @@ def build_record(
     when the fetcher knows more than the record can see (the policy files'
     headers); without it, :func:`edge_of` reads it from *files* and *home*.
     *licences* are the RSL licence documents :func:`licence_urls` names, by URL.
+
+    *pages* are further pages of the site that were read (``--pages``): each
+    is assessed as the home page is, its own findings (headers and HTML) are
+    listed under ``pages`` with its URL, and a signal reserving on any of
+    them counts for the site. *pages_skipped* maps the links not read to why.
     """
     record = _skeleton(line, input, rank, site, purpose)
     if isinstance(fetched_at, datetime):
@@ -204,7 +216,15 @@ def build_record(
     record["token"] = evaluator.token
     record["files"] = {kind: _file_dict(files.get(kind)) for kind in POLICY_PATHS}
     record["home"] = home.to_dict() if home is not None else None
-    record["edge"] = {k: dict(v) for k, v in edge.items()} if edge else edge_of(files, home)
+    record["edge"] = (
+        {k: dict(v) if isinstance(v, Mapping) else v for k, v in edge.items()}
+        if edge
+        else edge_of(files, home)
+    )
+    if pages_skipped:
+        record["pages_skipped"] = [
+            {"url": url, "reason": reason} for url, reason in pages_skipped.items()
+        ]
     if not reachable:
         return record
 
@@ -231,6 +251,13 @@ def build_record(
     record["site_findings"] = [f.to_dict() for f in wide]
     record["home_verdict"] = {str(p): assessment.verdict(p).label for p in Purpose}
     reserving = {str(p): _reserving(assessment, wide, p, evaluator.token) for p in Purpose}
+    if pages:
+        entries = [_page_entry(evaluator, policy, page, fetched) for page in pages]
+        record["pages"] = entries
+        for p in Purpose:
+            found = set(reserving[str(p)])
+            found.update(*(entry.get("reserving", {}).get(str(p), ()) for entry in entries))
+            reserving[str(p)] = [str(s) for s in Signal if s in found]
     record["reserving"] = reserving
     record["reserved"] = {p: bool(signals) for p, signals in reserving.items()}
     record["signals_reserving"] = reserving[str(purpose)]
@@ -274,6 +301,7 @@ def _skeleton(
         "agents_named": [],
         "presence": {},
         "edge": {},
+        "pages": [],
     }
 
 
@@ -350,6 +378,29 @@ def _assess_home(
         assessment, home.headers, status=home.status, licences=licences
     )
     return evaluator.body_stage(assessment, home.body, encoding=home.encoding, licences=licences)
+
+
+def _page_entry(
+    evaluator: Evaluator,
+    policy: OriginPolicy,
+    page: PageResult,
+    licences: Mapping[str, Licence],
+) -> dict[str, Any]:
+    """The record's entry for one further page: its answer and its own signals.
+
+    ``findings`` lists what the page itself says (headers, HTML); rules of the
+    policy files that reach the page are the record's ``site_findings``
+    already. ``reserving`` is as the record's, for this page alone.
+    """
+    entry = page.to_dict()
+    entry["edge"] = page_edge(page)
+    if not page.responded:
+        return entry
+    assessment = _assess_home(evaluator, policy, page.url, page, licences)
+    entry["findings"] = [f.to_dict() for f in assessment.all_findings if f.where is not Where.FILE]
+    entry["image_findings"] = [f.to_dict() for f in assessment.image_findings]
+    entry["reserving"] = {str(p): _reserving(assessment, (), p, evaluator.token) for p in Purpose}
+    return entry
 
 
 def _reserving(
@@ -681,7 +732,7 @@ def edge_of(
     """
     edge: dict[str, dict[str, Any]] = {}
     if home is not None:
-        edge["home"] = edge_answer(home.status, home.headers, home.body[:HEAD_BYTES])
+        edge["home"] = page_edge(home)
     for kind in POLICY_PATHS:
         policy_file = files.get(kind)
         if policy_file is not None:
@@ -690,3 +741,10 @@ def edge_of(
             )
             edge[kind] = edge_answer(policy_file.status, headers, policy_file.body[:HEAD_BYTES])
     return edge
+
+
+def page_edge(page: PageResult) -> dict[str, Any]:
+    """What the edge answered for *page*, as :func:`~.edge.edge_answer` gives it."""
+    if page.edge is not None:
+        return dict(page.edge)
+    return edge_answer(page.status, page.headers, page.body[:HEAD_BYTES])

@@ -516,15 +516,28 @@ def _edge_section(summary: Mapping[str, Any]) -> str:
         Bar(klass, [(percent(n, answered), PALETTE[0])], f"{n} ({_fmt_pct(percent(n, answered))})")
         for klass, n in by_edge.items()
     ]
-    return section(
-        "What the edge answered for the home page",
+    parts = [
         bar_chart(bars, caption="Home page answers, by class", scale=100.0, ident="chart-edge"),
         note(
             "Shares are of the sites whose home page was asked for (unreachable ones included). "
             "licence: 401 asking for a licence; payment: 402; challenge: a challenge page."
         ),
-        anchor="edge",
-    )
+    ]
+    compare: Mapping[str, int] | None = summary.get("by_edge_compare")
+    if compare:
+        # --compare-user-agent: the same home pages asked for under a second identity.
+        rows = [(klass, n, compare.get(klass, 0)) for klass, n in by_edge.items()]
+        parts.append(
+            table(["answer", "surveying crawler", "second identity"], rows, numeric=(1, 2))
+        )
+        parts.append(
+            note(
+                f"{summary.get('edge_differs', 0)} site(s) answered the second identity "
+                f"({summary.get('compare_user_agent') or 'another User-Agent'}) with another "
+                "status or class."
+            )
+        )
+    return section("What the edge answered for the home page", *parts, anchor="edge")
 
 
 def _purpose_section(summary: Mapping[str, Any], reachable: int) -> str:

@@ -1,13 +1,16 @@
 """The ``survey`` spider: each site's policy files and home page, through Scrapy.
 
 For every site of the input it requests ``/robots.txt``, ``/ai.txt``,
-``/.well-known/tdmrep.json`` and the home page, all four at once, and when
-the last answer is in, writes the site's record (:mod:`~scrapy_optout.frontends.survey.record`)
+``/.well-known/tdmrep.json`` and the home page, all four at once (and the
+home page once more under another identity with ``compare_user_agent``); once
+they are in, up to ``pages`` same-origin links of the home page; and when the
+last answer is in, writes the site's record (:mod:`~scrapy_optout.frontends.survey.record`)
 to ``results.jsonl``. When the crawl closes, :func:`~scrapy_optout.frontends.survey.results.finish`
 writes ``summary.json`` and ``report.html``.
 
 Run it with ``optout survey INPUT -o DIR`` or, from a checkout, with
-``scrapy crawl survey -a input=INPUT -a out=DIR [-a purpose=P]``.
+``scrapy crawl survey -a input=INPUT -a out=DIR [-a purpose=P] [-a pages=N]
+[-a compare_user_agent=UA] [-a registry=FILE,...]``.
 
 Choices worth knowing:
 
@@ -23,8 +26,18 @@ Choices worth knowing:
 * Bodies are capped at ``SURVEY_MAXSIZE`` bytes (default 1 MiB, at least the
   500 KiB RFC 9309 asks a parser to read): a longer body is cut, not refused,
   and a compressed policy file is expanded to that many bytes at most.
+* Every answer is recorded with its edge class
+  (:mod:`~scrapy_optout.frontends.survey.edge`): the home page's final answer
+  (a 401, 402, 403, 429 or 5xx reaches the spider as data; a redirect chain
+  longer than ``REDIRECT_MAX_TIMES`` is a ``redirect`` answer), and each policy
+  file's last hop, headers included.
+* Further pages (``pages``, 0 by default) are the first same-origin links of
+  the home page, in document order, that robots.txt leaves open to the
+  surveying crawler itself; the links it closes are recorded as skipped, not
+  fetched. They are read as the home page is, headers and HTML.
 * A site is *unreachable* when neither robots.txt nor the home page gave any
-  HTTP response. A bare domain is tried over HTTPS first, then over HTTP.
+  HTTP answer (a redirect loop is an answer). A bare domain is tried over
+  HTTPS first, then over HTTP.
 * Identical site lines are fetched once and recorded once per line.
 * Once a site's four answers are in, the RSL licences its robots.txt
   ``License:`` lines, its home page's ``Link`` header and its HTML name are
@@ -42,14 +55,17 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urldefrag, urlsplit
 
 import scrapy
 from scrapy import signals
 from scrapy.exceptions import IgnoreRequest, StopDownload
-from scrapy.http import Response, TextResponse
+from scrapy.http import HtmlResponse, Response, TextResponse
+from scrapy.linkextractors import LinkExtractor
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from scrapy_optout.exceptions import REDIRECTS, ConfigurationError, describe_error
+from scrapy_optout.frontends.survey.edge import HEAD_BYTES, edge_answer
 from scrapy_optout.frontends.survey.inputs import SiteLine, read_sites
 from scrapy_optout.frontends.survey.progress import Progress
 from scrapy_optout.frontends.survey.record import (
@@ -57,6 +73,7 @@ from scrapy_optout.frontends.survey.record import (
     build_record,
     error_record,
     licence_urls,
+    page_edge,
 )
 from scrapy_optout.frontends.survey.results import RESULTS, ResultsWriter, finish, finished_lines
 from scrapy_optout.policy.evaluate import Evaluator
@@ -68,8 +85,16 @@ from scrapy_optout.policy.fetching import (
     PolicyFetch,
     fetch_policy_file,
 )
-from scrapy_optout.policy.snapshot import ROBOTS_TXT, RSL_LICENCE, PolicyFile, utcnow
-from scrapy_optout.policy.urls import POLICY_PATHS, origin_of
+from scrapy_optout.policy.snapshot import (
+    AI_TXT,
+    ROBOTS_TXT,
+    RSL_LICENCE,
+    TDMREP_JSON,
+    OriginPolicy,
+    PolicyFile,
+    utcnow,
+)
+from scrapy_optout.policy.urls import POLICY_PATHS, origin_of, policy_url
 from scrapy_optout.scrapy.fetcher import CappedDownloads
 from scrapy_optout.stores.registries import (
     REGISTRY_KIND,
@@ -90,10 +115,20 @@ __all__ = ["DEFAULT_USER_AGENT", "SurveySpider"]
 
 DEFAULT_USER_AGENT = "scrapy-optout-survey/0.1 (+https://github.com/scrapy-optout/scrapy-optout)"
 HOME = "home"
+#: The home page fetched again under ``compare_user_agent``: its key in ``edge``.
+HOME_COMPARE = "home_compare"
+PAGE = "page"
+#: Further pages read by default (``pages``): none, as published surveys read
+#: robots.txt and the home page.
+DEFAULT_PAGES = 0
 
 _JOB_KEY = "_survey_job"
 _KIND_KEY = "_survey_kind"
 _TRUNCATED_KEY = "_survey_truncated"
+_PAGE_KEY = "_survey_page"  # the link a further page was asked as
+_LAST_KEY = "_survey_last"  # status and headers of the last response downloaded
+# Pages whose bodies are capped by the spider (policy files are capped by CappedDownloads).
+_PAGE_KINDS = frozenset({HOME, HOME_COMPARE, PAGE})
 # Every status of the home page reaches the callback, except redirects, which
 # are followed; policy files get every status, redirects being followed by the contract.
 _ALL_STATUSES = [*range(100, 300), *range(400, 600)]
@@ -113,7 +148,20 @@ class _Job:
     files: dict[str, PolicyFile] = field(default_factory=dict)
     #: Fetches by slot: a policy file's kind, or ``"rsl URL"`` for a licence.
     fetches: dict[str, PolicyFetch] = field(default_factory=dict)
+    #: The last answer to each policy file's fetch (``None``: its last hop failed).
+    answers: dict[str, Answer | None] = field(default_factory=dict)
+    #: The policy files that got an HTTP answer at some hop.
+    answered: set[str] = field(default_factory=set)
     home: PageResult | None = None
+    #: Whether the home page is fetched again under another identity, and what it gave.
+    compare: bool = False
+    home_compare: PageResult | None = None
+    #: Same-origin links of the home page, in document order.
+    links: list[str] = field(default_factory=list)
+    #: Further pages: asked (``None`` until answered), and the links left unread, with why.
+    pages: dict[str, PageResult | None] | None = None
+    skipped: dict[str, str] = field(default_factory=dict)
+    #: The RSL licences the site names, by URL, once fetched.
     licences: dict[str, PolicyFile] = field(default_factory=dict)
     licences_asked: bool = False
 
@@ -123,7 +171,11 @@ class _Job:
 
     @property
     def complete(self) -> bool:
-        return self.home is not None and all(kind in self.files for kind in POLICY_PATHS)
+        return (
+            self.home is not None
+            and all(kind in self.files for kind in POLICY_PATHS)
+            and (self.home_compare is not None or not self.compare)
+        )
 
     @property
     def settled(self) -> bool:
@@ -131,13 +183,21 @@ class _Job:
         return self.complete and all(f.result is not None for f in self.fetches.values())
 
     @property
+    def pages_done(self) -> bool:
+        return self.pages is not None and all(p is not None for p in self.pages.values())
+
+    @property
     def unreachable(self) -> bool:
-        robots_file = self.files.get(ROBOTS_TXT)
+        """Whether neither robots.txt nor the home page got any HTTP answer.
+
+        A redirect chain that never ends was answered, at every hop.
+        """
         return (
             self.home is not None
             and not self.home.responded
-            and robots_file is not None
-            and robots_file.status is None
+            and self.home.edge is None
+            and ROBOTS_TXT in self.files
+            and ROBOTS_TXT not in self.answered
         )
 
 
@@ -145,9 +205,12 @@ class SurveySpider(scrapy.Spider):
     """Survey the opt-outs of every site in a site list.
 
     Spider arguments: ``input`` (the site list, required), ``out`` (output
-    folder, default ``survey-output``), ``purpose`` (default ``train``) and
+    folder, default ``survey-output``), ``purpose`` (default ``train``),
     ``retry_unreachable`` (survey again the sites an earlier run could not
-    reach). The crawler's identity is the ``USER_AGENT`` setting.
+    reach), ``pages`` (further same-origin pages read per site, default 0)
+    and ``compare_user_agent`` (fetch the home page a second time with this
+    User-Agent and record whether the answers differ). The crawler's identity
+    is the ``USER_AGENT`` setting.
     """
 
     name = "survey"
@@ -161,6 +224,8 @@ class SurveySpider(scrapy.Spider):
         out: str | None = None,
         purpose: str | None = None,
         retry_unreachable: bool | str = False,
+        pages: int | str | None = None,
+        compare_user_agent: str | None = None,
         registry: str | list[str] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -175,6 +240,8 @@ class SurveySpider(scrapy.Spider):
             choices = ", ".join(p.value for p in Purpose)
             raise ConfigurationError(f"purpose must be one of {choices}, not {purpose!r}") from None
         self.retry_unreachable = str(retry_unreachable).lower() in ("1", "true", "yes", "on")
+        self.pages = _page_count(pages)
+        self.compare_user_agent = (compare_user_agent or "").strip() or None
         if isinstance(registry, str):
             registry = [part.strip() for part in registry.split(",") if part.strip()]
         self.registry: list[str] = list(registry or [])
@@ -194,6 +261,7 @@ class SurveySpider(scrapy.Spider):
         spider._maxsize = spider._limits.maxsize
         spider._downloads = CappedDownloads(crawler, spider._maxsize)
         crawler.signals.connect(spider._bytes_received, signal=signals.bytes_received)
+        crawler.signals.connect(spider._response_downloaded, signal=signals.response_downloaded)
         return spider
 
     # -- start --------------------------------------------------------------------
@@ -253,7 +321,7 @@ class SurveySpider(scrapy.Spider):
                 yield request
 
     def _new_job(self, site: str, lines: list[SiteLine], fallback: str | None) -> _Job:
-        job = _Job(next(self._ids), site, lines, fallback)
+        job = _Job(next(self._ids), site, lines, fallback, compare=bool(self.compare_user_agent))
         self._jobs[job.ident] = job
         return job
 
@@ -263,15 +331,28 @@ class SurveySpider(scrapy.Spider):
                 job.origin, kind, self._limits, fetched_at=job.started
             )
             yield self._policy_request(job, fetch)
-        yield self._request(
-            job.site,
-            {
-                _JOB_KEY: job.ident,
-                _KIND_KEY: HOME,
-                "download_slot": job.origin,
-                "handle_httpstatus_list": _ALL_STATUSES,
-            },
-        )
+        yield self._page_request(job, job.site, HOME)
+        if self.compare_user_agent:
+            yield self._page_request(job, job.site, HOME_COMPARE)
+
+    def _page_request(
+        self, job: _Job, url: str, kind: str, *, page: str | None = None
+    ) -> scrapy.Request:
+        """The request of the home page (*kind* ``home`` or ``home_compare``) or a further page."""
+        meta: dict[str, Any] = {
+            _JOB_KEY: job.ident,
+            _KIND_KEY: kind,
+            _PAGE_KEY: page,
+            "download_slot": job.origin,
+            # Every answer is data: 401, 402, 403, 429 and 5xx reach the callback.
+            "handle_httpstatus_list": _ALL_STATUSES,
+        }
+        request = self._request(url, meta)
+        if kind == HOME_COMPARE:
+            assert self.compare_user_agent is not None
+            # UserAgentMiddleware only fills in a User-Agent the request lacks.
+            request.headers["User-Agent"] = self.compare_user_agent
+        return request
 
     async def _registry_file(self, url: str) -> PolicyFile:
         """A registry at *url*, fetched through the engine on the fetch contract."""
@@ -323,14 +404,18 @@ class SurveySpider(scrapy.Spider):
         job, kind = self._job_of(response.request)
         if job is None:
             return iter(())
-        if kind != HOME:
-            assert self._downloads is not None
-            answer = self._downloads.answer(response)
-            self._downloads.end(response.request)
-            if job.fetches[kind].feed(answer) is None:
-                return iter((self._policy_request(job, job.fetches[kind], kind),))
+        if kind in _PAGE_KINDS:
+            self._store_page(job, kind, response.request, response=response)
             return self._settle(job)
-        self._store_home(job, response=response)
+        # A policy file's fetch, or an RSL licence's (slot ``"rsl URL"``).
+        assert self._downloads is not None
+        answer = self._downloads.answer(response)
+        self._downloads.end(response.request)
+        if kind in POLICY_PATHS:
+            job.answers[kind] = answer
+            job.answered.add(kind)
+        if job.fetches[kind].feed(answer) is None:
+            return iter((self._policy_request(job, job.fetches[kind], kind),))
         return self._settle(job)
 
     def _on_error(self, failure: Failure) -> Iterator[scrapy.Request]:
@@ -340,20 +425,28 @@ class SurveySpider(scrapy.Spider):
             return iter(())
         # A Failure always holds an exception; typed as optional all the same.
         exc = failure.value if failure.value is not None else RuntimeError("no exception")
-        if kind != HOME:
-            assert self._downloads is not None
-            fetch = job.fetches[kind]
-            answer = self._downloads.overflow(request, exc)
-            self._downloads.end(request)
-            if answer is None:
-                fetch.fail(exc)
-            elif fetch.feed(answer) is None:
-                return iter((self._policy_request(job, fetch, kind),))
-        elif isinstance(exc, HttpError):
-            # A status outside the handled list, e.g. a 304 or a 3xx without Location.
-            self._store_home(job, response=exc.response)
-        else:
-            self._store_home(job, error=_describe_home_error(exc))
+        if kind in _PAGE_KINDS:
+            if isinstance(exc, HttpError):
+                # A status outside the handled list, e.g. a 304 or a 3xx without Location.
+                self._store_page(job, kind, request, response=exc.response)
+            else:
+                self._store_page(job, kind, request, exc=exc)
+            return self._settle(job)
+        # A policy file's fetch, or an RSL licence's (slot ``"rsl URL"``).
+        assert self._downloads is not None
+        fetch = job.fetches[kind]
+        answer = self._downloads.overflow(request, exc)
+        self._downloads.end(request)
+        policy_kind = kind in POLICY_PATHS
+        if policy_kind:
+            job.answers[kind] = answer
+        if answer is None:
+            fetch.fail(exc)
+            return self._settle(job)
+        if policy_kind:
+            job.answered.add(kind)
+        if fetch.feed(answer) is None:
+            return iter((self._policy_request(job, fetch, kind),))
         return self._settle(job)
 
     def _job_of(self, request: scrapy.Request | None) -> tuple[_Job | None, str]:
@@ -362,25 +455,48 @@ class SurveySpider(scrapy.Spider):
         job = self._jobs.get(request.meta.get(_JOB_KEY, -1))
         return job, str(request.meta.get(_KIND_KEY, ""))
 
-    def _store_home(
-        self, job: _Job, *, response: Response | None = None, error: str | None = None
+    def _store_page(
+        self,
+        job: _Job,
+        kind: str,
+        request: scrapy.Request | None,
+        *,
+        response: Response | None = None,
+        exc: BaseException | None = None,
     ) -> None:
-        if response is None:
-            job.home = PageResult(job.site, None, error=error)
-            return
-        meta = response.request.meta if response.request is not None else {}
-        job.home = PageResult(
-            job.site,
-            response.status,
-            _headers(response),
-            response.body,
-            final_url=response.url,
-            encoding=response.encoding if isinstance(response, TextResponse) else None,
-            truncated=bool(meta.get(_TRUNCATED_KEY)),
-        )
+        """Keep the answer to the home page, its second fetch, or a further page."""
+        url = job.site if request is None or kind != PAGE else str(request.meta[_PAGE_KEY])
+        if response is not None:
+            meta = response.request.meta if response.request is not None else {}
+            result = PageResult(
+                url,
+                response.status,
+                _headers(response),
+                response.body,
+                final_url=response.url,
+                encoding=response.encoding if isinstance(response, TextResponse) else None,
+                truncated=bool(meta.get(_TRUNCATED_KEY)),
+            )
+        else:
+            error = _describe_home_error(exc) if exc is not None else "no answer"
+            last = request.meta.get(_LAST_KEY) if request is not None else None
+            edge = None
+            if last is not None and error.startswith(REDIRECTS):
+                # The chain was answered, with one redirect too many: a redirect answer.
+                edge = {**edge_answer(last[0], last[1]), "detail": error}
+            result = PageResult(url, None, error=error, edge=edge)
+        if kind == HOME:
+            job.home = result
+            if response is not None and self.pages and 200 <= response.status < 300:
+                job.links = _same_origin_links(response, exclude=(job.site,))
+        elif kind == HOME_COMPARE:
+            job.home_compare = result
+        elif job.pages is not None:
+            job.pages[url] = result
 
     def _settle(self, job: _Job) -> Iterator[scrapy.Request]:
-        """Once a site's four answers are in: retry over HTTP, or write its records."""
+        """Once a site's answers are in: retry over HTTP, fetch its licences and
+        further pages, or write its records."""
         for slot, fetch in job.fetches.items():
             if fetch.result is not None:
                 if slot in POLICY_PATHS:
@@ -389,27 +505,59 @@ class SurveySpider(scrapy.Spider):
                     job.licences[fetch.url] = fetch.result
         if not job.complete:
             return iter(())
-        if not job.licences_asked and not job.unreachable:
-            job.licences_asked = True
-            requests = []
-            for url in licence_urls(job.files, job.home):
-                slot = f"{RSL_LICENCE} {url}"
-                fetch = job.fetches[slot] = PolicyFetch(
-                    job.origin, RSL_LICENCE, self._limits, fetched_at=job.started, url=url
-                )
-                requests.append(self._policy_request(job, fetch, slot))
-            if requests:
-                return iter(requests)
-        if not job.settled:
-            return iter(())
-        del self._jobs[job.ident]
         if job.unreachable and job.fallback:
+            del self._jobs[job.ident]
             self._stat("survey/http_fallback")
             retry = self._new_job(job.fallback, job.lines, None)
             retry.first_try = job.site
             return self._requests(retry)
+        requests: list[scrapy.Request] = []
+        if not job.licences_asked:
+            requests += self._licence_requests(job)
+        if job.pages is None:
+            requests += self._further_pages(job)
+        if requests:
+            return iter(requests)
+        if not (job.settled and job.pages_done):
+            return iter(())
+        del self._jobs[job.ident]
         self._record(job)
         return iter(())
+
+    def _licence_requests(self, job: _Job) -> list[scrapy.Request]:
+        """Ask for the RSL licences the site names (robots.txt, the home page)."""
+        job.licences_asked = True
+        if job.unreachable:
+            return []
+        requests = []
+        for url in licence_urls(job.files, job.home):
+            slot = f"{RSL_LICENCE} {url}"
+            fetch = job.fetches[slot] = PolicyFetch(
+                job.origin, RSL_LICENCE, self._limits, fetched_at=job.started, url=url
+            )
+            requests.append(self._policy_request(job, fetch, slot))
+        return requests
+
+    def _further_pages(self, job: _Job) -> list[scrapy.Request]:
+        """Ask for up to ``pages`` links of the home page that robots.txt leaves open."""
+        job.pages = {}
+        if not self.pages or job.unreachable or not job.links:
+            return []
+        assert self._evaluator is not None
+        policy = _policy_of(job)
+        for url in job.links:
+            if len(job.pages) >= self.pages:
+                break
+            verdict = self._evaluator.origin_stage(policy, url).verdict(Purpose.CRAWL)
+            if verdict.reserved:
+                # The surveyor obeys robots.txt for its own group: not read.
+                rule = verdict.reasons[0].rule if verdict.reasons else ""
+                job.skipped[url] = f"robots.txt closes it to the surveying crawler ({rule})"
+                self._stat("survey/pages_skipped")
+                continue
+            job.pages[url] = None
+        self._stat("survey/pages", len(job.pages))
+        return [self._page_request(job, url, PAGE, page=url) for url in job.pages]
 
     def _record(self, job: _Job) -> None:
         assert self._evaluator is not None and job.home is not None
@@ -423,6 +571,8 @@ class SurveySpider(scrapy.Spider):
                 error = f"{error} (also tried {job.site})"
                 site_url = job.first_try
             self._stat("survey/unreachable", len(job.lines))
+        edge = self._edge(job)
+        pages = [page for page in (job.pages or {}).values() if page is not None]
         for site in job.lines:
             self._write(
                 build_record(
@@ -437,12 +587,42 @@ class SurveySpider(scrapy.Spider):
                     reachable=not job.unreachable,
                     error=error,
                     licences=job.licences,
+                    edge=edge,
+                    pages=pages,
+                    pages_skipped=job.skipped,
                 )
             )
         if self._progress is not None:
             self._progress.advance(
                 len(job.lines), unreachable=len(job.lines) if job.unreachable else 0
             )
+
+    def _edge(self, job: _Job) -> dict[str, Any]:
+        """The record's ``edge``: the answers to the home page and each policy file."""
+        assert job.home is not None
+        edge: dict[str, Any] = {"home": page_edge(job.home)}
+        for kind in POLICY_PATHS:
+            answer = job.answers.get(kind)
+            if answer is None:
+                entry = edge_answer(None)
+            else:
+                entry = edge_answer(answer.status, answer.headers, answer.body[:HEAD_BYTES])
+            error = job.files[kind].error
+            if entry["class"] == "redirect" and error:
+                entry["detail"] = error  # why the chain ended there
+            edge[kind] = entry
+        if job.home_compare is not None:
+            compare = {**page_edge(job.home_compare), "user_agent": self.compare_user_agent}
+            edge[HOME_COMPARE] = compare
+            differs = (compare["status"], compare["class"]) != (
+                edge["home"]["status"],
+                edge["home"]["class"],
+            )
+            edge["differs"] = differs
+            self._stat("survey/compared", len(job.lines))
+            if differs:
+                self._stat("survey/edge_differs", len(job.lines))
+        return edge
 
     def _write(self, record: dict[str, Any]) -> None:
         self._writer.write(record)
@@ -451,8 +631,8 @@ class SurveySpider(scrapy.Spider):
     # -- size cap ----------------------------------------------------------------
 
     def _bytes_received(self, data: bytes, request: scrapy.Request, spider: Any = None) -> None:
-        # The home page's cap; policy files are capped by CappedDownloads.
-        if request.meta.get(_KIND_KEY) != HOME or _JOB_KEY not in request.meta:
+        # The cap of pages; policy files are capped by CappedDownloads.
+        if request.meta.get(_KIND_KEY) not in _PAGE_KINDS or _JOB_KEY not in request.meta:
             return
         total = request.meta.get("_survey_bytes", 0) + len(data)
         request.meta["_survey_bytes"] = total
@@ -460,6 +640,14 @@ class SurveySpider(scrapy.Spider):
             # Keep what arrived: the parsers read the first 500 KiB at most.
             request.meta[_TRUNCATED_KEY] = True
             raise StopDownload(fail=False)
+
+    def _response_downloaded(
+        self, response: Response, request: scrapy.Request, spider: Any = None
+    ) -> None:
+        # Kept for the edge of a page whose redirect chain never ends: the
+        # redirect middleware drops the last answer.
+        if request.meta.get(_KIND_KEY) in _PAGE_KINDS and 300 <= response.status < 400:
+            request.meta[_LAST_KEY] = (response.status, _headers(response))
 
     # -- end ----------------------------------------------------------------------
 
@@ -479,6 +667,8 @@ class SurveySpider(scrapy.Spider):
                 "user_agent": self._evaluator.user_agent if self._evaluator else None,
                 "token": self._evaluator.token if self._evaluator else None,
                 "finish_reason": reason,
+                "pages": self.pages,
+                "compare_user_agent": self.compare_user_agent,
             },
         )
         logger.info(
@@ -501,6 +691,52 @@ def _headers(response: Response) -> dict[str, list[str]]:
         name.decode("latin-1"): [value.decode("latin-1") for value in values]
         for name, values in response.headers.items()
     }
+
+
+def _page_count(value: int | str | None) -> int:
+    if value is None or value == "":
+        return DEFAULT_PAGES
+    try:
+        count = int(value)
+    except (TypeError, ValueError):
+        count = -1
+    if count < 0 or isinstance(value, bool):
+        raise ConfigurationError(f"pages must be a whole number of 0 or more, not {value!r}")
+    return count
+
+
+def _policy_of(job: _Job) -> OriginPolicy:
+    robots_file = job.files.get(ROBOTS_TXT) or PolicyFile(
+        ROBOTS_TXT, policy_url(job.origin, ROBOTS_TXT), None
+    )
+    return OriginPolicy(job.origin, robots_file, job.files.get(AI_TXT), job.files.get(TDMREP_JSON))
+
+
+# Links that are not pages: the policy files themselves.
+_POLICY_PATHS = frozenset(POLICY_PATHS.values())
+
+
+def _same_origin_links(response: Response, exclude: tuple[str, ...] = ()) -> list[str]:
+    """The links of an HTML *response* to its own origin, in document order, once each.
+
+    Fragments are dropped; the page itself, the URLs in *exclude* and the
+    policy files are left out, and so are links to files that are not pages
+    (images, archives...: Scrapy's ``IGNORED_EXTENSIONS``).
+    """
+    if not isinstance(response, HtmlResponse):
+        return []
+    origin = origin_of(response.url)
+    seen = {urldefrag(response.url)[0], *(urldefrag(url)[0] for url in exclude)}
+    links: list[str] = []
+    for link in LinkExtractor(unique=True).extract_links(response):
+        url = urldefrag(link.url)[0]
+        if url in seen or not url.startswith(("http://", "https://")):
+            continue
+        seen.add(url)
+        if origin_of(url) != origin or urlsplit(url).path in _POLICY_PATHS:
+            continue
+        links.append(url)
+    return links
 
 
 def _describe_home_error(exc: BaseException) -> str:

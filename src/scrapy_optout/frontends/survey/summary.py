@@ -185,6 +185,8 @@ class _Tally:
         self.by_signal: Counter[str] = Counter()
         self.presence: Counter[str] = Counter()
         self.by_edge: Counter[str] = Counter()
+        self.by_edge_compare: Counter[str] = Counter()
+        self.edge_differs = 0
         self.named: dict[str, Counter[str]] = {}
         self.mentioned: Counter[str] = Counter()
         self.effective: dict[str, Counter[str]] = {}
@@ -194,9 +196,14 @@ class _Tally:
         if not record.get("site"):
             self.invalid += 1
             return
-        home = (record.get("edge") or {}).get("home")
+        edge = record.get("edge") or {}
+        home = edge.get("home")
         if isinstance(home, Mapping) and home.get("class"):
             self.by_edge[str(home["class"])] += 1
+        compare = edge.get("home_compare")
+        if isinstance(compare, Mapping) and compare.get("class"):
+            self.by_edge_compare[str(compare["class"])] += 1
+            self.edge_differs += bool(edge.get("differs"))
         if not _reachable(record):
             return
         self.reachable += 1
@@ -231,6 +238,10 @@ class _Tally:
             "presence": {key: self.presence[key] for key in PRESENCE_KEYS},
             "by_edge": {klass: self.by_edge[klass] for klass in EDGE_CLASSES},
         }
+        if self.by_edge_compare:
+            # Live surveys with --compare-user-agent: the second identity's answers.
+            figures["by_edge_compare"] = {k: self.by_edge_compare[k] for k in EDGE_CLASSES}
+            figures["edge_differs"] = self.edge_differs
         if self.agents:
             figures["by_agent"] = _agent_figures(self.named, self.tokens)
             figures["by_agent_effective"] = _agent_figures(self.effective, self.tokens)
