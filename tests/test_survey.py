@@ -127,7 +127,6 @@ EXPECTED_EFFECTIVE = {
 HOSTILE_LINE = "<script>alert(1)</script>"
 
 
-
 def run_optout(
     *args: str, cwd: Path | None = None, timeout: int = 240
 ) -> subprocess.CompletedProcess[str]:

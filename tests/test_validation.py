@@ -471,7 +471,6 @@ def test_report_into_a_closed_pipe_ends_quietly(tmp_path, args, code):
 # -- failed downloads: one wording for the crawl and the check ---------------------------------
 
 
-
 def test_check_says_connection_refused(capsys):
     url = f"http://127.0.0.1:{closed_port()}/"
     assert main(["check", url, "--timeout", "5"]) == 2
