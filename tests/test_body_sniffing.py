@@ -158,10 +158,10 @@ def big_tdmrep(size: int = 2 * MiB) -> bytes:
         (OCTET, "/a.pdf", b"", {PDF}),
         (None, "/a.epub", b"", {EPUB}),
         ("image/png", "/a.png", b"\x89PNG\r\n\x1a\n", {MEDIA}),
-            (OCTET, "/photo?id=1", b"\xff\xd8\xff\xe0\x00\x10JFIF", {MEDIA}),  # sniffed
-            ("image/png", "/a.png", b"<!doctype html><title>gone</title>", {MEDIA, HTML}),
-            ("text/html", "/a", b"<!--wide-->\n<html>", {HTML, MEDIA}),  # BMFF-like start
-            ("application/c2pa", "/a.c2pa", b"\x00\x00\x00\x10jumb", {MEDIA}),
+        (OCTET, "/photo?id=1", b"\xff\xd8\xff\xe0\x00\x10JFIF", {MEDIA}),  # sniffed
+        ("image/png", "/a.png", b"<!doctype html><title>gone</title>", {MEDIA, HTML}),
+        ("text/html", "/a", b"<!--wide-->\n<html>", {HTML, MEDIA}),  # BMFF-like start
+        ("application/c2pa", "/a.c2pa", b"\x00\x00\x00\x10jumb", {MEDIA}),
         ("application/json", "/a", b'{"a": 1}', set()),
         ("application/json", "/a", b"\n<html><body>error</body></html>", {HTML}),
     ],
