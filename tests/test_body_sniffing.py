@@ -35,7 +35,7 @@ from scrapy_optout.protocols.sniff import ALL_KINDS, BodyKind, body_kinds, sniff
 from scrapy_optout.protocols.tdmrep import MAX_FILE_BYTES, TdmrepFile, document_value
 
 MiB = 1024 * 1024
-HTML, PDF, EPUB = BodyKind.HTML, BodyKind.PDF, BodyKind.EPUB
+HTML, PDF, EPUB, MEDIA = BodyKind.HTML, BodyKind.PDF, BodyKind.EPUB, BodyKind.MEDIA
 NOAI = '<meta name="robots" content="noai">'
 INDEX = '<meta name="robots" content="index, follow">'
 OCTET = "application/octet-stream"
@@ -157,7 +157,11 @@ def big_tdmrep(size: int = 2 * MiB) -> bytes:
         ("application/zip", "/book.zip", epub("1", first="OEBPS/content.opf"), {EPUB}),
         (OCTET, "/a.pdf", b"", {PDF}),
         (None, "/a.epub", b"", {EPUB}),
-        ("image/png", "/a.png", b"\x89PNG\r\n\x1a\n", set()),
+        ("image/png", "/a.png", b"\x89PNG\r\n\x1a\n", {MEDIA}),
+        (OCTET, "/photo?id=1", b"\xff\xd8\xff\xe0\x00\x10JFIF", {MEDIA}),  # sniffed
+        ("image/png", "/a.png", b"<!doctype html><title>gone</title>", {MEDIA, HTML}),
+        ("text/html", "/a", b"<!--wide-->\n<html>", {HTML, MEDIA}),  # BMFF-like start
+        ("application/c2pa", "/a.c2pa", b"\x00\x00\x00\x10jumb", {MEDIA}),
         ("application/json", "/a", b'{"a": 1}', set()),
         ("application/json", "/a", b"\n<html><body>error</body></html>", {HTML}),
     ],
@@ -177,10 +181,13 @@ def test_body_kinds(content_type: str | None, url: str, body: bytes, kinds: set[
         ("binary/octet-stream", "/download", ALL_KINDS),
         (OCTET, "/a.pdf", {PDF}),
         (OCTET, "/a.htm", {HTML}),
-        (OCTET, "/a.jpg", set()),  # the extension names another type, as in Scrapy
+        (OCTET, "/a.jpg", {MEDIA}),  # the extension names an image, as in Scrapy
+        (OCTET, "/a.css", set()),  # the extension names another type
         ("text/plain", "/a.txt", ALL_KINDS),
         ("application/zip", "/a.zip", ALL_KINDS),
-        ("image/jpeg", "/a", set()),
+        ("image/jpeg", "/a", {MEDIA}),
+        ("video/mp4", "/a", {MEDIA}),
+        ("audio/mpeg", "/a", set()),
         ("text/css", "/a", set()),
     ],
 )

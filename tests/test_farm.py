@@ -212,11 +212,6 @@ def test_manifest_follows_conventions(name: str) -> None:
         assert other in MANIFESTS
 
 
-#: Signals whose readers exist but are not called by the crawl stages yet, so no
-#: farm site can show them reserving. Remove each one as it is wired in.
-NOT_WIRED = {Signal.IPTC, Signal.C2PA}
-
-
 def test_every_signal_is_exercised() -> None:
     reserving = {
         e.signal
@@ -224,10 +219,7 @@ def test_every_signal_is_exercised() -> None:
         for e in [*m.expect.urls.values(), *m.expect.images.values()]
         if e.signal is not None
     }
-    # Signals read by the protocol parsers but not yet by a stage of the crawl:
-    # the farm serves them once they are wired.
-    not_wired = {Signal.IPTC, Signal.C2PA}
-    assert reserving == set(Signal) - not_wired
+    assert reserving == set(Signal)
 
 
 @pytest.mark.parametrize("name", sorted(MANIFESTS))

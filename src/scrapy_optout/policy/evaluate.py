@@ -5,7 +5,8 @@ one response into findings, at three points of increasing cost:
 
 * :meth:`Evaluator.origin_stage` - before the request leaves, from the files;
 * :meth:`Evaluator.headers_stage` - when the response headers arrive;
-* :meth:`Evaluator.body_stage` - once the body (HTML head, EPUB/PDF metadata) is read.
+* :meth:`Evaluator.body_stage` - once the body (HTML head, EPUB/PDF metadata,
+  the marks embedded in a media file) is read.
 
 The signals of 2026 go through the same stages: RSL licences named by
 robots.txt ``License:`` lines at the origin stage, by a ``Link`` header at the
@@ -14,7 +15,9 @@ type="application/rsl+xml">`` at the body stage; a licence or payment answer
 (``401`` with a ``License`` challenge, ``402``) at the headers stage, from the
 response status; opt-out registry declarations at the origin stage (URL
 prefixes, domains) and at the body stage (the SHA-256 of the body, media files
-included). The evaluator is handed the licence documents (:class:`Licence`) and
+included); IPTC ``plus:DataMining`` values (in the XMP packet of an image,
+video or PDF) and C2PA/CAWG training-mining assertions (in its manifest store)
+at the body stage. The evaluator is handed the licence documents (:class:`Licence`) and
 the registries (:class:`Registries`); the adapters fetch them. A licence a
 response names but that was not handed over is an ``unknown`` finding.
 
@@ -38,7 +41,9 @@ from scrapy_optout.policy.snapshot import Licence, OriginPolicy, PolicyFile
 from scrapy_optout.protocols import (
     aipref,
     aitxt,
+    c2pa,
     content_signal,
+    iptc,
     licence,
     noai,
     robots,
@@ -133,14 +138,17 @@ def _content_type(headers: Mapping[str, list[str]]) -> str | None:
 
 
 def may_carry_body_signals(content_type: str | None, url: str = "") -> bool:
-    """Whether a response's body may turn out to be HTML, EPUB or PDF.
+    """Whether a response's body may carry signals: HTML, EPUB, PDF or media.
 
-    Such a body can carry a later TDMRep source (meta or metadata) that
-    overrides ``tdmrep.json`` and the headers. See :func:`sniff.body_kinds`:
-    an absent or generic type (``application/octet-stream``) counts unless
-    the URL's extension names another type, and so do ``text/plain`` and
-    ``application/zip``, which misconfigured servers send pages, PDFs and
-    EPUBs as.
+    Such a body must be read before the response is judged complete. See
+    :func:`sniff.body_kinds`: an absent or generic type
+    (``application/octet-stream``) counts unless the URL's extension names
+    another type, and so do ``text/plain`` and ``application/zip``, which
+    misconfigured servers send pages, PDFs and EPUBs as; ``image/*``,
+    ``video/*`` and ``application/c2pa`` count as media (IPTC and C2PA marks).
+    Only HTML, EPUB and PDF can carry a later TDMRep source that overrides
+    ``tdmrep.json`` and the headers, so only they keep the headers stage from
+    being :attr:`Assessment.final`.
     """
     return bool(sniff.body_kinds(content_type, url))
 
@@ -282,7 +290,9 @@ class Evaluator:
         if status in LICENCE_STATUSES:
             found += licence.licence_findings(status, hdrs, source=url)
         tdm = tdmrep.resolve(prior.tdm, tdmrep.header_value(hdrs, source=url))
-        final = not may_carry_body_signals(_content_type(hdrs), url)
+        # A media body only adds reservations: it is read at the body stage
+        # (may_carry_body_signals) but leaves the TDMRep value final.
+        final = not sniff.body_kinds(_content_type(hdrs), url) & sniff.TDMREP_KINDS
         return Assessment(
             url,
             Stage.HEADERS,
@@ -325,6 +335,8 @@ class Evaluator:
         *licences* are the RSL documents an HTML page links to
         (:func:`body_licence_links`), by URL; a registry that declares bodies
         by hash is matched against the SHA-256 of *body*, whatever its type.
+        A media or PDF body (never one that reads as HTML) is searched for
+        IPTC and C2PA marks (:func:`media_findings`).
         """
         url, hdrs = prior.url, prior.headers
         found = list(prior.findings)
@@ -351,8 +363,8 @@ class Evaluator:
             tdm = tdmrep.resolve(tdm, tdmrep.meta_value(head, source=url))
         if BodyKind.PDF in kinds or BodyKind.EPUB in kinds:
             tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, kinds=kinds, source=url))
-        # Marks embedded in media files (IPTC DataMining in XMP, C2PA/CAWG
-        # training-mining assertions) are read here, from the same body.
+        if (BodyKind.MEDIA in kinds or BodyKind.PDF in kinds) and BodyKind.HTML not in kinds:
+            found += media_findings(body, url, _content_type(hdrs))
         registries = self.registries
         if registries and registries.has_hashes:
             digest = hashlib.sha256(body).hexdigest()
@@ -453,6 +465,17 @@ class Evaluator:
         if csig:
             found += content_signal.findings(csig, where=Where.HEADER, source=url)
         return found
+
+
+def media_findings(body: bytes, url: str, content_type: str | None = None) -> list[Finding]:
+    """The IPTC ``plus:DataMining`` and C2PA/CAWG training-mining findings of a media body.
+
+    Both readers are bounded; call this only for a body that is not HTML
+    (their fallback scans would search a whole page).
+    """
+    return iptc.iptc_findings(body, source=url, content_type=content_type) + c2pa.c2pa_findings(
+        body, source=url, content_type=content_type
+    )
 
 
 def header_licence_links(hdrs: Mapping[str, Sequence[str]], url: str) -> list[str]:
@@ -564,5 +587,6 @@ __all__ = [
     "body_licence_links",
     "header_licence_links",
     "may_carry_body_signals",
+    "media_findings",
     "unreadable",
 ]

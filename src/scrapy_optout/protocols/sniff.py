@@ -1,7 +1,10 @@
-"""What a response body is read as: HTML, PDF, EPUB, or none of them.
+"""What a response body is read as: HTML, PDF, EPUB, media, or none of them.
 
-Opt-out signals hide in three kinds of body: HTML (``<meta>`` elements), PDF
-(an XMP packet) and EPUB (the package document). Servers label bodies badly:
+Opt-out signals hide in four kinds of body: HTML (``<meta>`` elements), PDF
+(an XMP packet), EPUB (the package document) and media files (IPTC
+``plus:DataMining`` in an XMP packet, a C2PA manifest store). Only the first
+three can carry a TDMRep source that overrides earlier ones
+(:data:`TDMREP_KINDS`); a media file's marks only ever add reservations. Servers label bodies badly:
 no ``Content-Type`` at all, ``application/octet-stream`` for everything,
 ``text/plain`` for a page, ``application/zip`` for an EPUB. Scrapy itself
 guesses in that case (``scrapy.responsetypes``: the header, else the URL's
@@ -16,6 +19,7 @@ and missing one lets reserved content through.
 
 * declared: ``text/html``, ``application/xhtml+xml`` and the other HTML types
   Scrapy maps to ``HtmlResponse``; ``application/pdf``; ``application/epub+zip``;
+  ``image/*``, ``video/*`` and ``application/c2pa`` (a C2PA sidecar) as media;
 * guessed as Scrapy does when the type is absent or generic
   (``application/octet-stream`` and the like): by the URL's extension, then,
   when that says nothing either, by the body (``<html>`` or
@@ -28,7 +32,9 @@ and missing one lets reserved content through.
   after an optional UTF-8 or UTF-16 byte-order mark and white space, a
   comment, ``<!DOCTYPE HTML`` or one of its tag names (``<html``, ``<head``,
   ``<body``, ``<script``, ``<title``...), to which ``<meta`` and ``<link`` are
-  added. An XML declaration or doctype before it is skipped.
+  added. An XML declaration or doctype before it is skipped; and media, a
+  container format :func:`~scrapy_optout.protocols.containers.container_of`
+  recognises by its first bytes (JPEG, PNG, RIFF, GIF, TIFF, ISO BMFF).
 
 A ``text/plain`` body that starts as a page is read as HTML even though
 Scrapy would give the spider a plain ``TextResponse``: the spider may still
@@ -44,7 +50,9 @@ import re
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-__all__ = ["ALL_KINDS", "BodyKind", "body_kinds", "sniff"]
+from scrapy_optout.protocols.containers import Container, container_of
+
+__all__ = ["ALL_KINDS", "TDMREP_KINDS", "BodyKind", "body_kinds", "sniff"]
 
 
 class BodyKind(StrEnum):
@@ -53,9 +61,12 @@ class BodyKind(StrEnum):
     HTML = "html"
     PDF = "pdf"
     EPUB = "epub"
+    MEDIA = "media"  #: an image, video or C2PA sidecar: embedded IPTC and C2PA marks
 
 
 ALL_KINDS: frozenset[BodyKind] = frozenset(BodyKind)
+#: The kinds whose body can carry a TDMRep source overriding earlier ones.
+TDMREP_KINDS: frozenset[BodyKind] = frozenset({BodyKind.HTML, BodyKind.PDF, BodyKind.EPUB})
 _NONE: frozenset[BodyKind] = frozenset()
 
 _DECLARED = {
@@ -65,7 +76,9 @@ _DECLARED = {
     "application/pdf": BodyKind.PDF,
     "application/x-pdf": BodyKind.PDF,
     "application/epub+zip": BodyKind.EPUB,
+    "application/c2pa": BodyKind.MEDIA,
 }
+_MEDIA_TYPES = ("image/", "video/")
 
 # Types that say nothing about the body: Scrapy then guesses from the URL and
 # the body, and so do we.
@@ -97,8 +110,14 @@ _EXTENSIONS: dict[str, BodyKind | None] = {
     "epub": BodyKind.EPUB,
     **dict.fromkeys(
         (
-            "jpg", "jpeg", "png", "gif", "webp", "avif", "bmp", "ico", "tif", "tiff", "svg",
-            "mp3", "mp4", "m4a", "ogg", "oga", "ogv", "wav", "webm", "flac", "mov", "avi",
+            "jpg", "jpeg", "png", "gif", "webp", "avif", "heic", "heif", "tif", "tiff",
+            "mp4", "m4v", "mov", "c2pa",
+        ),
+        BodyKind.MEDIA,
+    ),
+    **dict.fromkeys(
+        (
+            "bmp", "ico", "svg", "mp3", "m4a", "ogg", "oga", "ogv", "wav", "webm", "flac", "avi",
             "woff", "woff2", "ttf", "otf", "css", "js", "mjs", "json", "xml", "csv", "txt",
             "gz", "tgz", "bz2", "xz", "zst", "7z", "rar", "tar", "wasm",
         ),
@@ -154,6 +173,8 @@ def sniff(body: bytes) -> frozenset[BodyKind]:
         kinds.add(BodyKind.PDF)
     if body.startswith(_ZIP_MAGIC):
         kinds.add(BodyKind.EPUB)
+    if container_of(body) not in (None, Container.PDF):
+        kinds.add(BodyKind.MEDIA)
     if _looks_html(body[: _HTML_WINDOW * 2]):
         kinds.add(BodyKind.HTML)
     return frozenset(kinds)
@@ -187,14 +208,17 @@ def body_kinds(
     """The kinds a response body is read as (see the module docstring).
 
     Without *body* (the headers have arrived, the body has not): every kind
-    the body may still turn out to be. Empty means that whatever the body
-    holds, it cannot override what the headers and policy files said; it may
-    still be read later, and then only adds reservations. With *body*: the
-    kinds to read it as, declared, guessed and sniffed together.
+    the body may still turn out to be. Empty means that the body carries no
+    signal worth waiting for; none of :data:`TDMREP_KINDS` means that whatever
+    it holds cannot override what the headers and policy files said (a media
+    body only adds reservations). With *body*: the kinds to read it as,
+    declared, guessed and sniffed together.
     """
     mime = _mime(content_type)
     kinds: set[BodyKind] = set()
     declared = _DECLARED.get(mime)
+    if declared is None and mime.startswith(_MEDIA_TYPES):
+        declared = BodyKind.MEDIA
     if declared is not None:
         kinds.add(declared)
     guessed: BodyKind | bool | None = False

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.evaluate import Assessment, Evaluator, may_carry_body_signals
 from scrapy_optout.policy.provenance import PROVENANCE_VERSION, provenance_entry
 from scrapy_optout.policy.snapshot import OriginPolicy
 from scrapy_optout.verdict import Purpose, Verdict, decide
@@ -80,7 +80,10 @@ def decide_record(
     origin_only = headers is None and body is None
     if headers is not None or body is not None:
         assessment = evaluator.headers_stage(assessment, headers or {})
-        if body is not None and not assessment.final:
+        ctype = assessment.headers.get("content-type")
+        if body is not None and (
+            not assessment.final or may_carry_body_signals(ctype[-1] if ctype else None, url)
+        ):
             assessment = evaluator.body_stage(assessment, body)
     if assessment.final:
         verdict = assessment.verdict(purpose)
