@@ -72,7 +72,8 @@ def _decisions(evaluator: Evaluator, policy: OriginPolicy) -> list[Any]:
 
 
 def _plain_state(policy: OriginPolicy) -> dict[str, Any]:
-    return {k: v for k, v in vars(policy).items() if k not in {"robots", "aitxt", "tdmrep"}}
+    state = {name: getattr(policy, name) for name in OriginPolicy.__slots__}
+    return {k: v for k, v in state.items() if k not in {"robots", "aitxt", "tdmrep", "plans"}}
 
 
 def test_thawed_snapshot_decides_as_the_frozen_one() -> None:

@@ -9,6 +9,7 @@ their protocols. This module does no I/O; fetching is the adapters' job.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from functools import cached_property
@@ -90,7 +91,27 @@ class OriginPolicy:
 
     A missing ai.txt or tdmrep.json (``None``) means it was not fetched; a
     missing robots.txt is not allowed: pass the outcome of its fetch, failed or not.
+    ``plans`` holds what evaluators work out once per origin (see
+    :meth:`Evaluator.origin_stage <scrapy_optout.policy.evaluate.Evaluator.origin_stage>`),
+    by evaluator identity; like the parsed files it is derived from the
+    files and never stored (:data:`DERIVED`).
     """
+
+    __slots__ = (
+        "_files",
+        "aitxt",
+        "aitxt_file",
+        "created_at",
+        "origin",
+        "plans",
+        "robots",
+        "robots_file",
+        "tdmrep",
+        "tdmrep_file",
+    )
+
+    #: Attributes derived from the files: built again from them, never stored.
+    DERIVED = frozenset({"robots", "aitxt", "tdmrep", "plans"})
 
     def __init__(
         self,
@@ -127,6 +148,7 @@ class OriginPolicy:
         self._files = [
             f for f in (self.robots_file, self.aitxt_file, self.tdmrep_file) if f is not None
         ]
+        self.plans: dict[Hashable, Any] = {}
 
     @property
     def files(self) -> list[PolicyFile]:
@@ -135,6 +157,21 @@ class OriginPolicy:
 
     def evidence(self) -> list[dict[str, Any]]:
         return [f.evidence() for f in self.files]
+
+    def stored_state(self) -> dict[str, Any]:
+        """What a store keeps of this snapshot: every attribute but the :data:`DERIVED` ones."""
+        return {name: getattr(self, name) for name in self.__slots__ if name not in self.DERIVED}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> OriginPolicy:
+        """The snapshot :meth:`stored_state` gave *state*, its files parsed again."""
+        policy = cls(
+            state["origin"], state["robots_file"], state["aitxt_file"], state["tdmrep_file"]
+        )
+        # Everything else as it was (created_at, the files as the constructor left them).
+        for name, value in state.items():
+            setattr(policy, name, value)
+        return policy
 
 
 __all__ = [
