@@ -183,6 +183,12 @@ class Evaluator:
                 assessment._verdicts = plan.verdicts  # the same for every URL
                 return assessment
             steps = plan.steps
+        return self._assess(policy, url, steps)
+
+    def _assess(
+        self, policy: OriginPolicy, url: str, steps: tuple[_Outcome | _Step, ...]
+    ) -> Assessment:
+        """The origin stage from *steps*: outcomes known already, or methods giving them."""
         found: list[Finding] = []
         tdm = assumed = None
         for step in steps:
@@ -192,7 +198,16 @@ class Evaluator:
                 tdm = outcome.tdm
             if outcome.assumed is not None:
                 assumed = outcome.assumed
-        return _Outcome(found, tdm, assumed).assessment(url, policy, self.token)
+        return Assessment(
+            url,
+            Stage.ORIGIN,
+            found,
+            tdm,
+            False,
+            policy.files,
+            tdm_assumed=assumed,
+            token=self.token,
+        )
 
     # One method per origin-level signal: its outcome for a URL, and whether
     # that outcome can differ from one URL of the origin to another.

@@ -1,0 +1,357 @@
+"""The origin stage decided from a per-origin plan gives exactly what matching every URL gives.
+
+:meth:`Evaluator.origin_stage` works out once per origin which of its policy
+files can tell one URL from another, and matches only those for each URL; an
+origin whose files cannot gives every URL the same findings and verdicts. The
+reference here is the same evaluator matching every signal for every URL
+(``Evaluator._assess`` with every signal's method): findings (detail text
+included), the TDMRep value, the assumed reservation and the verdicts must be
+equal, for every robots.txt of the 2019 corpus and the great-gpt-firewall
+captures, with ai.txt and ``tdmrep.json`` files from the wild and by hand,
+fetched or failed, for several identities and purposes.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
+from scrapy_optout.protocols import aitxt, robots, tdmrep
+from scrapy_optout.verdict import Purpose
+
+CORPORA = Path(__file__).resolve().parent.parent / "fixtures" / "corpora"
+ORIGIN = "https://site.example"
+
+EVALUATORS = (
+    Evaluator("benchbot/1.0 (+https://example.invalid/bot)"),
+    Evaluator("GPTBot/1.2"),
+    Evaluator("CCBot/2.0", extra_agents=("ExampleBot", "img2dataset")),
+    Evaluator("Googlebot/2.1", reserve_unknown=True),
+)
+
+# ai.txt and tdmrep.json bodies: none (404), a path-independent one, path-dependent ones,
+# and ones that are not files of their protocol.
+AI_TXTS: tuple[bytes | None, ...] = (
+    None,
+    b"User-Agent: *\nDisallow: /\nDisallow: *\n",
+    b"User-Agent: *\nDisallow: *.jpg\nDisallow: *.png\nAllow: /\n",
+    b"User-Agent: GPTBot, CCBot\nDisallow: /private/\n\nUser-Agent: *\nAllow: /\n",
+    b"<!doctype html><html><body>not here</body></html>",
+)
+TDMREPS: tuple[bytes | None, ...] = (
+    None,
+    b'[{"location": "/", "tdm-reservation": 1, "tdm-policy": "https://site.example/p.json"}]',
+    b'[{"location": "*", "tdm-reservation": 0}]',
+    b'[{"location": "/private/*", "tdm-reservation": 1}, {"location": "/", "tdm-reservation": 0}]',
+    b'[{"location": "/%70ub/", "tdm-reservation": 1}]',
+    b'[{"location": "/", "tdm-reservation": "1"}]',
+    b"{not json",
+)
+# How the fetch of a file went: a status, or a network error.
+OUTCOMES: tuple[int | str, ...] = (200, 200, 200, 404, 503, 429, "connection refused")
+
+_RULE_PATH = re.compile(rb"^\s*(?:dis)?allow\s*:\s*(/\S*)", re.IGNORECASE | re.MULTILINE)
+COMMON_PATHS = (
+    "/",
+    "/index.html",
+    "/search?q=robots&page=2",
+    "/wp-admin/admin-ajax.php",
+    "/images/photo.jpg",
+    "/private/report.pdf",
+    "/robots.txt",
+    "/a/../private/x",
+    "/caf%C3%A9/%7Euser;jsessionid=1",
+)
+
+
+def _records(path: Path) -> list[dict[str, Any]]:
+    with gzip.open(path, "rt", encoding="utf-8") as lines:
+        return [json.loads(line) for line in lines if line.strip()]
+
+
+def _body(record: dict[str, Any]) -> bytes | None:
+    if record.get("body") is not None:
+        return str(record["body"]).encode("utf-8")
+    if record.get("body_base64") is not None:
+        return base64.b64decode(str(record["body_base64"]))
+    return None
+
+
+@cache
+def _wild(kind: str) -> tuple[bytes, ...]:
+    path = CORPORA / "ai-signals-in-the-wild" / "signals.jsonl"
+    with path.open(encoding="utf-8") as lines:
+        records = [json.loads(line) for line in lines]
+    return tuple(r["body"].encode("utf-8") for r in records if r["kind"] == kind)
+
+
+@cache
+def robots_files() -> tuple[bytes, ...]:
+    """Every robots.txt of the 2019 corpus, the great-gpt-firewall captures and the wild sample."""
+    bodies = [_body(r) for r in _records(CORPORA / "protego-robotstxt-2019" / "robotstxt.jsonl.gz")]
+    for path in sorted((CORPORA / "great-gpt-firewall-2024-2026").glob("robotstxt*.jsonl.gz")):
+        bodies += [_body(r) for r in _records(path)]
+    return tuple(b for b in bodies if b is not None) + _wild("robots.txt")
+
+
+def _file(kind: str, path: str, body: bytes | None, outcome: int | str = 200) -> PolicyFile:
+    if body is None:
+        return PolicyFile(kind, ORIGIN + path, 404, b"Not Found", content_type="text/html")
+    if isinstance(outcome, str):
+        return PolicyFile(kind, ORIGIN + path, None, error=outcome)
+    return PolicyFile(kind, ORIGIN + path, outcome, body if outcome == 200 else b"oops")
+
+
+def _policy(
+    robots_body: bytes,
+    ai_body: bytes | None = None,
+    tdm_body: bytes | None = None,
+    outcomes: tuple[int | str, int | str, int | str] = (200, 200, 200),
+) -> OriginPolicy:
+    return OriginPolicy(
+        ORIGIN + ":443",
+        _file("robots.txt", "/robots.txt", robots_body, outcomes[0]),
+        _file("ai.txt", "/ai.txt", ai_body, outcomes[1]),
+        _file("tdmrep.json", "/.well-known/tdmrep.json", tdm_body, outcomes[2]),
+    )
+
+
+def _paths(body: bytes, limit: int = 8) -> list[str]:
+    """The file's own rule paths made concrete, each also one level deeper, then common paths."""
+    found: list[str] = []
+    for match in _RULE_PATH.finditer(body[:512_000]):
+        path = match.group(1).decode("utf-8", "replace").rstrip("$").replace("*", "x")
+        for candidate in (path, path.rstrip("/") + "/child/page.html"):
+            if candidate not in found:
+                found.append(candidate)
+        if len(found) >= limit:
+            break
+    return found + [p for p in COMMON_PATHS if p not in found]
+
+
+def _state(assessment: Assessment) -> tuple[Any, ...]:
+    verdicts = []
+    for purpose in (Purpose.TRAIN, Purpose.SEARCH, Purpose.CRAWL):
+        verdict = assessment.verdict(purpose)
+        verdicts.append((verdict.reserved, verdict.reasons, verdict.findings))
+    return (
+        assessment.url,
+        assessment.stage,
+        assessment.findings,
+        assessment.tdm,
+        assessment.tdm_assumed,
+        assessment.final,
+        assessment.evidence,
+        verdicts,
+    )
+
+
+def _assert_same(evaluator: Evaluator, policy: OriginPolicy, url: str, *, final: bool) -> None:
+    planned = evaluator.origin_stage(policy, url)
+    matched = evaluator._assess(policy, url, Evaluator._ORIGIN_SIGNALS)
+    assert _state(planned) == _state(matched), url
+    if not final:
+        return
+    # Once final (nothing more will come), a pending TDMRep reservation counts.
+    planned = evaluator.origin_stage(policy, url)
+    matched = evaluator._assess(policy, url, Evaluator._ORIGIN_SIGNALS)
+    planned.final = matched.final = True
+    assert _state(planned) == _state(matched), url
+
+
+def test_every_corpus_robots_txt_plans_as_it_matches() -> None:
+    files = robots_files()
+    assert len(files) > 4900
+    evaluators = EVALUATORS[:2]
+    fixed = [0] * len(evaluators)
+    for body in files:
+        policy = _policy(body)
+        paths = _paths(body, limit=4)
+        for number, evaluator in enumerate(evaluators):
+            for path in paths:
+                _assert_same(evaluator, policy, ORIGIN + path, final=False)
+            fixed[number] += policy.plans[evaluator._identity].fixed is not None
+    # Both kinds of origin are among them, for each identity: both ways are compared.
+    assert all(0 < count < len(files) for count in fixed)
+
+
+_SEGMENT = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            ".",
+            "..",
+            "private",
+            "wp-admin",
+            "robots.txt",
+            "a.jpg",
+            "%2F",
+            "%2e%2E",
+            "%70rivate",
+            "x;jsessionid=1",
+            "*",
+            "$",
+            "caf\u00e9",
+            "a\\b",
+            "%",
+            "%zz",
+            "index.html",
+        ]
+    ),
+    st.text(alphabet="abcxyz/-_.~%;*$", max_size=8),
+)
+
+
+@st.composite
+def urls(draw: st.DrawFn, body: bytes) -> str:
+    rule_paths = _paths(body)
+    start = draw(st.sampled_from(rule_paths))
+    tail = draw(st.lists(_SEGMENT, max_size=4))
+    path = start.rstrip("/") + "/" + "/".join(tail) if tail else start
+    if draw(st.booleans()):
+        path += "?" + draw(st.sampled_from(["q=1", "a=%2F", "robots.txt", "x=/private/"]))
+    if draw(st.booleans()):
+        path += "#frag"
+    return ORIGIN + path if draw(st.integers(0, 9)) else path
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[Evaluator, OriginPolicy, list[str]]:
+    files = robots_files()
+    body = files[draw(st.integers(0, len(files) - 1))]
+    ai_body = draw(st.sampled_from(AI_TXTS + _wild("ai.txt")))
+    tdm_body = draw(st.sampled_from(TDMREPS + _wild("tdmrep.json")))
+    outcome = st.sampled_from(OUTCOMES)
+    policy = _policy(body, ai_body, tdm_body, (draw(outcome), draw(outcome), draw(outcome)))
+    evaluator = draw(st.sampled_from(EVALUATORS))
+    return evaluator, policy, draw(st.lists(urls(body), min_size=1, max_size=6))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cases())
+def test_random_urls_plan_as_they_match(case: tuple[Evaluator, OriginPolicy, list[str]]) -> None:
+    evaluator, policy, urls_ = case
+    for url in urls_:
+        _assert_same(evaluator, policy, url, final=True)
+
+
+# -- which files the plan can skip --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "token", "expected"),
+    [
+        (b"", "benchbot", True),
+        (b"User-agent: *\nDisallow:\n", "benchbot", True),
+        (b"User-agent: *\nDisallow: /\n", "benchbot", True),
+        (b"User-agent: *\nDisallow: /\nAllow: /\n", "benchbot", True),
+        (b"User-agent: *\nDisallow: /*\nDisallow: /private\n", "benchbot", False),
+        (b"User-agent: *\nDisallow: /private/\n", "benchbot", False),
+        (b"User-agent: *\nDisallow: /$\n", "benchbot", False),
+        (b"User-agent: *\nDisallow: %2F\n", "benchbot", False),
+        (b"User-agent: GPTBot\nDisallow: /\n\nUser-agent: *\nAllow: /\n", "benchbot", True),
+        (b"User-agent: GPTBot\nDisallow: /private/\n", "benchbot", False),
+        (b"User-agent: *\nContent-Usage: train-ai=n\n", "benchbot", True),
+        (b"User-agent: *\nContent-Usage: /blog/ train-ai=n\n", "benchbot", False),
+        (b"User-agent: *\nContent-Signal: ai-train=no\n", "benchbot", True),
+        (b"User-agent: *\nContent-Signal: /news/ ai-train=no\n", "benchbot", False),
+        (b"User-agent: benchbot\nDisallow: /x\n\nUser-agent: *\nDisallow: /\n", "benchbot", False),
+    ],
+)
+def test_robots_path_independence(body: bytes, token: str, expected: bool) -> None:
+    parsed = robots.RobotsTxt.parse(body)
+    assert robots.is_path_independent(parsed, status=200, error=None, token=token) is expected
+
+
+@pytest.mark.parametrize("status", [404, 500, 429, None])
+def test_a_robots_fetch_without_a_file_is_path_independent(status: int | None) -> None:
+    parsed = robots.RobotsTxt.parse(b"User-agent: *\nDisallow: /private/\n")
+    error = "timeout" if status is None else None
+    assert robots.is_path_independent(parsed, status=status, error=error, token="benchbot")
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"User-Agent: *\nDisallow: /\nDisallow: *\n", True),
+        (b"User-Agent: *\nDisallow: *.jpg\n", False),
+        (b"User-Agent: CCBot\nDisallow: /x\n", True),  # no group for this crawler
+        (b"User-Agent: benchbot, GPTBot\nDisallow: /x\n\nUser-Agent: *\nDisallow: /\n", False),
+        (b"<html><body>nothing</body></html>", True),
+    ],
+)
+def test_aitxt_path_independence(body: bytes, expected: bool) -> None:
+    assert aitxt.AiTxt.parse(body).is_path_independent("GPTBot") is expected
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (b"[]", True),
+        (b'[{"location": "/", "tdm-reservation": 1}]', True),
+        (
+            b'[{"location": "/*", "tdm-reservation": 1}, {"location": "/a", "tdm-reservation": 0}]',
+            True,
+        ),
+        (
+            b'[{"location": "/a", "tdm-reservation": 0}, {"location": "/", "tdm-reservation": 1}]',
+            False,
+        ),
+        (b'[{"location": "/$", "tdm-reservation": 1}]', False),
+        (b"not json", True),
+    ],
+)
+def test_tdmrep_path_independence(body: bytes, expected: bool) -> None:
+    assert tdmrep.TdmrepFile.parse(body).is_path_independent() is expected
+
+
+def test_an_origin_reserving_everything_is_decided_without_matching() -> None:
+    evaluator = EVALUATORS[0]
+    policy = _policy(b"User-agent: *\nDisallow: /\n")
+    first = evaluator.origin_stage(policy, ORIGIN + "/a")
+    second = evaluator.origin_stage(policy, ORIGIN + "/b/c?d")
+    assert policy.plans[evaluator._identity].fixed is not None
+    assert first.verdict(Purpose.TRAIN).reserved and second.verdict(Purpose.TRAIN).reserved
+    assert first.findings == second.findings
+    assert (
+        first.findings[0].detail
+        == "the group for * disallows this URL (line 2): not to be fetched at all"
+    )
+    # robots.txt itself stays allowed.
+    own = evaluator.origin_stage(policy, ORIGIN + "/robots.txt")
+    assert not own.verdict(Purpose.CRAWL).reserved
+    assert own.findings[0].detail == "/robots.txt is always allowed (RFC 9309 §2.2.2)"
+
+
+def test_a_pending_tdmrep_reservation_counts_once_a_planned_assessment_is_final() -> None:
+    evaluator = EVALUATORS[0]
+    policy = _policy(b"User-agent: *\nAllow: /\n", tdm_body=TDMREPS[1])
+    pending = evaluator.origin_stage(policy, ORIGIN + "/a")
+    assert not pending.verdict(Purpose.TRAIN).reserved  # shared with every URL of the origin
+    final = evaluator.origin_stage(policy, ORIGIN + "/b")
+    final.final = True
+    assert final.verdict(Purpose.TRAIN).reserved
+    assert not evaluator.origin_stage(policy, ORIGIN + "/c").verdict(Purpose.TRAIN).reserved
+
+
+def test_only_the_files_with_path_rules_are_matched() -> None:
+    evaluator = EVALUATORS[0]
+    policy = _policy(
+        b"User-agent: *\nDisallow: /private/\n", AI_TXTS[1], TDMREPS[3], (200, 200, 200)
+    )
+    evaluator.origin_stage(policy, ORIGIN + "/")
+    plan = policy.plans[evaluator._identity]
+    kinds = ["known" if isinstance(step, tuple) else "matched" for step in plan.steps]
+    assert kinds == ["matched", "known", "matched"]
+    assert plan.fixed is None
