@@ -140,6 +140,11 @@ def _paths(body: bytes, limit: int = 8) -> list[str]:
     return found + [p for p in COMMON_PATHS if p not in found]
 
 
+def _plan(policy: OriginPolicy, evaluator: Evaluator) -> Any:
+    (plan,) = (plan for plan in policy.plans if plan.identity == evaluator._identity)
+    return plan
+
+
 def _state(assessment: Assessment) -> tuple[Any, ...]:
     verdicts = []
     for purpose in (Purpose.TRAIN, Purpose.SEARCH, Purpose.CRAWL):
@@ -181,7 +186,7 @@ def test_every_corpus_robots_txt_plans_as_it_matches() -> None:
         for number, evaluator in enumerate(evaluators):
             for path in paths:
                 _assert_same(evaluator, policy, ORIGIN + path, final=False)
-            fixed[number] += policy.plans[evaluator._identity].fixed is not None
+            fixed[number] += _plan(policy, evaluator).fixed is not None
     # Both kinds of origin are among them, for each identity: both ways are compared.
     assert all(0 < count < len(files) for count in fixed)
 
@@ -321,7 +326,7 @@ def test_an_origin_reserving_everything_is_decided_without_matching() -> None:
     policy = _policy(b"User-agent: *\nDisallow: /\n")
     first = evaluator.origin_stage(policy, ORIGIN + "/a")
     second = evaluator.origin_stage(policy, ORIGIN + "/b/c?d")
-    assert policy.plans[evaluator._identity].fixed is not None
+    assert _plan(policy, evaluator).fixed is not None
     assert first.verdict(Purpose.TRAIN).reserved and second.verdict(Purpose.TRAIN).reserved
     assert first.findings == second.findings
     assert (
@@ -351,7 +356,7 @@ def test_only_the_files_with_path_rules_are_matched() -> None:
         b"User-agent: *\nDisallow: /private/\n", AI_TXTS[1], TDMREPS[3], (200, 200, 200)
     )
     evaluator.origin_stage(policy, ORIGIN + "/")
-    plan = policy.plans[evaluator._identity]
+    plan = _plan(policy, evaluator)
     kinds = ["known" if isinstance(step, tuple) else "matched" for step in plan.steps]
     assert kinds == ["matched", "known", "matched"]
     assert plan.fixed is None

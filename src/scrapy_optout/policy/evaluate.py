@@ -170,9 +170,14 @@ class Evaluator:
         whose files can gives one assessment's findings and verdicts to every
         URL.
         """
-        plan = policy.plans.get(self._identity)
-        if plan is None:
-            plan = policy.plans[self._identity] = _OriginPlan(self, policy)
+        identity = self._identity
+        plans: tuple[_OriginPlan, ...] = policy.plans
+        for plan in plans:
+            if plan.identity is identity or plan.identity == identity:
+                break
+        else:
+            plan = _OriginPlan(self, policy)
+            policy.plans += (plan,)
         if ("robots.txt" in url or "%" in url) and normalise_path(url) == ROBOTS_PATH:
             # robots.txt itself, which robots.txt always allows: no plan covers it.
             steps: tuple[_Outcome | _Step, ...] = self._ORIGIN_SIGNALS
@@ -406,9 +411,10 @@ class _OriginPlan:
     shared by every assessment made from it.
     """
 
-    __slots__ = ("fixed", "steps", "verdicts")
+    __slots__ = ("fixed", "identity", "steps", "verdicts")
 
     def __init__(self, evaluator: Evaluator, policy: OriginPolicy) -> None:
+        self.identity = evaluator._identity
         probe = policy.origin + "/"
         self.steps: tuple[_Outcome | _Step, ...] = tuple(
             _freeze(step(evaluator, policy, probe)) if fixed(evaluator, policy) else step

@@ -9,10 +9,8 @@ their protocols. This module does no I/O; fetching is the adapters' job.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Hashable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from scrapy_optout.policy.urls import AI_TXT, POLICY_PATHS, ROBOTS_TXT, TDMREP_JSON
@@ -31,7 +29,7 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyFile:
     """One policy file as fetched: the evidence behind origin-stage findings.
 
@@ -53,19 +51,26 @@ class PolicyFile:
     content_type: str | None = None
     truncated: bool = False
     problem: str | None = None
+    # Worked out on first use: evidence is built for every item a page yields.
+    _sha256: str | None = field(default=None, init=False, repr=False, compare=False)
+    _fetched_at_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
+        value = self._sha256
+        if value is None:
+            value = hashlib.sha256(self.body).hexdigest()
+            object.__setattr__(self, "_sha256", value)
+        return value
 
     @property
     def ok(self) -> bool:
         return self.status is not None and 200 <= self.status < 300
 
-    @cached_property
-    def _fetched_at_text(self) -> str:
-        # Formatted once: evidence is built for every item a page yields.
-        return isoformat(self.fetched_at)
+    def _format_fetched_at(self) -> str:
+        text = isoformat(self.fetched_at)
+        object.__setattr__(self, "_fetched_at_text", text)
+        return text
 
     def evidence(self) -> dict[str, Any]:
         """The ledger's evidence shape: ``{source, status, sha256, fetched_at}``."""
@@ -73,7 +78,7 @@ class PolicyFile:
             "source": self.url,
             "status": self.status,
             "sha256": self.sha256,
-            "fetched_at": self._fetched_at_text,
+            "fetched_at": self._fetched_at_text or self._format_fetched_at(),
         }
         if self.error:
             data["error"] = self.error
@@ -93,8 +98,8 @@ class OriginPolicy:
     missing robots.txt is not allowed: pass the outcome of its fetch, failed or not.
     ``plans`` holds what evaluators work out once per origin (see
     :meth:`Evaluator.origin_stage <scrapy_optout.policy.evaluate.Evaluator.origin_stage>`),
-    by evaluator identity; like the parsed files it is derived from the
-    files and never stored (:data:`DERIVED`).
+    one per evaluator identity (usually one in all); like the parsed files it
+    is derived from the files and never stored (:data:`DERIVED`).
     """
 
     __slots__ = (
@@ -148,7 +153,7 @@ class OriginPolicy:
         self._files = [
             f for f in (self.robots_file, self.aitxt_file, self.tdmrep_file) if f is not None
         ]
-        self.plans: dict[Hashable, Any] = {}
+        self.plans: tuple[Any, ...] = ()
 
     @property
     def files(self) -> list[PolicyFile]:
