@@ -13,15 +13,13 @@ fetched or failed, for several identities and purposes.
 
 from __future__ import annotations
 
-import base64
-import gzip
 import json
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks.corpora import firewall_sample, paths_for, robots_2019
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -61,31 +59,8 @@ TDMREPS: tuple[bytes | None, ...] = (
 # How the fetch of a file went: a status, or a network error.
 OUTCOMES: tuple[int | str, ...] = (200, 200, 200, 404, 503, 429, "connection refused")
 
-_RULE_PATH = re.compile(rb"^\s*(?:dis)?allow\s*:\s*(/\S*)", re.IGNORECASE | re.MULTILINE)
-COMMON_PATHS = (
-    "/",
-    "/index.html",
-    "/search?q=robots&page=2",
-    "/wp-admin/admin-ajax.php",
-    "/images/photo.jpg",
-    "/private/report.pdf",
-    "/robots.txt",
-    "/a/../private/x",
-    "/caf%C3%A9/%7Euser;jsessionid=1",
-)
-
-
-def _records(path: Path) -> list[dict[str, Any]]:
-    with gzip.open(path, "rt", encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
-
-
-def _body(record: dict[str, Any]) -> bytes | None:
-    if record.get("body") is not None:
-        return str(record["body"]).encode("utf-8")
-    if record.get("body_base64") is not None:
-        return base64.b64decode(str(record["body_base64"]))
-    return None
+# Besides each file's own rule paths: resolvable paths, escapes, and robots.txt itself.
+EXTRA_PATHS = ("/a/../private/x", "/caf%C3%A9/%7Euser;jsessionid=1", "/robots.txt")
 
 
 @cache
@@ -99,10 +74,8 @@ def _wild(kind: str) -> tuple[bytes, ...]:
 @cache
 def robots_files() -> tuple[bytes, ...]:
     """Every robots.txt of the 2019 corpus, the great-gpt-firewall captures and the wild sample."""
-    bodies = [_body(r) for r in _records(CORPORA / "protego-robotstxt-2019" / "robotstxt.jsonl.gz")]
-    for path in sorted((CORPORA / "great-gpt-firewall-2024-2026").glob("robotstxt*.jsonl.gz")):
-        bodies += [_body(r) for r in _records(path)]
-    return tuple(b for b in bodies if b is not None) + _wild("robots.txt")
+    files = robots_2019() + firewall_sample()
+    return tuple(f.body for f in files) + _wild("robots.txt")
 
 
 def _file(kind: str, path: str, body: bytes | None, outcome: int | str = 200) -> PolicyFile:
@@ -127,17 +100,9 @@ def _policy(
     )
 
 
-def _paths(body: bytes, limit: int = 8) -> list[str]:
+def _paths(body: bytes, limit: int) -> list[str]:
     """The file's own rule paths made concrete, each also one level deeper, then common paths."""
-    found: list[str] = []
-    for match in _RULE_PATH.finditer(body[:512_000]):
-        path = match.group(1).decode("utf-8", "replace").rstrip("$").replace("*", "x")
-        for candidate in (path, path.rstrip("/") + "/child/page.html"):
-            if candidate not in found:
-                found.append(candidate)
-        if len(found) >= limit:
-            break
-    return found + [p for p in COMMON_PATHS if p not in found]
+    return paths_for(body, limit) + list(EXTRA_PATHS)
 
 
 def _plan(policy: OriginPolicy, evaluator: Evaluator) -> Any:
@@ -182,7 +147,7 @@ def test_every_corpus_robots_txt_plans_as_it_matches() -> None:
     fixed = [0] * len(evaluators)
     for body in files:
         policy = _policy(body)
-        paths = _paths(body, limit=4)
+        paths = _paths(body, limit=10)
         for number, evaluator in enumerate(evaluators):
             for path in paths:
                 _assert_same(evaluator, policy, ORIGIN + path, final=False)
@@ -220,7 +185,7 @@ _SEGMENT = st.one_of(
 
 @st.composite
 def urls(draw: st.DrawFn, body: bytes) -> str:
-    rule_paths = _paths(body)
+    rule_paths = _paths(body, limit=20)
     start = draw(st.sampled_from(rule_paths))
     tail = draw(st.lists(_SEGMENT, max_size=4))
     path = start.rstrip("/") + "/" + "/".join(tail) if tail else start

@@ -421,7 +421,7 @@ class _OriginPlan:
             for step, fixed in zip(evaluator._ORIGIN_SIGNALS, evaluator._ORIGIN_FIXED, strict=True)
         )
         self.fixed: _Outcome | None = None
-        self.verdicts = _SharedVerdicts()
+        self.verdicts: _SharedVerdicts | None = None
         outcomes = [step for step in self.steps if type(step) is _Outcome]
         if len(outcomes) == len(self.steps):
             tdm = [o.tdm for o in outcomes if o.tdm is not None]
@@ -431,6 +431,7 @@ class _OriginPlan:
                 tdm[-1] if tdm else None,
                 assumed[-1] if assumed else None,
             )
+            self.verdicts = _SharedVerdicts()
 
 
 def _freeze(outcome: _Outcome) -> _Outcome:
