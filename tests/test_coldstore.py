@@ -18,7 +18,9 @@ from scrapy import Spider
 from scrapy.utils.test import get_crawler
 
 from scrapy_optout.policy.evaluate import Evaluator
-from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
+from scrapy_optout.policy.registries import Registries
+from scrapy_optout.policy.snapshot import RSL_LICENCE, Licence, OriginPolicy, PolicyFile
+from scrapy_optout.protocols.registry import Registry
 from scrapy_optout.scrapy.runtime import OptOutCore
 from scrapy_optout.stores.coldstore import ColdStore
 
@@ -72,7 +74,9 @@ def _decisions(evaluator: Evaluator, policy: OriginPolicy) -> list[Any]:
 
 
 def _plain_state(policy: OriginPolicy) -> dict[str, Any]:
-    return {k: v for k, v in vars(policy).items() if k not in {"robots", "aitxt", "tdmrep"}}
+    state = {name: getattr(policy, name) for name in OriginPolicy.__slots__}
+    state["licences"] = [licence.file for licence in policy.licences]  # parsed again on use
+    return {k: v for k, v in state.items() if k not in {"robots", "aitxt", "tdmrep", "plans"}}
 
 
 def test_thawed_snapshot_decides_as_the_frozen_one() -> None:
@@ -89,6 +93,54 @@ def test_thawed_snapshot_decides_as_the_frozen_one() -> None:
         assert _decisions(evaluator, thawed) == before
         cold.release(ref)
     assert len(cold) == 0 and cold.file_bytes == 0
+
+
+def test_licences_and_kept_headers_survive_a_freeze() -> None:
+    host = "https://licensed.example"
+    robots_file = PolicyFile(
+        "robots.txt",
+        host + "/robots.txt",
+        200,
+        b"User-agent: *\nAllow: /\nLicense: /licence.xml\n",
+        content_type="text/plain",
+    )
+    answered = PolicyFile(
+        "robots.txt",
+        host + "/robots.txt",
+        402,
+        b"",
+        headers=(("crawler-price", "USD 0.01"), ("www-authenticate", 'License realm="x"')),
+    )
+    licence = Licence(
+        PolicyFile(
+            RSL_LICENCE,
+            host + "/licence.xml",
+            200,
+            b'<rsl xmlns="https://rslstandard.org/rsl"><content url="/private/"><license>'
+            b'<prohibits type="usage">ai-train</prohibits></license></content></rsl>',
+            content_type="application/rsl+xml",
+        )
+    )
+    registry = Registry()
+    registry.load(b'{"url": "https://licensed.example/images/"}', source="r.jsonl")
+    evaluators = (
+        Evaluator("benchbot/1.0"),
+        Evaluator("benchbot/1.0", registries=Registries(registry, sources=["r.jsonl"])),
+    )
+    cold = ColdStore()
+    for robots_file_ in (robots_file, answered):
+        policy = OriginPolicy(f"{host}:443", robots_file_, licences=(licence,))
+        before = [_decisions(evaluator, policy) for evaluator in evaluators]
+        ref = cold.freeze(policy)
+        assert ref is not None
+        thawed = cold.thaw(ref)
+        assert _plain_state(thawed) == _plain_state(policy)
+        assert thawed.plans == ()  # plans are made again, never stored
+        assert thawed.robots_file.headers == robots_file_.headers
+        assert [f.url for f in thawed.files] == [host + "/robots.txt", host + "/licence.xml"]
+        assert thawed.evidence() == policy.evidence()
+        assert [_decisions(evaluator, thawed) for evaluator in evaluators] == before
+    cold.close()
 
 
 class _Holder:

@@ -32,9 +32,9 @@ This module does no I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from scrapy_optout.policy.registries import Registries
 from scrapy_optout.policy.snapshot import Licence, OriginPolicy, PolicyFile
@@ -53,6 +53,8 @@ from scrapy_optout.protocols import (
 )
 from scrapy_optout.protocols.agents import AgentCatalogue
 from scrapy_optout.protocols.html import head_meta
+from scrapy_optout.protocols.patterns import normalise_path
+from scrapy_optout.protocols.robots.parsing import ROBOTS_PATH
 from scrapy_optout.protocols.sniff import BodyKind
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stage, Stance, Verdict, Where, decide
 
@@ -116,13 +118,19 @@ class Assessment:
     def verdict(self, purpose: Purpose | str) -> Verdict:
         """The verdict for *purpose*; a pending TDMRep reservation is left out."""
         verdicts = self._verdicts
-        if verdicts is None:
+        if verdicts is None or (self.final and type(verdicts) is _SharedVerdicts):
             verdicts = self._verdicts = {}
         known = verdicts.get(purpose)  # type: ignore[arg-type]
         if known is None:
             known = decide(self.all_findings if self.final else self.findings, purpose)
             verdicts[known.purpose] = known
         return known
+
+
+class _SharedVerdicts(dict[Purpose, Verdict]):
+    """Verdicts shared by the origin-stage assessments of one plan, while not final."""
+
+    __slots__ = ()
 
 
 def _lower_headers(headers: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
@@ -189,14 +197,87 @@ class Evaluator:
         self.token = robots.product_token(user_agent)
         self.extra_agents = tuple(extra_agents)
         self.reserve_unknown = reserve_unknown
-        self.registries = registries
         base = catalogue if catalogue is not None else AgentCatalogue.default()
         self.catalogue = base.with_tokens(self.extra_agents) if self.extra_agents else base
+        self.registries = registries
+
+    @property
+    def registries(self) -> Registries | None:
+        """The opt-out registries consulted (may be replaced when loaded again)."""
+        return self._registries
+
+    @registries.setter
+    def registries(self, registries: Registries | None) -> None:
+        self._registries = registries
+        # What an origin's plan depends on: evaluators alike share plans. The
+        # registries count by their serial (not the object, which a plan kept
+        # on a snapshot would keep alive after they are loaded again).
+        self._identity: tuple[Any, ...] = (
+            self.token,
+            self.catalogue,
+            self.reserve_unknown,
+            registries.serial if registries is not None else None,
+        )
 
     # -- origin stage -----------------------------------------------------------------
 
     def origin_stage(self, policy: OriginPolicy, url: str) -> Assessment:
-        """Findings from the origin's policy files alone, before fetching *url*."""
+        """Findings from the origin's policy files alone, before fetching *url*.
+
+        Decided from the origin's plan for this evaluator (:class:`_OriginPlan`,
+        made on first use): a signal whose file cannot tell one URL from
+        another gives its findings without matching, and an origin none of
+        whose files can gives one assessment's findings and verdicts to every
+        URL.
+        """
+        identity = self._identity
+        plans: tuple[_OriginPlan, ...] = policy.plans
+        for plan in plans:
+            if plan.identity is identity or plan.identity == identity:
+                break
+        else:
+            plan = _OriginPlan(self, policy)
+            policy.plans += (plan,)
+        if ("robots.txt" in url or "%" in url) and normalise_path(url) == ROBOTS_PATH:
+            # robots.txt itself, which robots.txt always allows: no plan covers it.
+            steps: tuple[_Outcome | _Step, ...] = self._ORIGIN_SIGNALS
+        else:
+            fixed = plan.fixed
+            if fixed is not None:
+                assessment = fixed.assessment(url, policy, self.token)
+                assessment._verdicts = plan.verdicts  # the same for every URL
+                return assessment
+            steps = plan.steps
+        return self._assess(policy, url, steps)
+
+    def _assess(
+        self, policy: OriginPolicy, url: str, steps: tuple[_Outcome | _Step, ...]
+    ) -> Assessment:
+        """The origin stage from *steps*: outcomes known already, or methods giving them."""
+        found: list[Finding] = []
+        tdm = assumed = None
+        for step in steps:
+            outcome = step if isinstance(step, _Outcome) else step(self, policy, url)
+            found += outcome.findings
+            if outcome.tdm is not None:
+                tdm = outcome.tdm
+            if outcome.assumed is not None:
+                assumed = outcome.assumed
+        return Assessment(
+            url,
+            Stage.ORIGIN,
+            found,
+            tdm,
+            False,
+            policy.files,
+            tdm_assumed=assumed,
+            token=self.token,
+        )
+
+    # One method per origin-level signal: its outcome for a URL, and whether
+    # that outcome can differ from one URL of the origin to another.
+
+    def _robots(self, policy: OriginPolicy, url: str) -> _Outcome:
         rf = policy.robots_file
         found = robots.evaluate(
             policy.robots,
@@ -208,47 +289,83 @@ class Evaluator:
             catalogue=self.catalogue,
             headers=rf.header_lists() if rf.headers else None,
         )
-        af = policy.aitxt_file
-        if af is not None:
-            ai_found = aitxt.evaluate(
-                policy.aitxt, url, status=af.status, error=af.error, token=self.token, source=af.url
-            )
-            why = unreadable(af, policy.aitxt.error if policy.aitxt else None)
-            if why is not None and self.reserve_unknown:
-                ai_found = [_assumed(Signal.AITXT, aitxt.PURPOSES, af, why)]
-            found += ai_found
-        tdm = None
-        assumed = None
-        tf = policy.tdmrep_file
-        if tf is not None:
-            parsed = policy.tdmrep
-            if parsed is not None:
-                if parsed.error:
-                    found += tdmrep.findings(None, file_error=parsed.error, source_file=tf.url)
-                # A partly broken file keeps its usable rules.
-                tdm = parsed.lookup(url, source=tf.url)
-            why = unreadable(tf, parsed.error if parsed is not None else None)
-            if why is not None and parsed is None:
-                found += tdmrep.findings(
-                    None, file_error=f"not available ({why})", source_file=tf.url
-                )
-            if why is not None and self.reserve_unknown:
-                assumed = _assumed(Signal.TDMREP, tdmrep.PURPOSES, tf, why)
-        for licence_doc in policy.licences:
-            found += self._unknown(licence_doc.evaluate(url))
-        registries = self.registries
-        if registries:
-            found += self._unknown(registries.url_findings(url))
-        return Assessment(
-            url,
-            Stage.ORIGIN,
-            found,
-            tdm,
-            False,
-            policy.files,
-            tdm_assumed=assumed,
+        return _Outcome(found)
+
+    def _robots_fixed(self, policy: OriginPolicy) -> bool:
+        rf = policy.robots_file
+        return robots.is_path_independent(
+            policy.robots,
+            status=rf.status,
+            error=rf.error,
             token=self.token,
+            catalogue=self.catalogue,
         )
+
+    def _aitxt(self, policy: OriginPolicy, url: str) -> _Outcome:
+        af = policy.aitxt_file
+        if af is None:
+            return _NOTHING
+        why = unreadable(af, policy.aitxt.error if policy.aitxt else None)
+        if why is not None and self.reserve_unknown:
+            return _Outcome([_assumed(Signal.AITXT, aitxt.PURPOSES, af, why)])
+        found = aitxt.evaluate(
+            policy.aitxt, url, status=af.status, error=af.error, token=self.token, source=af.url
+        )
+        return _Outcome(found)
+
+    def _aitxt_fixed(self, policy: OriginPolicy) -> bool:
+        parsed = policy.aitxt
+        return parsed is None or parsed.is_path_independent(self.token)
+
+    def _tdmrep(self, policy: OriginPolicy, url: str) -> _Outcome:
+        tf = policy.tdmrep_file
+        if tf is None:
+            return _NOTHING
+        found: list[Finding] = []
+        tdm = assumed = None
+        parsed = policy.tdmrep
+        if parsed is not None:
+            if parsed.error:
+                found += tdmrep.findings(None, file_error=parsed.error, source_file=tf.url)
+            # A partly broken file keeps its usable rules.
+            tdm = parsed.lookup(url, source=tf.url)
+        why = unreadable(tf, parsed.error if parsed is not None else None)
+        if why is not None and parsed is None:
+            found += tdmrep.findings(None, file_error=f"not available ({why})", source_file=tf.url)
+        if why is not None and self.reserve_unknown:
+            assumed = _assumed(Signal.TDMREP, tdmrep.PURPOSES, tf, why)
+        return _Outcome(found, tdm, assumed)
+
+    def _tdmrep_fixed(self, policy: OriginPolicy) -> bool:
+        return policy.tdmrep is None or policy.tdmrep.is_path_independent()
+
+    def _rsl(self, policy: OriginPolicy, url: str) -> _Outcome:
+        licences = policy.licences
+        if not licences:
+            return _NOTHING
+        found: list[Finding] = []
+        for licence_doc in licences:
+            found += licence_doc.evaluate(url)
+        return _Outcome(self._unknown(found))
+
+    def _rsl_fixed(self, policy: OriginPolicy) -> bool:
+        return all(licence_doc.is_path_independent() for licence_doc in policy.licences)
+
+    def _registry(self, policy: OriginPolicy, url: str) -> _Outcome:
+        registries = self.registries
+        if not registries:
+            return _NOTHING
+        return _Outcome(self._unknown(registries.url_findings(url)))
+
+    def _registry_fixed(self, policy: OriginPolicy) -> bool:
+        registries = self.registries
+        return not registries or registries.is_path_independent(policy.origin)
+
+    #: The origin-level signals in the order of their findings, each as the
+    #: method giving its outcome for a URL and the one telling whether that
+    #: outcome is the same for every URL of the origin (``/robots.txt`` aside).
+    _ORIGIN_SIGNALS = (_robots, _aitxt, _tdmrep, _rsl, _registry)
+    _ORIGIN_FIXED = (_robots_fixed, _aitxt_fixed, _tdmrep_fixed, _rsl_fixed, _registry_fixed)
 
     # -- response stages ----------------------------------------------------------------
 
@@ -516,6 +633,72 @@ def _mentions_rsl(body: bytes) -> bool:
                 return True
             at = body.find(ending, at + 4, end)
     return b"\x00" in body[:1024]
+
+
+class _Outcome(NamedTuple):
+    """What one origin-level signal says of a URL.
+
+    ``tdm`` is a TDMRep value and ``assumed`` the reservation assumed for a
+    file that could not be read (:attr:`Assessment.tdm_assumed`).
+    """
+
+    findings: Sequence[Finding]
+    tdm: tdmrep.TdmValue | None = None
+    assumed: Finding | None = None
+
+    def assessment(self, url: str, policy: OriginPolicy, token: str) -> Assessment:
+        return Assessment(
+            url,
+            Stage.ORIGIN,
+            list(self.findings),
+            self.tdm,
+            False,
+            policy.files,
+            tdm_assumed=self.assumed,
+            token=token,
+        )
+
+
+_NOTHING = _Outcome(())
+_Step = Callable[[Evaluator, OriginPolicy, str], _Outcome]
+
+
+class _OriginPlan:
+    """What one evaluator needs of one origin's files for every URL.
+
+    ``steps`` holds, per origin-level signal, its outcome when it is the same
+    for every URL of the origin (``/robots.txt`` aside), else the method
+    that reads a URL; only the signals whose files have rules that tell
+    URLs apart are matched for each URL. When no signal does, ``fixed`` is
+    the outcome of them all and ``verdicts`` the verdicts, by purpose,
+    shared by every assessment made from it.
+    """
+
+    __slots__ = ("fixed", "identity", "steps", "verdicts")
+
+    def __init__(self, evaluator: Evaluator, policy: OriginPolicy) -> None:
+        self.identity = evaluator._identity
+        probe = policy.origin + "/"
+        self.steps: tuple[_Outcome | _Step, ...] = tuple(
+            _freeze(step(evaluator, policy, probe)) if fixed(evaluator, policy) else step
+            for step, fixed in zip(evaluator._ORIGIN_SIGNALS, evaluator._ORIGIN_FIXED, strict=True)
+        )
+        self.fixed: _Outcome | None = None
+        self.verdicts: _SharedVerdicts | None = None
+        outcomes = [step for step in self.steps if type(step) is _Outcome]
+        if len(outcomes) == len(self.steps):
+            tdm = [o.tdm for o in outcomes if o.tdm is not None]
+            assumed = [o.assumed for o in outcomes if o.assumed is not None]
+            self.fixed = _Outcome(
+                tuple(f for o in outcomes for f in o.findings),
+                tdm[-1] if tdm else None,
+                assumed[-1] if assumed else None,
+            )
+            self.verdicts = _SharedVerdicts()
+
+
+def _freeze(outcome: _Outcome) -> _Outcome:
+    return outcome._replace(findings=tuple(outcome.findings))
 
 
 def _scan_encoding(body: bytes, declared: str | None) -> str | None:

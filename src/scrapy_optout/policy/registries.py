@@ -11,6 +11,7 @@ registry that cannot be read is "unknown", never "allowed"
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 
 from scrapy_optout.protocols.registry import Registry
@@ -18,6 +19,7 @@ from scrapy_optout.verdict import Finding, Signal
 
 __all__ = ["Registries", "is_body_declaration"]
 
+_SERIALS = itertools.count(1)
 #: What the detail of a finding made from a body's declared hash says.
 _BODY = ": SHA-256 "
 
@@ -34,7 +36,7 @@ class Registries:
     an ``unknown`` finding per source that could not be read, in order.
     """
 
-    __slots__ = ("problems", "registry", "sources")
+    __slots__ = ("problems", "registry", "serial", "sources")
 
     def __init__(
         self,
@@ -45,6 +47,9 @@ class Registries:
         self.registry = registry if registry is not None else Registry()
         self.problems: tuple[Finding, ...] = tuple(problems)
         self.sources: tuple[str, ...] = tuple(sources)
+        #: Tells these registries from any other loaded in the process (plans
+        #: made for one origin are kept by it).
+        self.serial = next(_SERIALS)
 
     def __repr__(self) -> str:
         return (
@@ -73,6 +78,14 @@ class Registries:
     def url_findings(self, url: str) -> list[Finding]:
         """The declarations covering *url* (URL prefixes, domains) and the registries' problems."""
         return [*self.registry.findings(url), *self.problems]
+
+    def is_path_independent(self, origin: str) -> bool:
+        """Whether :meth:`url_findings` gives every URL of *origin* the same findings.
+
+        True when no declaration names any part of the origin's host: a URL
+        prefix covers some paths only, and a domain's finding names the URL.
+        """
+        return not self.registry.site_declarations(origin + "/")
 
     def site_findings(self, site: str) -> list[Finding]:
         """The declarations about any part of *site* (a survey's per-site question)."""

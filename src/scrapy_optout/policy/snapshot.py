@@ -14,7 +14,6 @@ import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import cached_property
 from typing import Any
 
 from scrapy_optout.policy.urls import AI_TXT, POLICY_PATHS, ROBOTS_TXT, TDMREP_JSON
@@ -39,7 +38,7 @@ def isoformat(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PolicyFile:
     """One policy file as fetched: the evidence behind origin-stage findings.
 
@@ -64,10 +63,17 @@ class PolicyFile:
     #: The few response headers a finding may quote (:data:`KEPT_HEADERS`), as
     #: ``(lower-case name, value)`` pairs in the order received.
     headers: tuple[tuple[str, str], ...] = ()
+    # Worked out on first use: evidence is built for every item a page yields.
+    _sha256: str | None = field(default=None, init=False, repr=False, compare=False)
+    _fetched_at_text: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    @cached_property
+    @property
     def sha256(self) -> str:
-        return hashlib.sha256(self.body).hexdigest()
+        value = self._sha256
+        if value is None:
+            value = hashlib.sha256(self.body).hexdigest()
+            object.__setattr__(self, "_sha256", value)
+        return value
 
     @property
     def ok(self) -> bool:
@@ -80,10 +86,10 @@ class PolicyFile:
             out.setdefault(name, []).append(value)
         return out
 
-    @cached_property
-    def _fetched_at_text(self) -> str:
-        # Formatted once: evidence is built for every item a page yields.
-        return isoformat(self.fetched_at)
+    def _format_fetched_at(self) -> str:
+        text = isoformat(self.fetched_at)
+        object.__setattr__(self, "_fetched_at_text", text)
+        return text
 
     def evidence(self) -> dict[str, Any]:
         """The ledger's evidence shape: ``{source, status, sha256, fetched_at}``."""
@@ -91,7 +97,7 @@ class PolicyFile:
             "source": self.url,
             "status": self.status,
             "sha256": self.sha256,
-            "fetched_at": self._fetched_at_text,
+            "fetched_at": self._fetched_at_text or self._format_fetched_at(),
         }
         if self.error:
             data["error"] = self.error
@@ -142,6 +148,19 @@ class Licence:
             )
         return self._document
 
+    def is_path_independent(self) -> bool:
+        """Whether :meth:`evaluate` gives every URL the same findings.
+
+        True when the document cannot be read (a failed fetch, a non-2xx
+        answer, a body that is not RSL: one ``unknown`` finding whatever the
+        URL); a readable document's ``<content>`` entries are matched per URL.
+        """
+        f = self.file
+        if f.error is not None or not f.ok:
+            return True
+        document = self.document
+        return document is None or document.error is not None
+
     def evaluate(self, url: str, where: Where = Where.FILE) -> list[Finding]:
         """The findings of this licence for *url* (see :func:`rsl.evaluate`)."""
         f = self.file
@@ -155,7 +174,28 @@ class OriginPolicy:
 
     A missing ai.txt or tdmrep.json (``None``) means it was not fetched; a
     missing robots.txt is not allowed: pass the outcome of its fetch, failed or not.
+    ``plans`` holds what evaluators work out once per origin (see
+    :meth:`Evaluator.origin_stage <scrapy_optout.policy.evaluate.Evaluator.origin_stage>`),
+    one per evaluator identity (usually one in all); like the parsed files it
+    is derived from the files and never stored (:data:`DERIVED`).
     """
+
+    __slots__ = (
+        "_files",
+        "aitxt",
+        "aitxt_file",
+        "created_at",
+        "licences",
+        "origin",
+        "plans",
+        "robots",
+        "robots_file",
+        "tdmrep",
+        "tdmrep_file",
+    )
+
+    #: Attributes derived from the files: built again from them, never stored.
+    DERIVED = frozenset({"robots", "aitxt", "tdmrep", "plans"})
 
     def __init__(
         self,
@@ -194,6 +234,7 @@ class OriginPolicy:
         self._files = [
             f for f in (self.robots_file, self.aitxt_file, self.tdmrep_file) if f is not None
         ] + [licence.file for licence in self.licences]
+        self.plans: tuple[Any, ...] = ()
 
     @property
     def files(self) -> list[PolicyFile]:
@@ -218,6 +259,25 @@ class OriginPolicy:
 
     def evidence(self) -> list[dict[str, Any]]:
         return [f.evidence() for f in self.files]
+
+    def stored_state(self) -> dict[str, Any]:
+        """What a store keeps of this snapshot: every attribute but the :data:`DERIVED` ones."""
+        return {name: getattr(self, name) for name in self.__slots__ if name not in self.DERIVED}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> OriginPolicy:
+        """The snapshot :meth:`stored_state` gave *state*, its files parsed again."""
+        policy = cls(
+            state["origin"],
+            state["robots_file"],
+            state["aitxt_file"],
+            state["tdmrep_file"],
+            state.get("licences", ()),
+        )
+        # Everything else as it was (created_at, the files as the constructor left them).
+        for name, value in state.items():
+            setattr(policy, name, value)
+        return policy
 
 
 __all__ = [

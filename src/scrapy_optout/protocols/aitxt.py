@@ -96,7 +96,7 @@ class AiTxt:
     was decoded when it was not plain UTF-8.
     """
 
-    __slots__ = ("_indexes", "error", "groups", "notes")
+    __slots__ = ("_indexes", "_listed_indexes", "error", "groups", "notes")
 
     def __init__(
         self,
@@ -107,8 +107,10 @@ class AiTxt:
         self.groups: tuple[AiTxtGroup, ...] = tuple(groups)
         self.error: str | None = error
         self.notes: tuple[str, ...] = tuple(notes)
-        # The rules for a token, ready for matching, by product token.
+        # The rules for a token, ready for matching, by product token; the
+        # same for the rules of groups that list it (with the note to give).
         self._indexes: dict[str, Rules[AiTxtRule] | None] = {}
+        self._listed_indexes: dict[str, tuple[Rules[AiTxtRule] | None, str] | None] = {}
 
     def __repr__(self) -> str:
         return f"AiTxt(groups={len(self.groups)}, error={self.error!r})"
@@ -187,14 +189,44 @@ class AiTxt:
         self, url_or_path: str, token: str
     ) -> tuple[AiTxtRule | None, tuple[str, str] | None]:
         """:meth:`match`, with the reading that matched when it is not the literal one."""
-        key = _product_token(token)
-        if key in self._indexes:
-            index = self._indexes[key]
-        else:
-            index = self._indexes[key] = _index(self.rules_for(token))
+        index = self._index_for(token)
         if index is None:
             return None, None
         return index.decide(url_or_path, path_readings(url_or_path), _disallows)
+
+    def is_path_independent(self, token: str) -> bool:
+        """Whether :func:`evaluate` gives every URL the same findings for *token*.
+
+        True for a file that is not an ai.txt (it says nothing anywhere) and
+        when neither the group for *token* nor the groups that list it hold a
+        rule, or one rule covering everything outranks the others in each
+        (``Disallow: /`` alone, or ``Disallow: *`` before longer rules).
+        """
+        if self.error is not None:
+            return True
+        index = self._index_for(token)
+        listed = self._listed_index(token)
+        return (index is None or index.fixed()[0]) and (
+            listed is None or listed[0] is None or listed[0].fixed()[0]
+        )
+
+    def _index_for(self, token: str) -> Rules[AiTxtRule] | None:
+        key = _product_token(token)
+        if key in self._indexes:
+            return self._indexes[key]
+        index = self._indexes[key] = _index(self.rules_for(token))
+        return index
+
+    def _listed_index(self, token: str) -> tuple[Rules[AiTxtRule] | None, str] | None:
+        """:meth:`listed_rules` ready for matching, kept per token."""
+        key = _product_token(token)
+        if key in self._listed_indexes:
+            return self._listed_indexes[key]
+        listed = self.listed_rules(token)
+        found = self._listed_indexes[key] = (
+            (_index(listed[0]), listed[1]) if listed is not None else None
+        )
+        return found
 
 
 def _index(rules: Sequence[AiTxtRule] | None) -> Rules[AiTxtRule] | None:
@@ -260,8 +292,8 @@ def evaluate(
                 agent=wanted if named else "*",
             )
         )
-    listed = aitxt.listed_rules(token)
-    index = _index(listed[0]) if listed is not None else None
+    listed = aitxt._listed_index(token)
+    index = listed[0] if listed is not None else None
     extra, extra_via = (
         index.decide(url, path_readings(url), _disallows) if index is not None else (None, None)
     )

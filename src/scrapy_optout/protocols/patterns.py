@@ -291,6 +291,22 @@ class Pattern:
         """The pattern's text when it is a plain prefix (no ``*``, no final ``$``)."""
         return self.pieces[0] if len(self.pieces) == 1 and not self.anchored else None
 
+    @property
+    def covers_everything(self) -> bool:
+        """Whether the pattern matches every path in every spelling (``/``, ``*``, ``/*``, ``/*$``).
+
+        A pattern written with an escape is left out: its strict form
+        (:func:`strict_path`) may not match what its canonical form does.
+        """
+        pieces = self.pieces
+        return (
+            self.length > 0
+            and pieces[0] in ("", "/")
+            and not any(pieces[1:])
+            and (len(pieces) > 1 or not self.anchored)
+            and "%" not in self.text
+        )
+
     def _matches_normalised(self, path: str) -> bool:
         pieces = self.pieces
         first = pieces[0]
@@ -566,6 +582,18 @@ class Rules(Generic[_T]):
     def first(self, path: str) -> _T | None:
         """The first-ranked entry matching the canonical *path*, or ``None``."""
         return self._index.first(path)
+
+    def fixed(self) -> tuple[bool, _T | None]:
+        """Whether :meth:`decide` gives every URL the same answer, and that answer's entry.
+
+        So it does when no entry can match (``None``), and when the entry
+        ranked first matches every path in every spelling: it then wins every
+        reading, the strict form included, whatever the other entries say.
+        """
+        for pattern, payload in self._entries:
+            if pattern.length:
+                return (True, payload) if pattern.covers_everything else (False, None)
+        return True, None
 
     def decide(
         self,

@@ -257,14 +257,25 @@ class TdmrepFile:
         matching rule of any reading reserves, that rule decides; otherwise
         the literal path does.
         """
-        index = self._index
-        if index is None:
-            index = self._index = Rules([(r.pattern, r) for r in self.rules], by_length=False)
-        rule, via = index.decide(url_or_path, path_readings(url_or_path), _reserves)
+        rule, via = self._rules().decide(url_or_path, path_readings(url_or_path), _reserves)
         if rule is None:
             return None
         note = f"tdmrep.json {'; '.join(self.notes)}" if self.notes else ""
         return TdmValue(rule.reservation, rule.policy, rule.text, Where.FILE, source, note, via)
+
+    def is_path_independent(self) -> bool:
+        """Whether :meth:`lookup` gives every URL the same value.
+
+        True without rules, and when the first rule's ``location`` covers
+        every path (``/``, ``*``): being first, it matches before any other.
+        """
+        return self._rules().fixed()[0]
+
+    def _rules(self) -> Rules[TdmRule]:
+        index = self._index
+        if index is None:
+            index = self._index = Rules([(r.pattern, r) for r in self.rules], by_length=False)
+        return index
 
 
 def _reserves(rule: TdmRule) -> bool:

@@ -180,17 +180,40 @@ def _has_header(headers: Headers, key: bytes) -> bool:
     return key in headers
 
 
+#: The header lists of responses that carry no signal header, by their
+#: ``Content-Type`` values: one shared, read-only dict per type, not one per response.
+_TYPE_ONLY: dict[tuple[bytes, ...], dict[str, list[str]]] = {}
+_TYPE_ONLY_SIZE = 256
+
+
 def _header_lists(headers: Headers) -> dict[str, list[str]]:
-    """The headers the signals read, lower-case names to decoded values."""
+    """The headers the signals read, lower-case names to decoded values.
+
+    The result is only read, never changed: responses that carry no signal
+    header share one per content type.
+    """
     if type(headers) is ScrapyHeaders:
         # Scrapy's Headers keeps each value list under its normalised (title
         # case) key: look up the few names wanted instead of decoding them all.
-        found: dict[str, list[str]] = {}
-        for key, name in _SIGNAL_HEADERS:
-            values = dict.get(headers, key)
+        ctype = dict.get(headers, b"Content-Type")
+        key = tuple(ctype) if ctype else ()
+        found = None
+        for title, name in _SIGNAL_HEADERS[1:]:
+            values = dict.get(headers, title)
             if values:
+                if found is None:
+                    found = {"content-type": [v.decode("latin-1") for v in key]} if key else {}
                 found[name] = [v.decode("latin-1") for v in values]
-        return found
+        if found is not None:
+            return found
+        shared = _TYPE_ONLY.get(key)
+        if shared is None:
+            if len(_TYPE_ONLY) >= _TYPE_ONLY_SIZE:
+                _TYPE_ONLY.clear()
+            shared = _TYPE_ONLY[key] = (
+                {"content-type": [v.decode("latin-1") for v in key]} if key else {}
+            )
+        return shared
     return {
         key.decode("latin-1").lower(): [v.decode("latin-1") for v in values]
         for key, values in headers.items()

@@ -29,9 +29,6 @@ from scrapy_optout.policy.snapshot import OriginPolicy
 
 __all__ = ["ColdStore"]
 
-#: Attributes of an OriginPolicy that its constructor derives from the files
-#: (the parsed files): not stored, derived again on thaw.
-_DERIVED = frozenset({"robots", "aitxt", "tdmrep"})
 #: Dead bytes tolerated in the file before it is compacted (besides the rule
 #: that dead records may not outweigh live ones).
 _COMPACT_SLACK = 32 * 1024 * 1024
@@ -70,7 +67,7 @@ class ColdStore:
 
     def freeze(self, policy: OriginPolicy) -> int | None:
         """Store *policy*; its ref, or ``None`` if it cannot be stored (keep it in memory)."""
-        state = {key: value for key, value in vars(policy).items() if key not in _DERIVED}
+        state = policy.stored_state()  # the parsed files are derived again on thaw
         try:
             data = zlib.compress(pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL), 1)
         except Exception:  # an attribute that does not pickle
@@ -86,12 +83,7 @@ class ColdStore:
         assert self._file is not None
         self._file.seek(offset)
         state: dict[str, Any] = pickle.loads(zlib.decompress(self._file.read(length)))
-        policy = OriginPolicy(
-            state["origin"], state["robots_file"], state["aitxt_file"], state["tdmrep_file"]
-        )
-        # Everything else as it was (created_at, the files as the constructor left them).
-        vars(policy).update(state)
-        return policy
+        return OriginPolicy.from_state(state)
 
     def release(self, ref: int) -> None:
         """Forget *ref*: its bytes become dead space, reclaimed by :meth:`compact`."""

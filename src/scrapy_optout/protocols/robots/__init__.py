@@ -84,7 +84,11 @@ from scrapy_optout.protocols.product_tokens import (
     valid_product_token,
 )
 from scrapy_optout.protocols.robots.evaluation import TOO_MANY_REDIRECTS as TOO_MANY_REDIRECTS
-from scrapy_optout.protocols.robots.evaluation import TRAINING_PURPOSES, evaluate
+from scrapy_optout.protocols.robots.evaluation import (
+    TRAINING_PURPOSES,
+    evaluate,
+    is_path_independent,
+)
 from scrapy_optout.protocols.robots.parsing import MAX_BYTES, Group, RobotsTxt, Rule, ValueRule
 
 __all__ = [
@@ -95,6 +99,7 @@ __all__ = [
     "Rule",
     "ValueRule",
     "evaluate",
+    "is_path_independent",
     "listed_agents",
     "normalise_agent",
     "product_token",

@@ -13,6 +13,7 @@ training), and reads the ``Content-Usage`` lines (aipref) and
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import NamedTuple
@@ -26,12 +27,13 @@ from scrapy_optout.protocols.robots.parsing import (
     RobotsTxt,
     Rule,
     ValueRule,
+    _group_key,
     lines_covering,
     readings_of,
 )
 from scrapy_optout.verdict import ALL_PURPOSES, Finding, Purpose, Signal, Stance, Where
 
-__all__ = ["TOO_MANY_REDIRECTS", "TRAINING_PURPOSES", "evaluate"]
+__all__ = ["TOO_MANY_REDIRECTS", "TRAINING_PURPOSES", "evaluate", "is_path_independent"]
 
 #: Purposes that the groups of other agents bear on (see :func:`evaluate`).
 TRAINING_PURPOSES = frozenset({Purpose.TRAIN, Purpose.TDM})
@@ -68,9 +70,24 @@ class _Listed(NamedTuple):
 
 
 class _Plan:
-    """What :func:`evaluate` looks at in one file for one crawler identity."""
+    """What :func:`evaluate` looks at in one file for one crawler identity.
 
-    __slots__ = ("label", "listed", "matchers", "note", "others", "own")
+    ``fixed_others`` holds the decisions of the other agents' groups when
+    none of them depends on the URL (see :meth:`Rules.fixed`), so that they
+    are not matched again for every URL; ``path_independent`` tells whether
+    nothing the plan looks at depends on the URL, ``/robots.txt`` aside.
+    """
+
+    __slots__ = (
+        "fixed_others",
+        "label",
+        "listed",
+        "matchers",
+        "note",
+        "others",
+        "own",
+        "path_independent",
+    )
 
     def __init__(
         self,
@@ -90,6 +107,24 @@ class _Plan:
         # Distinct merged groups, each with the training agents it binds.
         self.others = others
         self.matchers = tuple(group._decide for group, _ in others)
+        fixed = [group._rules().fixed() for group, _ in others]
+        self.fixed_others: tuple[tuple[Rule | None, None], ...] | None = (
+            tuple((rule, None) for _, rule in fixed) if all(known for known, _ in fixed) else None
+        )
+        self.path_independent = (
+            self.fixed_others is not None
+            and (own is None or (own._rules().fixed()[0] and _covers_all(own)))
+            and (listed is None or _covers_all(listed.group))
+        )
+
+
+def _covers_all(group: Group) -> bool:
+    """Whether every ``Content-Usage`` and ``Content-Signal`` line of *group* covers every path."""
+    return all(
+        rule.path is None or rule.path.covers_everything
+        for rules in (group.usage_rules, group.signal_rules)
+        for rule in rules
+    )
 
 
 _FINDINGS_CACHE_SIZE = 2048
@@ -153,13 +188,7 @@ def evaluate(
         return list(_fetch_outcome(status, error, source, headers))
     if robots is None:
         robots = _EMPTY  # a 2xx response without a body to parse
-    if catalogue is None:
-        catalogue = AgentCatalogue.default()
-    extra = extra_tokens if type(extra_tokens) is tuple else tuple(extra_tokens)
-    plan_key = (token, catalogue, extra)
-    plan: _Plan | None = robots._plans.get(plan_key)
-    if plan is None:
-        plan = robots._plans[plan_key] = _make_plan(robots, token, catalogue, extra)
+    plan = _plan_for(robots, token, catalogue, extra_tokens)
 
     readings = readings_of(url)
     robots_path = readings[0][0] == ROBOTS_PATH
@@ -176,7 +205,9 @@ def evaluate(
         else:
             usage = lines_covering(own._usage_for, readings) if own.usage_rules else ()
             signals = lines_covering(own._signals_for, readings) if own.signal_rules else ()
-    others = tuple([decide(url, readings) for decide in plan.matchers])
+    others: tuple[tuple[Rule | None, tuple[str, str] | None], ...] | None = plan.fixed_others
+    if others is None:
+        others = tuple([decide(url, readings) for decide in plan.matchers])
     listed_usage: tuple[ValueRule, ...] = ()
     listed_signals: tuple[ValueRule, ...] = ()
     if plan.listed is not None and not robots_path:
@@ -204,6 +235,45 @@ def evaluate(
     return list(cached)
 
 
+def is_path_independent(
+    robots: RobotsTxt | None,
+    *,
+    status: int | None,
+    error: str | None,
+    token: str,
+    catalogue: AgentCatalogue | None = None,
+    extra_tokens: Iterable[str] = (),
+) -> bool:
+    """Whether :func:`evaluate` gives every URL of the origin the same findings.
+
+    The arguments are those of :func:`evaluate`, less the URL and the
+    source. A fetch that gave no file to apply decides every URL alike; so
+    does a file whose groups that bind the crawler hold no rule, or only
+    rules that one rule covering everything outranks (``Disallow: /`` alone),
+    and whose ``Content-Usage`` and ``Content-Signal`` lines have no path.
+    ``/robots.txt`` itself is the exception either way: it is always allowed
+    when the file applies.
+    """
+    if status is None and error is None and robots is not None:
+        status = 200
+    if error is not None or status is None or not 200 <= status < 300:
+        return True
+    return _plan_for(robots or _EMPTY, token, catalogue, extra_tokens).path_independent
+
+
+def _plan_for(
+    robots: RobotsTxt, token: str, catalogue: AgentCatalogue | None, extra_tokens: Iterable[str]
+) -> _Plan:
+    if catalogue is None:
+        catalogue = AgentCatalogue.default()
+    extra = extra_tokens if type(extra_tokens) is tuple else tuple(extra_tokens)
+    plan_key = (token, catalogue, extra)
+    plan: _Plan | None = robots._plans.get(plan_key)
+    if plan is None:
+        plan = robots._plans[plan_key] = _make_plan(robots, token, catalogue, extra)
+    return plan
+
+
 _EMPTY = RobotsTxt(())
 
 
@@ -213,8 +283,6 @@ def _make_plan(
     own_key = token.strip().lower()
     own = robots.group_for(token)
     label = token.strip() if robots.named_group(token) is not None else "*"
-    candidates: list[tuple[str, Agent | None]] = [(a.token, a) for a in catalogue.training_agents()]
-    candidates += [(t.strip(), None) for t in extra if t.strip() and t.strip() != "*"]
     by_group: dict[int, tuple[Group, list[_Other]]] = {}
 
     def add(group: Group, other: _Other) -> None:
@@ -223,11 +291,14 @@ def _make_plan(
     seen: set[str] = set()
     listed: _Listed | None = None
     if robots.groups:
-        for name, agent in candidates:
-            key = name.lower()
+        named = (robots._by_name, robots._by_token)
+        listed_names = (robots._listed_by_name, robots._listed_by_token)
+        for name, agent, key, (by_token, group_key) in _candidates(catalogue, extra):
             if key in seen or key == own_key:
                 continue  # the crawler's own group is evaluated for every purpose
             seen.add(key)
+            if group_key not in named[by_token] and group_key not in listed_names[by_token]:
+                continue  # the file does not name this agent (the usual case)
             group = robots.named_group(name)
             if group is not None:
                 add(group, _Other(name, agent))
@@ -247,6 +318,19 @@ def _make_plan(
     others = tuple((group, tuple(items)) for group, items in by_group.values())
     note = f" [robots.txt {'; '.join(robots.notes)}]" if robots.notes else ""
     return _Plan(own, label, others, listed, note)
+
+
+@functools.lru_cache(maxsize=64)
+def _candidates(
+    catalogue: AgentCatalogue, extra: tuple[str, ...]
+) -> tuple[tuple[str, Agent | None, str, tuple[bool, str]], ...]:
+    """The agents whose groups count for training: name, agent, name lower-cased, group key.
+
+    The group key is how :meth:`RobotsTxt.named_group` looks the name up.
+    """
+    candidates: list[tuple[str, Agent | None]] = [(a.token, a) for a in catalogue.training_agents()]
+    candidates += [(t.strip(), None) for t in extra if t.strip() and t.strip() != "*"]
+    return tuple((name, agent, name.lower(), _group_key(name)) for name, agent in candidates)
 
 
 def _fetch_outcome(
