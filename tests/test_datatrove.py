@@ -6,12 +6,13 @@ JSON Lines writer, over two shards whose origins' policy files were
 prefetched into a snapshot folder. Ray is kept offline: no usage report, no
 dashboard, no ``uv run`` environment.
 
-datatrove 0.10.1 places each Ray task with ``.options(placement_group=...)``,
-and ``placement_group_bundle_index=...``, which Ray 2.60 answers with a ``DeprecationWarning``. With warnings as errors
-(this suite's setting) that warning is raised in the executor's submitting
-thread, whose failure datatrove never reports: ``RayPipelineExecutor.run``
-then waits forever. The warning is ignored here, by its message; with Python's
-default filters it is not shown at all and nothing hangs.
+datatrove 0.10.1 places each Ray task with ``.options(placement_group=...,
+placement_group_bundle_index=...)``, which Ray 2.60 answers with a
+``DeprecationWarning``. With warnings as errors (this suite's setting) that
+warning is raised in the executor's submitting thread, whose failure datatrove
+never reports: ``RayPipelineExecutor.run`` then waits forever. The two warnings
+are ignored here, by their message; with Python's default filters they are not
+shown at all and nothing hangs.
 """
 
 from __future__ import annotations
