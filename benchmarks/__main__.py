@@ -1,7 +1,8 @@
 """``python -m benchmarks [--quick] [NAME [options]]``: run the benchmarks, print a table.
 
 With no NAME every benchmark runs, in the issue's order (crawl, decision,
-survey, memory, parse) plus the ``hooks`` diagnostic and the ``hostile``
+survey, memory, parse, filter, then the datatrove block on Ray against one
+local worker) plus the ``hooks`` diagnostic and the ``hostile``
 policy files; with a NAME only that one, and the options after it are its own
 (``python -m benchmarks crawl --help``). ``--quick`` runs everything small, to
 check that the suite works; its figures are not the ones to quote. Every run merges its figures into
@@ -15,7 +16,17 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchmarks import crawl, decision, filter, hooks, hostile, memory, parse, survey
+from benchmarks import (
+    crawl,
+    datatrove_ray,
+    decision,
+    filter,
+    hooks,
+    hostile,
+    memory,
+    parse,
+    survey,
+)
 from benchmarks.common import RESULTS_DIR
 
 RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
@@ -27,6 +38,7 @@ RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "hooks": hooks.main,
     "hostile": hostile.main,
     "filter": filter.main,
+    "datatrove": datatrove_ray.main,
 }
 
 QUICK: dict[str, list[str]] = {
@@ -38,6 +50,7 @@ QUICK: dict[str, list[str]] = {
     "hooks": ["--number", "1000"],
     "hostile": ["--urls", "20", "--rounds", "1"],
     "filter": ["--records", "20000", "--origins", "1000", "--rounds", "1"],
+    "datatrove": ["--records", "20000", "--origins", "500"],
 }
 
 
@@ -134,6 +147,17 @@ def table(results: dict[str, Any]) -> str:
                 f"({value['filter_records_per_s']:.0f} records/s)",
                 f"<= {filter.GOAL:.2f}x",
                 _met(value["ratio"] <= filter.GOAL),
+            )
+        )
+    if "datatrove" in bench:
+        value = bench["datatrove"]
+        rows.append(
+            (
+                f"datatrove {value['records']} records, Ray 2 workers vs 1 local",
+                f"{value['speedup']:.2f}x ({value['ray_records_per_s']:.0f} vs "
+                f"{value['local_records_per_s']:.0f} records/s, {value['cpus']} CPUs)",
+                "(reported)",
+                _met(value["same_result"]),
             )
         )
     widths = [
