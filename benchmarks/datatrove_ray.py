@@ -21,7 +21,6 @@ block; the CPU count is recorded with the figures.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -31,7 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import ROOT, save_results
+from benchmarks.common import ROOT, report
 from benchmarks.filter import make_dataset, make_policies
 
 USER_AGENT = "bench-filter/1.0"
@@ -96,30 +95,24 @@ def measure(records: int, origins: int, shards: int, text_bytes: int) -> dict[st
         source.unlink()
         policies = make_policies(work, origins)
 
-        local_out = work / "local"
-        started = time.perf_counter()
-        LocalPipelineExecutor(
-            pipeline(folder, policies, local_out),
-            tasks=shards,
-            workers=1,
-            logging_dir=str(local_out / "logs"),
-        ).run()
-        local_s = time.perf_counter() - started
+        local_out, ray_out = work / "local", work / "ray"
 
+        def run(executor: Any, out: Path, **options: Any) -> float:
+            started = time.perf_counter()
+            executor(
+                pipeline(folder, policies, out),
+                tasks=shards,
+                logging_dir=str(out / "logs"),
+                **options,
+            ).run()
+            return time.perf_counter() - started
+
+        local_s = run(LocalPipelineExecutor, local_out, workers=1)
         started = time.perf_counter()
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
         ray_start_s = time.perf_counter() - started
         try:
-            ray_out = work / "ray"
-            started = time.perf_counter()
-            RayPipelineExecutor(
-                pipeline(folder, policies, ray_out),
-                tasks=shards,
-                workers=2,
-                logging_dir=str(ray_out / "logs"),
-                mem_per_cpu_gb=0.5,
-            ).run()
-            ray_s = time.perf_counter() - started
+            ray_s = run(RayPipelineExecutor, ray_out, workers=2, mem_per_cpu_gb=0.5)
         finally:
             ray.shutdown()
         local_counts, ray_counts = kept_and_removed(local_out), kept_and_removed(ray_out)
@@ -164,9 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
     result = measure(args.records, args.origins, args.shards, args.text_bytes)
-    print(json.dumps(result, indent=2) if args.json else format_result(result))
-    if not args.no_save:
-        save_results({"datatrove": result})
+    report("datatrove", result, format_result(result), as_json=args.json, save=not args.no_save)
     return 0 if result["same_result"] else 1
 
 

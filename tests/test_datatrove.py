@@ -110,9 +110,9 @@ def expected_removed(sites: Sites) -> dict[str, str]:
     return removed
 
 
-def pipeline(dataset: Path, policies: Path, out: Path, **options: Any) -> list[Any]:
+def pipeline(inputs: Path, policies: Path, out: Path, **options: Any) -> list[Any]:
     return [
-        JsonlReader(str(dataset / "in")),
+        JsonlReader(str(inputs)),
         OptOutFilter(
             purpose="train",
             user_agent=TEST_UA,
@@ -190,11 +190,14 @@ def test_local_and_ray_give_the_same_result(
 ) -> None:
     local = tmp_path / "local"
     LocalPipelineExecutor(
-        pipeline(dataset, policies, local), tasks=2, workers=2, logging_dir=str(local / "logs")
+        pipeline(dataset / "in", policies, local),
+        tasks=2,
+        workers=2,
+        logging_dir=str(local / "logs"),
     ).run()
     on_ray = tmp_path / "ray"
     RayPipelineExecutor(
-        pipeline(dataset, policies, on_ray),
+        pipeline(dataset / "in", policies, on_ray),
         tasks=2,
         logging_dir=str(on_ray / "logs"),
         mem_per_cpu_gb=0.25,
@@ -318,35 +321,14 @@ def test_recheck_with_a_fresh_snapshot_names_the_new_objections(tmp_path: Path) 
         inputs = tmp_path / "in"
         inputs.mkdir()
         write_jsonl(sites, inputs / "shard.jsonl")
-        first = tmp_path / "first"
-        prefetch_policies(JsonlReader(str(inputs)), first / "policies", user_agent=TEST_UA)
-        LocalPipelineExecutor(
-            [
-                JsonlReader(str(inputs)),
-                OptOutFilter(
-                    user_agent=TEST_UA,
-                    policies=first / "policies",
-                    ledger_folder=first / "ledger",
-                ),
-                JsonlWriter(str(first / "kept"), compression=None),
-            ],
-            logging_dir=str(first / "logs"),
-        ).run()
-        reserve_change_site(sites)
-        second = tmp_path / "second"
-        prefetch_policies(JsonlReader(str(first / "kept")), second / "policies", user_agent=TEST_UA)
-        LocalPipelineExecutor(
-            [
-                JsonlReader(str(first / "kept")),
-                OptOutFilter(
-                    user_agent=TEST_UA,
-                    policies=second / "policies",
-                    ledger_folder=second / "ledger",
-                ),
-                JsonlWriter(str(second / "kept"), compression=None),
-            ],
-            logging_dir=str(second / "logs"),
-        ).run()
+        first, second = tmp_path / "first", tmp_path / "second"
+        for source, out in ((inputs, first), (first / "kept", second)):
+            if out == second:
+                reserve_change_site(sites)
+            prefetch_policies(JsonlReader(str(source)), out / "policies", user_agent=TEST_UA)
+            LocalPipelineExecutor(
+                pipeline(source, out / "policies", out), logging_dir=str(out / "logs")
+            ).run()
         newly = {
             line["record_id"]: line["reasons"][0]["signal"]
             for line in read_ledger(ledger_path(second / "ledger", 0))
