@@ -1,8 +1,9 @@
 """``python -m benchmarks [--quick] [NAME [options]]``: run the benchmarks, print a table.
 
 With no NAME every benchmark runs, in the issue's order (crawl, decision,
-survey, memory, parse) plus the ``hooks`` diagnostic, the ``hostile``
-policy files and the ``redis`` policy store; with a NAME only that one, and
+survey, memory, parse, filter, then the datatrove block on Ray against one
+local worker) plus the ``hooks`` diagnostic, the ``hostile`` policy files, the
+``captures`` survey and the ``redis`` policy store; with a NAME only that one, and
 the options after it are its own (``python -m benchmarks crawl --help``).
 ``--quick`` runs everything small, to check that the suite works; its figures
 are not the ones to quote. Every run merges its figures into
@@ -19,6 +20,7 @@ from typing import Any
 from benchmarks import (
     captures,
     crawl,
+    datatrove_ray,
     decision,
     filter,
     hooks,
@@ -41,6 +43,7 @@ RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "filter": filter.main,
     "captures": captures.main,
     "redis": redis_store.main,
+    "datatrove": datatrove_ray.main,
 }
 
 QUICK: dict[str, list[str]] = {
@@ -54,6 +57,7 @@ QUICK: dict[str, list[str]] = {
     "filter": ["--records", "20000", "--origins", "1000", "--rounds", "1"],
     "captures": ["--captures", "20000"],
     "redis": ["--origins", "20", "--runs", "1", "--rounds", "1000"],
+    "datatrove": ["--records", "20000", "--origins", "500"],
 }
 
 
@@ -189,6 +193,17 @@ def table(results: dict[str, Any]) -> str:
                 f" (memory {cost['memory_us']:.1f} us)",
                 "-",
                 "-",
+            )
+        )
+    if "datatrove" in bench:
+        value = bench["datatrove"]
+        rows.append(
+            (
+                f"datatrove {value['records']} records, Ray 2 workers vs 1 local",
+                f"{value['speedup']:.2f}x ({value['ray_records_per_s']:.0f} vs "
+                f"{value['local_records_per_s']:.0f} records/s, {value['cpus']} CPUs)",
+                "(reported)",
+                _met(value["same_result"]),
             )
         )
     widths = [

@@ -223,6 +223,13 @@ def machine() -> dict[str, Any]:
     }
 
 
+def report(name: str, result: dict[str, Any], text: str, *, as_json: bool, save: bool) -> None:
+    """Print *result* (as JSON, or as *text*) and merge it into the results under *name*."""
+    print(json.dumps(result, indent=2) if as_json else text)
+    if save:
+        save_results({name: result})
+
+
 def save_results(results: dict[str, Any], path: Path | None = None) -> Path:
     """Merge *results* into ``benchmarks/results/latest.json`` (one key per benchmark)."""
     path = path or RESULTS_DIR / "latest.json"

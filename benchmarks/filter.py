@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import peak_rss_mb, save_results
+from benchmarks.common import peak_rss_mb, report
 
 GOAL = 1.30
 _WORDS = [
@@ -170,9 +170,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
     result = measure(args.records, args.origins, args.rounds, args.text_bytes)
-    print(json.dumps(result, indent=2) if args.json else format_result(result))
-    if not args.no_save:
-        save_results({"filter": result})
+    report("filter", result, format_result(result), as_json=args.json, save=not args.no_save)
     return 0
 
 

@@ -32,7 +32,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("scrapy_optout.stores",),
     ("scrapy_optout.scrapy",),
     ("scrapy_optout.frontends",),
-    ("scrapy_optout.cli", "scrapy_optout.__main__"),
+    ("scrapy_optout.cli", "scrapy_optout.__main__", "scrapy_optout.datatrove"),
 )
 
 #: Imports that break the layering today, each ``(importer, imported)`` with

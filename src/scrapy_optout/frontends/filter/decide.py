@@ -13,6 +13,10 @@ verdict, the time, and the policy files (source, status, sha256, fetched_at)
 whose bodies sit in the evidence store. Its shape is the crawl's too
 (:mod:`scrapy_optout.policy.provenance`).
 
+A removed record becomes one ledger line (:func:`ledger_record`): the crawl
+ledger's schema (README, "Ledger"), with ``stage: "dataset"`` and the record's
+id. ``optout filter`` and the datatrove block write the same lines.
+
 This module does no I/O.
 """
 
@@ -21,13 +25,27 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy_optout.policy.evaluate import Assessment, Evaluator, may_carry_body_signals
 from scrapy_optout.policy.provenance import PROVENANCE_VERSION, provenance_entry
-from scrapy_optout.policy.snapshot import OriginPolicy
+from scrapy_optout.policy.snapshot import OriginPolicy, isoformat, utcnow
+from scrapy_optout.policy.urls import origin_from_parts, registrable_domain
+from scrapy_optout.stores.record import SCHEMA_VERSION
 from scrapy_optout.verdict import Purpose, Verdict, decide
 
-__all__ = ["PROVENANCE_VERSION", "Decision", "decide_record", "provenance"]
+__all__ = [
+    "DATASET_STAGE",
+    "PROVENANCE_VERSION",
+    "Decision",
+    "Places",
+    "decide_record",
+    "ledger_record",
+    "provenance",
+]
+
+#: The ``stage`` of every ledger line the dataset filters write.
+DATASET_STAGE = "dataset"
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,3 +128,87 @@ def provenance(
     if decision.unknown is not None:
         entry["unknown"] = decision.unknown
     return entry
+
+
+def ledger_record(
+    decision: Decision,
+    purpose: Purpose,
+    evaluator: Evaluator,
+    *,
+    origin: str | None,
+    domain: str | None,
+    record_id: str,
+    policies: str,
+    where: Mapping[str, Any],
+) -> dict[str, Any]:
+    """The ledger line of a removed record (the crawl ledger's schema, ``stage: "dataset"``).
+
+    *origin* and *domain* (its registrable domain) place the record's URL
+    (``None`` when it has none usable), *policies* where the policy snapshots came from, and
+    *where* the fields that place the record in its dataset (``input`` and
+    ``index`` for ``optout filter``, ``rank`` for the datatrove block).
+    """
+    url = decision.url
+    verdict = decision.verdict
+    assessment = decision.assessment
+    record: dict[str, Any] = {
+        "v": SCHEMA_VERSION,
+        "time": isoformat(utcnow()),
+        "url": url,
+        "origin": origin if assessment is not None else None,
+        "domain": domain if assessment is not None else None,
+        "stage": DATASET_STAGE,
+        "purpose": str(purpose),
+        "verdict": "reserved",
+        "mode": "enforce",
+        "reasons": [f.reason() for f in verdict.reasons] if verdict is not None else [],
+        "evidence": assessment.evidence if assessment is not None else [],
+        "spider": None,
+        "token": evaluator.token,
+        "user_agent": evaluator.user_agent,
+        "record_id": record_id,
+        **where,
+        "level": decision.stage,
+        "policies": policies,
+    }
+    if decision.origin_only:
+        record["origin_only"] = True
+    if decision.unknown is not None:
+        record["unknown"] = decision.unknown
+    return record
+
+
+class Places:
+    """The origin and registrable domain of record URLs, remembered by host."""
+
+    def __init__(self) -> None:
+        self._origins: dict[tuple[str, str], str] = {}
+        self._domains: dict[str, str] = {}
+
+    def origin(self, url: str | None) -> tuple[str | None, str | None]:
+        """The origin of *url*, or ``None`` and why it cannot be decided."""
+        if not url:
+            return None, "no URL in the record"
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            return None, "not a valid URL"
+        key = (parts.scheme, parts.netloc)
+        origin = self._origins.get(key)
+        if origin is not None:
+            return origin, None
+        try:
+            parts.port  # noqa: B018 - raises on a port out of range
+        except ValueError:
+            return None, "not a valid URL"
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+            return None, "not an http(s) URL"
+        origin = self._origins[key] = origin_from_parts(parts)
+        return origin, None
+
+    def domain(self, origin: str, url: str) -> str:
+        """The registrable domain of *url*, whose origin is *origin* (the origin if none)."""
+        domain = self._domains.get(origin)
+        if domain is None:
+            domain = self._domains[origin] = registrable_domain(url) or origin
+        return domain

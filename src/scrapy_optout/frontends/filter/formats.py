@@ -50,6 +50,7 @@ __all__ = [
     "Record",
     "detect_format",
     "dig",
+    "headers_of",
 ]
 
 WARC_PROVENANCE_HEADER = "WARC-Optout-Provenance"
@@ -111,7 +112,8 @@ def dig(data: Mapping[str, Any], dotted: str) -> Any:
     return value
 
 
-def _headers_of(value: Any) -> dict[str, list[str]] | None:
+def headers_of(value: Any) -> dict[str, list[str]] | None:
+    """HTTP headers as ``{name: [values]}``, from a mapping or ``[[name, value], ...]``."""
     if isinstance(value, Mapping):
         out: dict[str, list[str]] = {}
         for name, item in value.items():
@@ -204,7 +206,7 @@ class JsonLines(DatasetFormat):
             if isinstance(ident, str | int) and not isinstance(ident, bool)
             else f"{name}:{index + 1}",
             url if isinstance(url, str) else None,
-            _headers_of(data["headers"]) if "headers" in data else None,
+            headers_of(data["headers"]) if "headers" in data else None,
             html.encode("utf-8", "surrogatepass") if isinstance(html, str) else None,
             (line, data if previous is not None else None),
             previous if isinstance(previous, dict) else None,

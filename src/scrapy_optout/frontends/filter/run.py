@@ -32,10 +32,16 @@ from collections import Counter, OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
 from scrapy_optout.exceptions import ConfigurationError
-from scrapy_optout.frontends.filter.decide import Decision, decide_record, provenance
+from scrapy_optout.frontends.filter.decide import (
+    DATASET_STAGE,
+    Decision,
+    Places,
+    decide_record,
+    ledger_record,
+    provenance,
+)
 from scrapy_optout.frontends.filter.formats import (
     COMPANION,
     FORMATS,
@@ -50,16 +56,14 @@ from scrapy_optout.frontends.filter.formats import (
 from scrapy_optout.frontends.filter.policies import LIVE, PolicySource
 from scrapy_optout.policy.evaluate import Evaluator
 from scrapy_optout.policy.snapshot import isoformat, utcnow
-from scrapy_optout.policy.urls import origin_from_parts, origin_of, registrable_domain
+from scrapy_optout.policy.urls import origin_of
 from scrapy_optout.stores.ledger import Ledger, read_ledger
-from scrapy_optout.stores.record import SCHEMA_VERSION
 from scrapy_optout.verdict import Purpose
 
 __all__ = ["DATASET_STAGE", "filter_dataset"]
 
 logger = logging.getLogger(__name__)
 
-DATASET_STAGE = "dataset"
 #: Records per batch, the unit of a checkpoint.
 BATCH_SIZE = 5000
 #: Record ids remembered per input, for WARC records that refer to earlier ones.
@@ -176,12 +180,11 @@ class DatasetFilter:
             for line in read_ledger(self.ledger.path):
                 if line.get("stage") == DATASET_STAGE and isinstance(line.get("index"), int):
                     self.recorded.add((str(line.get("input")), line["index"]))
-        self._domains: dict[str, str] = {}
+        self.places = Places()
         # Policy file lists whose bodies are in the evidence store (kept alive: keyed by id).
         self._evidenced: dict[int, list[Any]] = {}
         self._time_member = ""
         self._entries: dict[tuple[int, str, bool, str], str] = {}
-        self._origins: dict[tuple[str, str], str] = {}
         # Verdicts of the input's latest records, by id, for WARC records that refer to them.
         self._remembered: OrderedDict[str, bool] = OrderedDict()
         self._remember = False
@@ -256,39 +259,12 @@ class DatasetFilter:
         info.update({k: counts.numbers[k] for k in Counts.NUMBERS})
         return info
 
-    def _place(self, url: str | None) -> tuple[str | None, str | None]:
-        """The origin of *url*, or why it cannot be decided."""
-        if not url:
-            return None, "no URL in the record"
-        try:
-            parts = urlsplit(url)
-        except ValueError:
-            return None, "not a valid URL"
-        key = (parts.scheme, parts.netloc)
-        origin = self._origins.get(key)
-        if origin is not None:
-            return origin, None
-        try:
-            parts.port  # noqa: B018 - raises on a port out of range
-        except ValueError:
-            return None, "not a valid URL"
-        if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-            return None, "not an http(s) URL"
-        origin = self._origins[key] = origin_from_parts(parts)
-        return origin, None
-
-    def _domain(self, origin: str, url: str) -> str:
-        domain = self._domains.get(origin)
-        if domain is None:
-            domain = self._domains[origin] = registrable_domain(url) or origin
-        return domain
-
     def _run_batch(self, batch: Batch, name: str) -> tuple[Counts, list[tuple[Record, str | None]]]:
         counts = Counts()
         places: dict[int, tuple[str | None, str | None]] = {}
         for item in batch.items:
             if isinstance(item, Record) and item.role != PASSTHROUGH:
-                places[item.index] = self._place(item.url)
+                places[item.index] = self.places.origin(item.url)
         self.source.prepare(origin for origin, _ in places.values() if origin is not None)
         # One decision time per batch: provenance entries of one origin are then shared.
         self._time_member = f'{{"time":"{isoformat(utcnow())}",'
@@ -372,7 +348,7 @@ class DatasetFilter:
         if decision.origin_only:
             n["origin_only"] += 1
         url = decision.url
-        domain = self._domain(origin, url) if origin is not None else "(unknown)"
+        domain = self.places.domain(origin, url) if origin is not None else "(unknown)"
         assessment = decision.assessment
         if assessment is not None and id(assessment.files) not in self._evidenced:
             self.ledger.store_evidence(assessment.files)
@@ -406,36 +382,17 @@ class DatasetFilter:
         self.ledger.write(record)
 
     def _ledger_record(self, item: Record, decision: Decision, name: str) -> dict[str, Any]:
-        url = decision.url
-        verdict = decision.verdict
-        record: dict[str, Any] = {
-            "v": SCHEMA_VERSION,
-            "time": isoformat(utcnow()),
-            "url": url,
-            "origin": origin_of(url) if decision.assessment is not None else None,
-            "domain": self._domain(origin_of(url), url)
-            if decision.assessment is not None
-            else None,
-            "stage": DATASET_STAGE,
-            "purpose": str(self.purpose),
-            "verdict": "reserved",
-            "mode": "enforce",
-            "reasons": [f.reason() for f in verdict.reasons] if verdict is not None else [],
-            "evidence": decision.assessment.evidence if decision.assessment is not None else [],
-            "spider": None,
-            "token": self.evaluator.token,
-            "user_agent": self.evaluator.user_agent,
-            "record_id": item.id,
-            "input": name,
-            "index": item.index,
-            "level": decision.stage,
-            "policies": self.mode,
-        }
-        if decision.origin_only:
-            record["origin_only"] = True
-        if decision.unknown is not None:
-            record["unknown"] = decision.unknown
-        return record
+        origin = origin_of(decision.url) if decision.assessment is not None else None
+        return ledger_record(
+            decision,
+            self.purpose,
+            self.evaluator,
+            origin=origin,
+            domain=self.places.domain(origin, decision.url) if origin is not None else None,
+            record_id=item.id,
+            policies=self.mode,
+            where={"input": name, "index": item.index},
+        )
 
     def close(self) -> None:
         self.ledger.close()
