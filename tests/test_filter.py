@@ -376,3 +376,29 @@ def test_bad_usage_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     shard.write_text("{}\n")
     assert main(["filter", str(shard), "-o", str(tmp_path), "--policies", str(tmp_path / "x")]) == 2
     assert main(["filter", str(shard), "-o", str(tmp_path / "o"), "--workers", "0"]) == 2
+
+
+def test_a_registry_declaration_removes_the_records_it_covers(tmp_path: Path, sites: Sites) -> None:
+    shard = write_jsonl(sites, tmp_path / "shard.jsonl")
+    (declared,) = [p for p in sites.pages if p.site == "open" and p.path == "/a.html"]
+    registry = tmp_path / "registry.jsonl"
+    declaration = {
+        "url": sites.url(declared),
+        "purposes": ["train"],
+        "declared_by": "Alice Example",
+        "declared_at": "2026-11-30",
+    }
+    registry.write_text(json.dumps(declaration) + "\n")
+    out = tmp_path / "out"
+    args = [str(shard), "-o", str(out), "--user-agent", TEST_UA, "--quiet"]
+    assert main(["filter", *args, "--registry", str(registry)]) == 0
+    expected = set(sites.expected_removed(full=False)) | {sites.ident(declared)}
+    ledger = {r["record_id"]: r for r in read_ledger(out / "ledger.jsonl")}
+    assert set(ledger) == expected
+    (reason,) = ledger[sites.ident(declared)]["reasons"]
+    assert reason["signal"] == "registry"
+    kept = {r["id"] for r in kept_jsonl(out / "kept" / "shard.jsonl")}
+    assert kept == sites.idents() - expected
+    # A registry path that names no file is an error, not an empty registry.
+    missing = tmp_path / "none.jsonl"
+    assert main(["filter", *args, "-o", str(tmp_path / "out2"), "--registry", str(missing)]) == 2

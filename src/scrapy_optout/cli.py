@@ -133,6 +133,7 @@ def _filter_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
     dataset.add_argument(
         "--url-field", metavar="F", default="url", help="field with the URL (dotted: metadata.url)"
     )
+    _registry_arg(dataset)
     dataset.add_argument(
         "--policies",
         metavar="live|DIR",
@@ -393,6 +394,10 @@ def _filter(args: argparse.Namespace) -> int:
     from scrapy_optout.frontends.check import DEFAULT_USER_AGENT
     from scrapy_optout.frontends.filter import filter_dataset
 
+    missing = _missing_registry(args.registry)
+    if missing is not None:
+        print(f"optout filter: error: no such registry file: {missing}", file=sys.stderr)
+        return EXIT_ERROR
     summary = filter_dataset(
         args.inputs,
         args.out,
@@ -405,6 +410,7 @@ def _filter(args: argparse.Namespace) -> int:
         unknown=args.unknown,
         batch_size=args.batch_size,
         progress=not args.quiet,
+        registry=args.registry or (),
     )
     changed = summary["changed"]["newly_reserved"]
     print(

@@ -55,9 +55,11 @@ from scrapy_optout.frontends.filter.formats import (
 )
 from scrapy_optout.frontends.filter.policies import LIVE, PolicySource
 from scrapy_optout.policy.evaluate import Evaluator
+from scrapy_optout.policy.registries import Registries
 from scrapy_optout.policy.snapshot import isoformat, utcnow
 from scrapy_optout.policy.urls import origin_of
 from scrapy_optout.stores.ledger import Ledger, read_ledger
+from scrapy_optout.stores.registries import REGISTRY_KIND, REGISTRY_LIMITS, load_registries
 from scrapy_optout.verdict import Purpose
 
 __all__ = ["DATASET_STAGE", "filter_dataset"]
@@ -164,11 +166,14 @@ class DatasetFilter:
         keep_unknown: bool,
         batch_size: int,
         mode: str,
+        registries: Registries | None = None,
     ) -> None:
         self.out = out
         self.source = source
         self.purpose = purpose
-        self.evaluator = Evaluator(user_agent, reserve_unknown=not keep_unknown)
+        self.evaluator = Evaluator(
+            user_agent, reserve_unknown=not keep_unknown, registries=registries
+        )
         self.url_field = url_field
         self.keep_unknown = keep_unknown
         self.batch_size = batch_size
@@ -456,6 +461,7 @@ def filter_dataset(
     unknown: str = "allow",
     batch_size: int = BATCH_SIZE,
     progress: bool = False,
+    registry: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Filter *inputs* into the folder *out*; returns the summary (also in ``summary.json``).
 
@@ -464,6 +470,9 @@ def filter_dataset(
     *captures*, when given, replaces both. *unknown* (``"allow"`` or
     ``"reserve"``) says what becomes of a record that cannot be decided, and of
     an ai.txt or ``tdmrep.json`` that could not be read (as ``OPTOUT_UNKNOWN``).
+    *registry* names opt-out registries (paths or http(s) URLs, as
+    ``OPTOUT_REGISTRY``): a declaration covering a record's URL, domain or body
+    removes it with signal ``registry``.
     """
     purpose = Purpose(purpose)
     if unknown not in ("allow", "reserve"):
@@ -499,6 +508,7 @@ def filter_dataset(
         user_agent=user_agent,
         url_field=url_field,
         keep_unknown=unknown == "allow",
+        registries=_registries(registry, user_agent) if registry else None,
         batch_size=batch_size,
         mode=mode,
     )
@@ -561,3 +571,13 @@ def _summary(
         },
         "inputs": reports,
     }
+
+
+def _registries(sources: Sequence[str], user_agent: str) -> Registries:
+    """The opt-out registries *sources*, URLs fetched on the fetch contract."""
+    from scrapy_optout.frontends.http import HttpFetcher
+
+    fetcher = HttpFetcher(user_agent)
+    return load_registries(
+        list(sources), lambda url: fetcher.file_at(url, REGISTRY_KIND, REGISTRY_LIMITS)
+    )
