@@ -232,6 +232,28 @@ def body_kinds(
         if mime in _VAGUE or (mime in _GENERIC and guessed is False):
             return ALL_KINDS
         return _NONE
+    last = _last_body
+    if last[2] is body and last[0] == content_type and last[1] == url:
+        return last[3]  # the same response, asked again by another step of its stage
     if mime in _GENERIC and guessed is False and _scrapy_sees_html(body):
         kinds.add(BodyKind.HTML)
-    return frozenset(kinds) | sniff(body)
+    found = frozenset(kinds) | sniff(body)
+    _remember(content_type, url, body, found)
+    return found
+
+
+# The last body judged, with its kinds: one response is asked about by several
+# steps of its body stage in a row (RSL links, then the stage itself). Bytes are
+# immutable, so the same object with the same type and URL has the same kinds;
+# the tuple is replaced whole, so a reader in another thread sees one consistent entry.
+_last_body: tuple[str | None, str, bytes | None, frozenset[BodyKind]] = (
+    None,
+    "",
+    None,
+    frozenset(),
+)
+
+
+def _remember(content_type: str | None, url: str, body: bytes, kinds: frozenset[BodyKind]) -> None:
+    global _last_body
+    _last_body = (content_type, url, body, kinds)
