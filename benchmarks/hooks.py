@@ -63,9 +63,10 @@ def measure(number: int = 5000) -> dict[str, Any]:
     from scrapy.utils.test import get_crawler
 
     from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
-    from scrapy_optout.scrapy.middleware import OptOutMiddleware, OptOutSpiderMiddleware
+    from scrapy_optout.scrapy.middleware import OptOutMiddleware
     from scrapy_optout.scrapy.pipeline import OptOutPipeline
     from scrapy_optout.scrapy.runtime import OptOutCore
+    from scrapy_optout.scrapy.spidermw import OptOutSpiderMiddleware
 
     tmp = tempfile.mkdtemp(prefix="optout-hooks-")
     crawler = get_crawler(

@@ -82,7 +82,7 @@ __all__ = [
 _LAZY = {
     "Addon": "scrapy_optout.scrapy.addon",
     "OptOutMiddleware": "scrapy_optout.scrapy.middleware",
-    "OptOutSpiderMiddleware": "scrapy_optout.scrapy.middleware",
+    "OptOutSpiderMiddleware": "scrapy_optout.scrapy.spidermw",
     "OptOutPipeline": "scrapy_optout.scrapy.pipeline",
     "ReservedContent": "scrapy_optout.scrapy.exceptions",
     "RefusedScheme": "scrapy_optout.scrapy.exceptions",
@@ -102,8 +102,9 @@ if TYPE_CHECKING:
         ReservedContent,
         ReservedItem,
     )
-    from scrapy_optout.scrapy.middleware import OptOutMiddleware, OptOutSpiderMiddleware
+    from scrapy_optout.scrapy.middleware import OptOutMiddleware
     from scrapy_optout.scrapy.pipeline import OptOutPipeline
+    from scrapy_optout.scrapy.spidermw import OptOutSpiderMiddleware
 
 
 def __getattr__(name: str) -> Any:

@@ -13,13 +13,9 @@ from scrapy.exceptions import StopDownload
 from scrapy.http import Headers, HtmlResponse, Response
 
 from scrapy_optout.scrapy.exceptions import InvalidOptOutMeta
-from scrapy_optout.scrapy.middleware import (
-    OptOutMiddleware,
-    OptOutSpiderMiddleware,
-    RefusedScheme,
-    ReservedContent,
-)
+from scrapy_optout.scrapy.middleware import OptOutMiddleware, RefusedScheme, ReservedContent
 from scrapy_optout.scrapy.signals import content_excluded
+from scrapy_optout.scrapy.spidermw import OptOutSpiderMiddleware
 from unit.support import lines, run
 
 RESERVED = "http://example.com/private/a"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from scrapy_optout.scrapy.middleware import OptOutMiddleware, OptOutSpiderMiddleware
+from scrapy_optout.scrapy.middleware import OptOutMiddleware
 from scrapy_optout.scrapy.pipeline import OptOutPipeline
+from scrapy_optout.scrapy.spidermw import OptOutSpiderMiddleware
 
 if TYPE_CHECKING:
     from scrapy.settings import Settings
