@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from scrapy_optout.protocols import rsl
+from scrapy_optout.protocols.linkheader import parse_link_header
 from scrapy_optout.protocols.rsl import RslDocument, evaluate
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, decide
 
@@ -352,7 +353,7 @@ def test_license_lines_of_robots_txt() -> None:
 
 
 def test_link_header_syntax() -> None:
-    links = rsl.parse_link_header(
+    links = parse_link_header(
         [
             '<https://a.example/l.xml>; rel="license"; type="application/rsl+xml", '
             '</next>; rel=next; title="a, b; c"',
@@ -464,6 +465,6 @@ def test_xml_shaped_input_never_raises(parts: list[str], path: str) -> None:
 @given(st.text(max_size=400))
 def test_discovery_never_raises(text: str) -> None:
     rsl.license_urls(text)
-    rsl.parse_link_header([text])
+    parse_link_header([text])
     rsl.link_licenses([text], base="https://s.example/")
     rsl.html_licenses(text.encode("utf-8", "surrogatepass") + b"rsl+xml", base="https://s.example/")
