@@ -111,6 +111,41 @@ class PolicyFile:
             data["headers"] = self.header_lists()
         return data
 
+    def state(self) -> dict[str, Any]:
+        """What a store keeps of this file besides its body, as JSON-ready values.
+
+        ``problem`` is left out: it is derived again when the body is parsed.
+        Read back with :meth:`kept_headers` for the headers.
+        """
+        state: dict[str, Any] = {
+            "kind": self.kind,
+            "url": self.url,
+            "status": self.status,
+            "sha256": self.sha256,
+            "fetched_at": self._fetched_at_text or self._format_fetched_at(),
+            "error": self.error,
+            "final_url": self.final_url,
+            "content_type": self.content_type,
+            "truncated": self.truncated,
+        }
+        if self.headers:
+            state["headers"] = [list(pair) for pair in self.headers]
+        return state
+
+    @staticmethod
+    def kept_headers(state: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+        """The ``headers`` of a :meth:`state`, the malformed pairs left out."""
+        pairs = state.get("headers")
+        if not isinstance(pairs, list):
+            return ()
+        return tuple(
+            (pair[0], pair[1])
+            for pair in pairs
+            if isinstance(pair, list)
+            and len(pair) == 2
+            and all(isinstance(part, str) for part in pair)
+        )
+
 
 class Licence:
     """An RSL licence document as fetched, parsed on first use.

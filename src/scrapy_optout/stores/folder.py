@@ -31,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile, isoformat
+from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 from scrapy_optout.policy.urls import AI_TXT, ROBOTS_TXT, TDMREP_JSON
 
 __all__ = ["SnapshotFolder"]
@@ -96,19 +96,7 @@ class SnapshotFolder:
             body_path = self.bodies_dir / policy_file.sha256
             if not body_path.is_file():
                 _atomic_write(body_path, policy_file.body)
-            files.append(
-                {
-                    "kind": policy_file.kind,
-                    "url": policy_file.url,
-                    "status": policy_file.status,
-                    "sha256": policy_file.sha256,
-                    "fetched_at": isoformat(policy_file.fetched_at),
-                    "error": policy_file.error,
-                    "final_url": policy_file.final_url,
-                    "content_type": policy_file.content_type,
-                    "truncated": policy_file.truncated,
-                }
-            )
+            files.append(policy_file.state())
         snapshot = {"v": SNAPSHOT_VERSION, "origin": policy.origin, "files": files}
         data = json.dumps(snapshot, ensure_ascii=False, indent=1).encode("utf-8")
         _atomic_write(self.origins_dir / f"{_key(policy.origin)}.json", data)
@@ -163,6 +151,7 @@ class SnapshotFolder:
             final_url=_text(entry.get("final_url")),
             content_type=_text(entry.get("content_type")),
             truncated=entry.get("truncated") is True,
+            headers=PolicyFile.kept_headers(entry),
         )
 
     @staticmethod

@@ -64,7 +64,7 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from scrapy_optout.exceptions import ConfigurationError, PolicyStoreError
-from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile, isoformat
+from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
 from scrapy_optout.policy.urls import without_password
 from scrapy_optout.stores.base import (
     DEFAULT_ERROR_TTL,
@@ -463,7 +463,7 @@ class RedisPolicyStore(PolicyStore):
         snapshot = {
             "v": SNAPSHOT_VERSION,
             "origin": policy.origin,
-            "files": [_file_state(f) for f in files],
+            "files": [f.state() for f in files],
         }
         keys = [self.key("policy", policy.origin), self.key("lease", policy.origin)]
         keys += [self.key("body", digest) for digest in bodies]
@@ -500,21 +500,6 @@ class RedisPolicyStore(PolicyStore):
             return None
 
 
-def _file_state(policy_file: PolicyFile) -> dict[str, Any]:
-    """What is kept of a policy file besides its body (``problem`` is derived again)."""
-    return {
-        "kind": policy_file.kind,
-        "url": policy_file.url,
-        "status": policy_file.status,
-        "sha256": policy_file.sha256,
-        "fetched_at": isoformat(policy_file.fetched_at),
-        "error": policy_file.error,
-        "final_url": policy_file.final_url,
-        "content_type": policy_file.content_type,
-        "truncated": policy_file.truncated,
-    }
-
-
 def _policy_file(state: dict[str, Any], body: bytes) -> PolicyFile:
     status = state["status"]
     if status is not None and not isinstance(status, int):
@@ -529,4 +514,5 @@ def _policy_file(state: dict[str, Any], body: bytes) -> PolicyFile:
         final_url=state.get("final_url"),
         content_type=state.get("content_type"),
         truncated=bool(state.get("truncated")),
+        headers=PolicyFile.kept_headers(state),
     )
