@@ -52,7 +52,7 @@ from scrapy_optout.protocols import (
     tdmrep,
 )
 from scrapy_optout.protocols.agents import AgentCatalogue
-from scrapy_optout.protocols.html import head_meta
+from scrapy_optout.protocols.html import head_meta, may_name_meta
 from scrapy_optout.protocols.patterns import normalise_path
 from scrapy_optout.protocols.robots.parsing import ROBOTS_PATH
 from scrapy_optout.protocols.sniff import BodyKind
@@ -195,6 +195,14 @@ class Evaluator:
     ) -> None:
         self.user_agent = user_agent
         self.token = robots.product_token(user_agent)
+        # The <meta> names the body stage reads (noai and TDMRep), as bytes
+        # for html.may_name_meta; a token that is not ASCII leaves the test out.
+        token = self.token.strip().lower()
+        self._meta_names: tuple[bytes, ...] | None = (
+            (b"robots", b"tdm-reservation", b"tdm-policy", *([token.encode()] if token else []))
+            if token.isascii()
+            else None
+        )
         self.extra_agents = tuple(extra_agents)
         self.reserve_unknown = reserve_unknown
         base = catalogue if catalogue is not None else AgentCatalogue.default()
@@ -248,7 +256,46 @@ class Evaluator:
                 assessment._verdicts = plan.verdicts  # the same for every URL
                 return assessment
             steps = plan.steps
+            if plan.single is not None:
+                return self._assess_single(policy, url, plan)
         return self._assess(policy, url, steps)
+
+    def _assess_single(self, policy: OriginPolicy, url: str, plan: _OriginPlan) -> Assessment:
+        """The origin stage when one signal alone tells URLs apart (:attr:`_OriginPlan.single`).
+
+        Its findings for most URLs are one of a few shared tuples; the other
+        signals' findings and the verdicts are worked out once per tuple.
+        """
+        assert plan.single is not None
+        index, step = plan.single
+        outcome = step(self, policy, url)
+        memo = plan.memo
+        known = memo.get(id(outcome.findings))
+        if known is None or known[0] is not outcome.findings:
+            if len(memo) >= _MEMO_SIZE:
+                memo.clear()
+            steps = (*plan.steps[:index], outcome, *plan.steps[index + 1 :])
+            template = self._assess(policy, url, steps)
+            known = memo[id(outcome.findings)] = (
+                outcome.findings,  # held, so that its id() is not reused meanwhile
+                tuple(template.findings),
+                template.tdm,
+                template.tdm_assumed,
+                _SharedVerdicts(),
+            )
+        _, found, tdm, assumed, verdicts = known
+        assessment = Assessment(
+            url,
+            Stage.ORIGIN,
+            list(found),
+            tdm,
+            False,
+            policy.files,
+            tdm_assumed=assumed,
+            token=self.token,
+        )
+        assessment._verdicts = verdicts
+        return assessment
 
     def _assess(
         self, policy: OriginPolicy, url: str, steps: tuple[_Outcome | _Step, ...]
@@ -279,7 +326,7 @@ class Evaluator:
 
     def _robots(self, policy: OriginPolicy, url: str) -> _Outcome:
         rf = policy.robots_file
-        found = robots.evaluate(
+        found = robots.shared_findings(
             policy.robots,
             url,
             status=rf.status,
@@ -465,19 +512,26 @@ class Evaluator:
             if _mentions_rsl(body):
                 found, files = self._page_licences(body, url, encoding, licences, found, files)
             # Robots meta counts anywhere in the page (as search engines read it);
-            # TDMRep places its meta in the head.
-            metas = head_meta(
-                body,
-                encoding=_scan_encoding(body, encoding),
-                limit=BODY_SCAN_LIMIT,
-                include_body=True,
+            # TDMRep places its meta in the head. Most pages name none of the
+            # elements read: a test of the bytes spares them the scan.
+            metas = (
+                head_meta(
+                    body,
+                    encoding=_scan_encoding(body, encoding),
+                    limit=BODY_SCAN_LIMIT,
+                    include_body=True,
+                )
+                if self._meta_names is None
+                or may_name_meta(body, self._meta_names, limit=BODY_SCAN_LIMIT)
+                else []
             )
-            found += noai.meta_findings(metas, token=self.token, is_image=False, source=url)
-            images = noai.image_findings(
-                hdrs.get("x-robots-tag", []), metas, token=self.token, source=url
-            )
-            head = [m for m in metas if m.in_head]
-            tdm = tdmrep.resolve(tdm, tdmrep.meta_value(head, source=url))
+            xrt = hdrs.get("x-robots-tag")
+            if metas:
+                found += noai.meta_findings(metas, token=self.token, is_image=False, source=url)
+                head = [m for m in metas if m.in_head]
+                tdm = tdmrep.resolve(tdm, tdmrep.meta_value(head, source=url))
+            if metas or xrt:
+                images = noai.image_findings(xrt or [], metas, token=self.token, source=url)
         if BodyKind.PDF in kinds or BodyKind.EPUB in kinds:
             tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, kinds=kinds, source=url))
         if (BodyKind.MEDIA in kinds or BodyKind.PDF in kinds) and BodyKind.HTML not in kinds:
@@ -660,6 +714,8 @@ class _Outcome(NamedTuple):
 
 
 _NOTHING = _Outcome(())
+#: Entries of an origin plan's memo (:meth:`Evaluator._assess_single`).
+_MEMO_SIZE = 64
 _Step = Callable[[Evaluator, OriginPolicy, str], _Outcome]
 
 
@@ -674,7 +730,7 @@ class _OriginPlan:
     shared by every assessment made from it.
     """
 
-    __slots__ = ("fixed", "identity", "steps", "verdicts")
+    __slots__ = ("fixed", "identity", "memo", "single", "steps", "verdicts")
 
     def __init__(self, evaluator: Evaluator, policy: OriginPolicy) -> None:
         self.identity = evaluator._identity
@@ -686,6 +742,13 @@ class _OriginPlan:
         self.fixed: _Outcome | None = None
         self.verdicts: _SharedVerdicts | None = None
         outcomes = [step for step in self.steps if type(step) is _Outcome]
+        # When exactly one signal (most often robots.txt) tells URLs apart: its
+        # position and method, and the assessments' parts by its findings.
+        self.single: tuple[int, _Step] | None = None
+        self.memo: dict[int, tuple[Any, ...]] = {}
+        variable = [(i, s) for i, s in enumerate(self.steps) if not isinstance(s, _Outcome)]
+        if len(variable) == 1:
+            self.single = variable[0]
         if len(outcomes) == len(self.steps):
             tdm = [o.tdm for o in outcomes if o.tdm is not None]
             assumed = [o.assumed for o in outcomes if o.assumed is not None]

@@ -27,7 +27,14 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from html import unescape
 
-__all__ = ["DEFAULT_LIMIT", "HeadElement", "MetaTag", "head_elements", "head_meta"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "HeadElement",
+    "MetaTag",
+    "head_elements",
+    "head_meta",
+    "may_name_meta",
+]
 
 #: Default number of bytes of a document that :func:`head_meta` looks at.
 DEFAULT_LIMIT = 512 * 1024
@@ -116,28 +123,12 @@ _HEAD_SCAN = re.compile(
 # The encodings of the WHATWG Encoding Standard, by Python codec name. Labels
 # naming anything else (Python-only codecs such as "rot13" or "idna") are not
 # trusted: a document cannot choose an arbitrary Python codec for us.
+# Written as the names codecs.lookup() gives (tests/unit/test_web_encodings.py
+# checks them): looking the labels up here would load some forty codec
+# modules at import time, whether or not a page ever needs one.
 _WEB_ENCODINGS = frozenset(
-    codecs.lookup(label).name
-    for label in (
-        "utf-8",
-        "ibm866",
-        "iso-8859-2",
-        "iso-8859-3",
-        "iso-8859-4",
-        "iso-8859-5",
-        "iso-8859-6",
-        "iso-8859-7",
-        "iso-8859-8",
-        "iso-8859-10",
-        "iso-8859-13",
-        "iso-8859-14",
-        "iso-8859-15",
-        "iso-8859-16",
-        "koi8-r",
-        "koi8-u",
-        "mac-roman",
-        "mac-cyrillic",
-        "cp874",
+    (
+        "big5",
         "cp1250",
         "cp1251",
         "cp1252",
@@ -147,15 +138,33 @@ _WEB_ENCODINGS = frozenset(
         "cp1256",
         "cp1257",
         "cp1258",
-        "gbk",
+        "cp866",
+        "cp874",
+        "euc_jp",
+        "euc_kr",
         "gb18030",
-        "big5",
-        "euc-jp",
-        "iso-2022-jp",
+        "gbk",
+        "iso2022_jp",
+        "iso8859-10",
+        "iso8859-13",
+        "iso8859-14",
+        "iso8859-15",
+        "iso8859-16",
+        "iso8859-2",
+        "iso8859-3",
+        "iso8859-4",
+        "iso8859-5",
+        "iso8859-6",
+        "iso8859-7",
+        "iso8859-8",
+        "koi8-r",
+        "koi8-u",
+        "mac-cyrillic",
+        "mac-roman",
         "shift_jis",
-        "euc-kr",
-        "utf-16-le",
         "utf-16-be",
+        "utf-16-le",
+        "utf-8",
     )
 )
 # The HTML standard reads these labels as windows-1252.
@@ -238,6 +247,37 @@ def head_meta(
                 break  # the head is over, and no <meta> follows in the body
             in_head = False
     return metas
+
+
+#: U+212A KELVIN SIGN in the encodings of :data:`_WEB_ENCODINGS` that have it
+#: (UTF-16 aside): ``"\u212a".lower() == "k"``, the one character outside ASCII
+#: that lower-cases to an ASCII letter.
+_KELVIN_SIGN = (b"\xe2\x84\xaa", b"\x816\xbf2")
+
+
+def may_name_meta(body: bytes, names: Collection[bytes], *, limit: int = DEFAULT_LIMIT) -> bool:
+    """Whether :func:`head_meta` could find a ``<meta>`` named one of *names* in *body*.
+
+    A test on the bytes, many times cheaper than the scan, for the usual page
+    that names none of them: *names* are lower-case ASCII, and ``False`` is
+    given only when no reading of the first *limit* bytes can hold such an
+    element. Every encoding :func:`head_meta` decodes with writes ASCII
+    letters and ``-`` as the same bytes, except UTF-16, whose markup has NUL
+    bytes; a name can also be spelled with a numeric character reference
+    (``&#114;obots``), with ``&fjlig;`` (``fj``), or with U+212A KELVIN SIGN,
+    which lower-cases to ``k`` (in UTF-8 or GB 18030). Any of those, or any of the names in any
+    letter case, anywhere in the bytes, gives ``True``.
+    """
+    data = bytes(body[:limit]) if len(body) > limit else body
+    if b"\x00" in data or b"&#" in data:
+        return True
+    low = data.lower()
+    for name in names:
+        if name in low:
+            return True
+        if b"fj" in name and b"&fjlig" in low:
+            return True
+    return any(b"k" in name for name in names) and any(k in data for k in _KELVIN_SIGN)
 
 
 @dataclass(frozen=True, slots=True)

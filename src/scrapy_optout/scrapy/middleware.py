@@ -175,6 +175,17 @@ def _has_header(headers: Headers, key: bytes) -> bool:
     return key in headers
 
 
+_SIGNAL_TITLES = frozenset(title for title, _ in _SIGNAL_HEADERS[1:])
+
+
+def _carries_signal(headers: Headers) -> bool:
+    """Whether *headers* has a field any signal reads (``Content-Type`` aside)."""
+    if type(headers) is ScrapyHeaders:
+        # Its keys are the normalised (title case) names: one pass in C.
+        return not _SIGNAL_TITLES.isdisjoint(headers)
+    return any(title in headers for title in _SIGNAL_TITLES)
+
+
 #: The header lists of responses that carry no signal header, by their
 #: ``Content-Type`` values: one shared, read-only dict per type, not one per response.
 _TYPE_ONLY: dict[tuple[bytes, ...], dict[str, list[str]]] = {}
@@ -359,6 +370,10 @@ class OptOutMiddleware:
             # cannot exceed it without expanding beyond it.
             meta["download_maxsize"] = cap
             meta[_CAP_KEY] = True
+        if not core.media_guard and not _carries_signal(headers):
+            # Nothing here can stop the download (the origin stage let it go):
+            # the headers stage is worked out with the status in process_response.
+            return
         evaluator = core.evaluator_for(request)
         if evaluator.token != prior.token:
             # Sent as another identity than the one judged before it left: judged

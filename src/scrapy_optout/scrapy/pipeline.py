@@ -48,7 +48,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
-from itemadapter import ItemAdapter
 from scrapy import Request
 from scrapy.exceptions import DropItem, NotConfigured
 from scrapy.http.request import NO_CALLBACK
@@ -71,6 +70,7 @@ from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, clip, decide
 if TYPE_CHECKING:
     from typing import Self
 
+    from itemadapter import ItemAdapter
     from scrapy.crawler import Crawler
 
 CONVENTIONAL_FIELDS = ("file_urls", "image_urls")
@@ -304,7 +304,7 @@ class OptOutPipeline:
 
     def _source_urls(self, item: Any) -> Iterator[tuple[str, str]]:
         # A plain dict needs no adapter (and most items are plain dicts).
-        get = item.get if type(item) is dict else ItemAdapter(item).get
+        get = item.get if type(item) is dict else _adapter(item).get
         for field in self.fields:
             value = get(field)
             if isinstance(value, str):
@@ -358,7 +358,7 @@ class OptOutPipeline:
         ]
 
     def _strip(self, item: Any, hits: list[_Hit]) -> None:
-        adapter = ItemAdapter(item)
+        adapter = _adapter(item)
         by_field: dict[str, set[str]] = {}
         for hit in hits:
             if hit.field is not None and hit.raw is not None:
@@ -375,13 +375,25 @@ class OptOutPipeline:
             self._inc("optout/urls_stripped")
 
 
+def _adapter(item: Any) -> ItemAdapter:
+    """An ``ItemAdapter`` for *item*.
+
+    itemadapter is imported on first use: with pydantic installed it loads
+    pydantic too, some ten thousand objects that every full collection of the
+    garbage collector would walk, and a crawl of plain dict items never needs it.
+    """
+    from itemadapter import ItemAdapter
+
+    return ItemAdapter(item)
+
+
 def _set_field(item: Any, entry: dict[str, Any]) -> bool:
     """Set *item*'s ``optout`` field to *entry*; ``False`` when the item has no such field."""
     if isinstance(item, dict):
         item[PROVENANCE_FIELD] = entry
         return True
     try:
-        ItemAdapter(item)[PROVENANCE_FIELD] = entry
+        _adapter(item)[PROVENANCE_FIELD] = entry
     except (KeyError, TypeError):  # no such field, or not an item itemadapter knows
         return False
     return True
@@ -396,6 +408,8 @@ def item_key(item: Any) -> str:
     before later pipelines (the Files pipeline's ``files``) add to it. An object
     itemadapter does not know is hashed by its ``repr()``.
     """
+    from itemadapter import ItemAdapter
+
     if not ItemAdapter.is_item(item):
         return "sha256:" + hashlib.sha256(repr(item).encode("utf-8", "surrogatepass")).hexdigest()
     adapter = ItemAdapter(item)

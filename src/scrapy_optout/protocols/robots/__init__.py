@@ -88,6 +88,7 @@ from scrapy_optout.protocols.robots.evaluation import (
     TRAINING_PURPOSES,
     evaluate,
     is_path_independent,
+    shared_findings,
 )
 from scrapy_optout.protocols.robots.parsing import MAX_BYTES, Group, RobotsTxt, Rule, ValueRule
 
@@ -103,5 +104,6 @@ __all__ = [
     "listed_agents",
     "normalise_agent",
     "product_token",
+    "shared_findings",
     "valid_product_token",
 ]

@@ -182,10 +182,43 @@ def evaluate(
     a 2xx status (a stored copy), and without *robots* either there are no
     findings: robots.txt was not consulted.
     """
+    return list(
+        shared_findings(
+            robots,
+            url,
+            status=status,
+            error=error,
+            token=token,
+            source=source,
+            catalogue=catalogue,
+            extra_tokens=extra_tokens,
+            headers=headers,
+        )
+    )
+
+
+def shared_findings(
+    robots: RobotsTxt | None,
+    url: str,
+    *,
+    status: int | None,
+    error: str | None,
+    token: str,
+    source: str,
+    catalogue: AgentCatalogue | None = None,
+    extra_tokens: Iterable[str] = (),
+    headers: Mapping[str, Sequence[str]] | None = None,
+) -> tuple[Finding, ...]:
+    """:func:`evaluate`, as a tuple that every URL with the same findings shares.
+
+    The same tuple object comes back for every URL that the same rules decide
+    (while the file's findings cache keeps it), so a caller can key its own
+    work on it.
+    """
     if status is None and error is None and robots is not None:
         status = 200  # a parsed file whose fetch status is unknown (a stored copy)
     if error is not None or status is None or not 200 <= status < 300:
-        return list(_fetch_outcome(status, error, source, headers))
+        return _fetch_outcome(status, error, source, headers)
     if robots is None:
         robots = _EMPTY  # a 2xx response without a body to parse
     plan = _plan_for(robots, token, catalogue, extra_tokens)
@@ -232,7 +265,7 @@ def evaluate(
         if len(robots._findings) >= _FINDINGS_CACHE_SIZE:
             robots._findings.clear()
         robots._findings[key] = cached
-    return list(cached)
+    return cached
 
 
 def is_path_independent(
