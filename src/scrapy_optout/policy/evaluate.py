@@ -453,11 +453,12 @@ class Evaluator:
             found += linked
         if status in LICENCE_STATUSES:
             found += licence.licence_findings(status, hdrs, source=url)
-        tdm = tdmrep.resolve(prior.tdm, tdmrep.header_value(hdrs, source=url))
+        header_tdm = tdmrep.header_value(hdrs, source=url)
+        tdm = prior.tdm if header_tdm is None else tdmrep.resolve(prior.tdm, header_tdm)
         # A media body only adds reservations: it is read at the body stage
         # (may_carry_body_signals) but leaves the TDMRep value final.
         final = not sniff.body_kinds(_content_type(hdrs), url) & sniff.TDMREP_KINDS
-        return Assessment(
+        assessment = Assessment(
             url,
             Stage.HEADERS,
             found,
@@ -468,6 +469,15 @@ class Evaluator:
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )
+        if (
+            not final
+            and tdm is prior.tdm
+            and len(found) == len(prior.findings)
+            and type(prior._verdicts) is _SharedVerdicts
+        ):
+            # Nothing added, TDMRep still pending: the origin stage's verdicts hold.
+            assessment._verdicts = prior._verdicts
+        return assessment
 
     def with_status(self, prior: Assessment, status: int) -> Assessment:
         """*prior* (a headers stage made without the status) with what *status* says.
@@ -673,8 +683,22 @@ def _mentions_rsl(body: bytes) -> bool:
 
     ``rsl+xml`` in any case before ``+xml`` or ``+XML``, in the head (the
     licences are read from there): plain searches, many times faster than
-    one case-insensitive regular expression.
+    one case-insensitive regular expression. The answer for the last body
+    asked about is kept (the adapter asks before the body stage does).
     """
+    last = _LAST_RSL
+    if last and last[0] is body:
+        return last[1]
+    found = _search_rsl(body)
+    _LAST_RSL[:] = (body, found)
+    return found
+
+
+#: The last body :func:`_mentions_rsl` was asked about, and its answer.
+_LAST_RSL: list[Any] = []
+
+
+def _search_rsl(body: bytes) -> bool:
     end = rsl.MAX_BYTES
     for opening in (b"<body", b"<BODY", b"<Body"):
         found = body.find(opening, 0, end)

@@ -275,9 +275,11 @@ def may_name_meta(body: bytes, names: Collection[bytes], *, limit: int = DEFAULT
     for name in names:
         if name in low:
             return True
-        if b"fj" in name and b"&fjlig" in low:
-            return True
-    return any(b"k" in name for name in names) and any(k in data for k in _KELVIN_SIGN)
+    if b"&fjlig" in low and any(b"fj" in name for name in names):
+        return True
+    return (_KELVIN_SIGN[0] in data or _KELVIN_SIGN[1] in data) and any(
+        b"k" in name for name in names
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -204,7 +204,7 @@ def _header_lists(headers: Headers) -> dict[str, list[str]]:
         ctype = dict.get(headers, b"Content-Type")
         key = tuple(ctype) if ctype else ()
         found = None
-        for title, name in _SIGNAL_HEADERS[1:]:
+        for title, name in _SIGNAL_HEADERS[1:] if _carries_signal(headers) else ():
             values = dict.get(headers, title)
             if values:
                 if found is None:
