@@ -686,16 +686,17 @@ def _mentions_rsl(body: bytes) -> bool:
     one case-insensitive regular expression. The answer for the last body
     asked about is kept (the adapter asks before the body stage does).
     """
+    global _LAST_RSL
     last = _LAST_RSL
-    if last and last[0] is body:
+    if last is not None and last[0] is body:
         return last[1]
     found = _search_rsl(body)
-    _LAST_RSL[:] = (body, found)
+    _LAST_RSL = (body, found)
     return found
 
 
 #: The last body :func:`_mentions_rsl` was asked about, and its answer.
-_LAST_RSL: list[Any] = []
+_LAST_RSL: tuple[bytes, bool] | None = None
 
 
 def _search_rsl(body: bytes) -> bool:
