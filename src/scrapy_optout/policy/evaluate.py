@@ -195,13 +195,12 @@ class Evaluator:
     ) -> None:
         self.user_agent = user_agent
         self.token = robots.product_token(user_agent)
-        # The <meta> names the body stage reads (noai and TDMRep), as bytes
-        # for html.may_name_meta; a token that is not ASCII leaves the test out.
+        # The <meta> names the body stage reads (noai and TDMRep: "tdm-"
+        # covers both of its names), as bytes for html.may_name_meta; a token
+        # that is not ASCII leaves the test out.
         token = self.token.strip().lower()
         self._meta_names: tuple[bytes, ...] | None = (
-            (b"robots", b"tdm-reservation", b"tdm-policy", *([token.encode()] if token else []))
-            if token.isascii()
-            else None
+            (b"robots", b"tdm-", *([token.encode()] if token else [])) if token.isascii() else None
         )
         self.extra_agents = tuple(extra_agents)
         self.reserve_unknown = reserve_unknown

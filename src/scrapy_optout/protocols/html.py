@@ -269,17 +269,21 @@ def may_name_meta(body: bytes, names: Collection[bytes], *, limit: int = DEFAULT
     letter case, anywhere in the bytes, gives ``True``.
     """
     data = bytes(body[:limit]) if len(body) > limit else body
-    if b"\x00" in data or b"&#" in data:
+    # Single bytes first (memchr); the longer searches only where they can hit.
+    if b"\x00" in data:
+        return True
+    if b"&" in data and (
+        b"&#" in data or (b"&fjlig" in data and any(b"fj" in name for name in names))
+    ):
+        return True
+    if (
+        any(b"k" in name for name in names)
+        and (b"\xe2" in data or b"\x81" in data)
+        and (_KELVIN_SIGN[0] in data or _KELVIN_SIGN[1] in data)
+    ):
         return True
     low = data.lower()
-    for name in names:
-        if name in low:
-            return True
-    if b"&fjlig" in low and any(b"fj" in name for name in names):
-        return True
-    return (_KELVIN_SIGN[0] in data or _KELVIN_SIGN[1] in data) and any(
-        b"k" in name for name in names
-    )
+    return any(name in low for name in names)
 
 
 @dataclass(frozen=True, slots=True)

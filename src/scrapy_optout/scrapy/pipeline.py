@@ -61,7 +61,7 @@ from scrapy_optout.scrapy.exceptions import (
     ReservedItem,
 )
 from scrapy_optout.scrapy.policystore import stats_counter
-from scrapy_optout.scrapy.runtime import META_PROBE, ItemSource, MediaGuard, OptOutCore
+from scrapy_optout.scrapy.runtime import META_PROBE, META_SOURCE, ItemSource, MediaGuard, OptOutCore
 from scrapy_optout.scrapy.settings import MEASURE, STRIP
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
 from scrapy_optout.stores.record import LedgerRecord, RecordDetails
@@ -72,6 +72,7 @@ if TYPE_CHECKING:
 
     from itemadapter import ItemAdapter
     from scrapy.crawler import Crawler
+    from scrapy.http import Response
 
 CONVENTIONAL_FIELDS = ("file_urls", "image_urls")
 #: Fields whose URLs the Files and Images pipelines download.
@@ -120,6 +121,15 @@ class OptOutPipeline:
     async def process_item(self, item: Any) -> Any:
         core = self.core
         entry = core.item_sources.pop(id(item), None)
+        if (
+            not self.provenance
+            and type(item) is dict
+            and not any(field in item for field in self.fields)
+            and (entry is None or self._plain_page(*entry))
+        ):
+            # The usual item: no URL to judge, from a page that reserved nothing
+            # and carries no other page's say: nothing to record or change.
+            return item
         sources = core.item_sources_of(*entry) if entry is not None else []
         # The item takes the purpose and mode of the pages it came from; when
         # they differ, each purpose counts and enforcing wins.
@@ -171,6 +181,16 @@ class OptOutPipeline:
         if self.provenance:
             self._attach(item, sources, purposes, measuring, hits, media)
         return item
+
+    def _plain_page(self, response: Response, assessment: Assessment | None) -> bool:
+        """Whether *response* alone speaks for its items and reserves nothing for them."""
+        request = response.request
+        if request is None or META_SOURCE in request.meta:
+            return False
+        return assessment is None or (
+            not assessment.verdict(self.core.purpose_for(request)).reserved
+            and not assessment.image_findings
+        )
 
     async def _media_verdict(
         self,
