@@ -48,6 +48,23 @@ def origin_of(url: str) -> str:
 
 def origin_from_parts(parts: SplitResult | ParseResult) -> str:
     """:func:`origin_of` from an already split (or parsed) URL."""
+    key = (parts.scheme, parts.netloc)
+    origin = _ORIGINS.get(key)
+    if origin is None:
+        origin = _origin(parts)
+        if len(_ORIGINS) >= _ORIGINS_SIZE:
+            _ORIGINS.clear()
+        _ORIGINS[key] = origin
+    return origin
+
+
+#: Origins by the scheme and authority as written: a crawl asks for the
+#: origin of every URL, and its URLs come from few authorities at a time.
+_ORIGINS: dict[tuple[str, str], str] = {}
+_ORIGINS_SIZE = 4096
+
+
+def _origin(parts: SplitResult | ParseResult) -> str:
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     try:

@@ -353,26 +353,36 @@ class OptOutMiddleware:
         if meta.pop(_CAP_KEY, False):
             # Set for an earlier response of this request (redirect, retry).
             meta.pop("download_maxsize", None)
+        signal = _carries_signal(headers)
         if (
-            _has_header(headers, b"Crawler-Price") or _has_header(headers, b"Www-Authenticate")
-        ) and _licence_answer(_header_lists(headers)):
+            signal
+            and (
+                _has_header(headers, b"Crawler-Price") or _has_header(headers, b"Www-Authenticate")
+            )
+            and _licence_answer(_header_lists(headers))
+        ):
             # Most likely a 401 License or 402 answer (of a page, a media file
             # or a policy file): a decision, never retried as an error.
             meta["dont_retry"] = True
         core = self.core
+        cap = self.decompression_cap
+        compressed = (
+            cap and "download_maxsize" not in meta and _has_header(headers, b"Content-Encoding")
+        )
+        if not (signal or compressed or core.media_guard):
+            # Nothing here can stop the download (the origin stage let it go):
+            # the headers stage is worked out with the status in process_response.
+            return
         prior = core.assessments.get(request)
         if prior is None or _skip(request, core.store):
             return
-        cap = self.decompression_cap
-        if cap and "download_maxsize" not in meta and _has_header(headers, b"Content-Encoding"):
+        if compressed:
             # Read by HttpCompressionMiddleware when it expands the body. Scrapy
             # also applies it to the compressed bytes still to come, which
             # cannot exceed it without expanding beyond it.
             meta["download_maxsize"] = cap
             meta[_CAP_KEY] = True
-        if not core.media_guard and not _carries_signal(headers):
-            # Nothing here can stop the download (the origin stage let it go):
-            # the headers stage is worked out with the status in process_response.
+        if not (signal or core.media_guard):
             return
         evaluator = core.evaluator_for(request)
         if evaluator.token != prior.token:
@@ -477,7 +487,7 @@ class OptOutMiddleware:
         core = self.core
         if _skip(request, core.store):
             return response
-        stopped = self._stopped.pop(request, None)
+        stopped = self._stopped.pop(request, None) if self._stopped else None
         if stopped is not None:
             raise stopped
         prior = core.assessments.get(request)
