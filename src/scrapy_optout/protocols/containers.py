@@ -87,6 +87,10 @@ class Walk:
 _BMFF_TYPES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
 
 
+#: How far into a body ``%PDF-`` is looked for (readers accept junk before it).
+PDF_WINDOW = 1024
+
+
 def container_of(body: bytes, content_type: str | None = None) -> Container | None:
     """The container format of *body*, by its first bytes.
 
@@ -108,7 +112,7 @@ def container_of(body: bytes, content_type: str | None = None) -> Container | No
     if head[4:8] in _BMFF_TYPES:
         return Container.BMFF
     # PDF readers accept junk before the header, as sniff.py does.
-    if b"%PDF-" in body[:1024]:
+    if body.find(b"%PDF-", 0, PDF_WINDOW) >= 0:
         return Container.PDF
     return None
 

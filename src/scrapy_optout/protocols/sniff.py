@@ -50,7 +50,7 @@ import re
 from enum import StrEnum
 from urllib.parse import urlsplit
 
-from scrapy_optout.protocols.containers import Container, container_of
+from scrapy_optout.protocols.containers import PDF_WINDOW, Container, container_of
 
 __all__ = ["ALL_KINDS", "TDMREP_KINDS", "BodyKind", "body_kinds", "sniff"]
 
@@ -126,7 +126,7 @@ _EXTENSIONS: dict[str, BodyKind | None] = {
 }  # fmt: skip
 
 # Bytes looked at by each sniffer.
-_PDF_WINDOW = 1024
+_PDF_WINDOW = PDF_WINDOW
 _HTML_WINDOW = 1024
 _SCRAPY_WINDOW = 5000
 
@@ -169,11 +169,14 @@ def _by_extension(url: str) -> BodyKind | bool | None:
 def sniff(body: bytes) -> frozenset[BodyKind]:
     """The kinds *body* looks like from its first bytes, whatever it was labelled."""
     kinds: set[BodyKind] = set()
-    if b"%PDF-" in body[:_PDF_WINDOW]:
+    container = container_of(body)  # Container.PDF: "%PDF-" in the same window
+    if container is Container.PDF or (
+        container is not None and body.find(b"%PDF-", 0, _PDF_WINDOW) >= 0
+    ):
         kinds.add(BodyKind.PDF)
     if body.startswith(_ZIP_MAGIC):
         kinds.add(BodyKind.EPUB)
-    if container_of(body) not in (None, Container.PDF):
+    if container not in (None, Container.PDF):
         kinds.add(BodyKind.MEDIA)
     if _looks_html(body[: _HTML_WINDOW * 2]):
         kinds.add(BodyKind.HTML)

@@ -94,6 +94,7 @@ from scrapy_optout.scrapy.runtime import (
     OptOutCore,
 )
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
+from scrapy_optout.stores.base import PolicyStore
 from scrapy_optout.stores.record import RecordDetails
 from scrapy_optout.verdict import Finding, Stage, Verdict, Where, decide
 
@@ -116,6 +117,7 @@ _THREAD_THRESHOLD = DEFAULT_LIMIT
 
 #: Schemes a site may send the crawler to. ``data:`` reads nothing but the URL.
 SITE_SCHEMES = ("http://", "https://", "data:")
+_WEB_SCHEMES = ("http://", "https://")
 
 
 def _refused(request: Request, start_urls: set[str]) -> bool:
@@ -129,9 +131,11 @@ def _refused(request: Request, start_urls: set[str]) -> bool:
     ``is_start_request`` meta key is not trusted: a spider that copies a start
     response's meta to the links it finds would carry it along.
     """
+    url = request.url
     return (
-        not request.url.lower().startswith(SITE_SCHEMES)
-        and request.url not in start_urls
+        not url.startswith(_WEB_SCHEMES)
+        and not url.lower().startswith(SITE_SCHEMES)
+        and url not in start_urls
         and not request.meta.get(META_SKIP)
     )
 
@@ -241,6 +245,9 @@ class OptOutMiddleware:
             cap = 0  # Scrapy's own limit is already the tighter one
         self.decompression_cap = cap
         self._inc = stats_counter(crawler)
+        # A store whose get() is PolicyStore's own: a snapshot it keeps is
+        # taken without the coroutine (the Redis store has its own get()).
+        self._plain_store = type(self.core.store).get is PolicyStore.get
         # Downloads stopped at the headers stage, with the exception that drops
         # them (ReservedContent, or LedgerFailed when the record could not be
         # written). Kept by request object: a copy (redirect, retry) is a
@@ -278,7 +285,13 @@ class OptOutMiddleware:
             raise
         if core.registry is not None:
             await core.registries_ready()
-        policy = await core.store.get(_origin(request))
+        store = core.store
+        origin = _origin(request)
+        policy = store.cached(origin) if self._plain_store else None
+        if policy is not None:
+            self._inc("optout/cache/hit")  # what store.get() counts
+        else:
+            policy = await store.get(origin)
         assessment = core.evaluator_for(request).origin_stage(policy, request.url)
         core.assessments[request] = assessment
         self._inc("optout/requests_checked")
