@@ -128,9 +128,40 @@ class Assessment:
 
 
 class _SharedVerdicts(dict[Purpose, Verdict]):
-    """Verdicts shared by the origin-stage assessments of one plan, while not final."""
+    """Verdicts shared by the origin-stage assessments of one plan, while not final.
 
-    __slots__ = ()
+    ``final`` holds the verdicts of the final assessments that later stages
+    make from them without adding anything (:func:`_share_verdicts`).
+    """
+
+    __slots__ = ("final",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.final: dict[Purpose, Verdict] | None = None
+
+
+def _share_verdicts(assessment: Assessment, prior: Assessment) -> None:
+    """Give *assessment* the verdicts of *prior* when it adds nothing to it.
+
+    Nothing added: no finding, the same TDMRep value and assumption, no image
+    finding; the verdicts are then those of every assessment alike, kept once.
+    """
+    shared = prior._verdicts
+    if (
+        type(shared) is not _SharedVerdicts
+        or len(assessment.findings) != len(prior.findings)
+        or assessment.tdm is not prior.tdm
+        or assessment.tdm_assumed is not prior.tdm_assumed
+        or assessment.image_findings
+    ):
+        return
+    if not assessment.final:
+        assessment._verdicts = shared
+        return
+    if shared.final is None:
+        shared.final = {}
+    assessment._verdicts = shared.final
 
 
 def _lower_headers(headers: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
@@ -468,14 +499,7 @@ class Evaluator:
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )
-        if (
-            not final
-            and tdm is prior.tdm
-            and len(found) == len(prior.findings)
-            and type(prior._verdicts) is _SharedVerdicts
-        ):
-            # Nothing added, TDMRep still pending: the origin stage's verdicts hold.
-            assessment._verdicts = prior._verdicts
+        _share_verdicts(assessment, prior)
         return assessment
 
     def with_status(self, prior: Assessment, status: int) -> Assessment:
@@ -549,7 +573,7 @@ class Evaluator:
         if registries and registries.has_hashes:
             digest = hashlib.sha256(body).hexdigest()
             found += registries.body_findings(url, digest)
-        return Assessment(
+        assessment = Assessment(
             url,
             Stage.BODY,
             found,
@@ -561,6 +585,8 @@ class Evaluator:
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )
+        _share_verdicts(assessment, prior)
+        return assessment
 
     def _page_licences(
         self,

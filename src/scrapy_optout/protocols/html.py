@@ -276,14 +276,13 @@ def may_name_meta(body: bytes, names: Collection[bytes], *, limit: int = DEFAULT
         b"&#" in data or (b"&fjlig" in data and any(b"fj" in name for name in names))
     ):
         return True
-    if (
-        any(b"k" in name for name in names)
-        and (b"\xe2" in data or b"\x81" in data)
-        and (_KELVIN_SIGN[0] in data or _KELVIN_SIGN[1] in data)
-    ):
-        return True
     low = data.lower()
-    return any(name in low for name in names)
+    kelvin = False
+    for name in names:
+        if name in low:
+            return True
+        kelvin = kelvin or b"k" in name
+    return kelvin and (_KELVIN_SIGN[0] in data or _KELVIN_SIGN[1] in data)
 
 
 @dataclass(frozen=True, slots=True)

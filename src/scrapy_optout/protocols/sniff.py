@@ -217,6 +217,10 @@ def body_kinds(
     body only adds reservations). With *body*: the kinds to read it as,
     declared, guessed and sniffed together.
     """
+    if body is not None:
+        last = _last_body
+        if last[2] is body and last[0] == content_type and last[1] == url:
+            return last[3]  # the same response, asked again by another step of its stage
     mime = _mime(content_type)
     kinds: set[BodyKind] = set()
     declared = _DECLARED.get(mime)
@@ -235,9 +239,6 @@ def body_kinds(
         if mime in _VAGUE or (mime in _GENERIC and guessed is False):
             return ALL_KINDS
         return _NONE
-    last = _last_body
-    if last[2] is body and last[0] == content_type and last[1] == url:
-        return last[3]  # the same response, asked again by another step of its stage
     if mime in _GENERIC and guessed is False and _scrapy_sees_html(body):
         kinds.add(BodyKind.HTML)
     found = frozenset(kinds) | sniff(body)

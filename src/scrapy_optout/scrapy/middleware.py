@@ -524,14 +524,11 @@ class OptOutMiddleware:
             prior = evaluator.with_status(prior, status)
         if prior.stage is Stage.HEADERS:
             # Reserved by its headers but not stopped (no signal, or a Location).
-            self._decide(
-                request,
-                prior,
-                Stage.HEADERS,
-                prior.verdict(purpose),
-                measuring=measuring,
-                status=response.status,
-            )
+            verdict = prior.verdict(purpose)
+            if verdict.reserved:
+                self._decide(
+                    request, prior, Stage.HEADERS, verdict, measuring=measuring, status=status
+                )
         encoding = response.encoding if isinstance(response, TextResponse) else None
         body = response.body
         links = body_licence_links(prior, body, encoding=encoding)
@@ -545,15 +542,17 @@ class OptOutMiddleware:
         else:
             assessment = evaluator.body_stage(prior, body, encoding=encoding, licences=licences)
         core.assessments[request] = assessment
-        verdict = self._decide(
-            request,
-            assessment,
-            Stage.BODY,
-            assessment.verdict(purpose),
-            measuring=measuring,
-            final=True,
-            status=response.status,
-        )
+        verdict = assessment.verdict(purpose)
+        if verdict.reserved or measuring:
+            self._decide(
+                request,
+                assessment,
+                Stage.BODY,
+                verdict,
+                measuring=measuring,
+                final=True,
+                status=status,
+            )
         if core.media_guard:
             self._judge_media(request, response, assessment)
         request.meta[META_RESULT] = {
