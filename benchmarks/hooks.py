@@ -115,8 +115,14 @@ def measure(number: int = 5000) -> dict[str, Any]:
     send = crawler.signals.send_catch_log
     out: dict[str, float] = {}
 
+    # Distinct URLs, as in a crawl: nothing kept for the last URL is reused.
+    requests = [Request(f"{ORIGIN}/p/{index}") for index in range(3, 3 + 64)]
+    ask = iter(range(1 << 62))
+    out["process_request"] = _timer(
+        lambda: _run(mw.process_request(requests[next(ask) % 64])), number
+    )
     req = new_request()
-    out["process_request"] = _timer(lambda: _run(mw.process_request(req)), number)
+    _run(mw.process_request(req))
     resp = response_for(req)
     out["signal headers_received"] = _timer(
         lambda: send(
@@ -175,8 +181,15 @@ def measure(number: int = 5000) -> dict[str, Any]:
     robots_mw = RobotsTxtMiddleware.from_crawler(base)
     robots_mw._parsers["127.0.0.1:8000"] = ProtegoRobotParser.from_crawler(base, ROBOTS_TXT)
     base_out: dict[str, float] = {}
-    breq = Request(ORIGIN + "/p/3", headers={"User-Agent": USER_AGENT})
-    base_out["process_request"] = _timer(lambda: _run(robots_mw.process_request(breq)), number)
+    brequests = [
+        Request(f"{ORIGIN}/p/{index}", headers={"User-Agent": USER_AGENT})
+        for index in range(3, 3 + 64)
+    ]
+    bask = iter(range(1 << 62))
+    base_out["process_request"] = _timer(
+        lambda: _run(robots_mw.process_request(brequests[next(bask) % 64])), number
+    )
+    breq = brequests[0]
     bsend = base.signals.send_catch_log
     base_out["signals (3, no receivers)"] = _timer(
         lambda: (

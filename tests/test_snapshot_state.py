@@ -34,8 +34,9 @@ def test_state_names_every_stored_field_and_the_headers() -> None:
 
 def test_a_snapshot_folder_keeps_the_headers(tmp_path: Path) -> None:
     folder = SnapshotFolder(tmp_path)
-    folder.put(_policy())
+    policy = _policy()  # one fetch time: evidence() names it
+    folder.put(policy)
     restored = folder.get(ORIGIN)
     assert restored is not None
-    assert restored.robots_file.headers == _policy().robots_file.headers
-    assert restored.robots_file.evidence() == _policy().robots_file.evidence()
+    assert restored.robots_file.headers == policy.robots_file.headers
+    assert restored.robots_file.evidence() == policy.robots_file.evidence()

@@ -324,14 +324,28 @@ def _make_plan(
     seen: set[str] = set()
     listed: _Listed | None = None
     if robots.groups:
-        named = (robots._by_name, robots._by_token)
-        listed_names = (robots._listed_by_name, robots._listed_by_token)
-        for name, agent, key, (by_token, group_key) in _candidates(catalogue, extra):
+        candidates = _candidates(catalogue, extra)
+        # The candidates the file names, in the catalogue's order: looked up by
+        # the file's few group names, not by every agent of the catalogue.
+        positions = _candidate_positions(catalogue, extra)
+        named = sorted(
+            {
+                at
+                for by_token, keys in (
+                    (False, robots._by_name),
+                    (False, robots._listed_by_name),
+                    (True, robots._by_token),
+                    (True, robots._listed_by_token),
+                )
+                for key in keys
+                for at in positions.get((by_token, key), ())
+            }
+        )
+        for at in named:
+            name, agent, key, _ = candidates[at]
             if key in seen or key == own_key:
                 continue  # the crawler's own group is evaluated for every purpose
             seen.add(key)
-            if group_key not in named[by_token] and group_key not in listed_names[by_token]:
-                continue  # the file does not name this agent (the usual case)
             group = robots.named_group(name)
             if group is not None:
                 add(group, _Other(name, agent))
@@ -364,6 +378,17 @@ def _candidates(
     candidates: list[tuple[str, Agent | None]] = [(a.token, a) for a in catalogue.training_agents()]
     candidates += [(t.strip(), None) for t in extra if t.strip() and t.strip() != "*"]
     return tuple((name, agent, name.lower(), _group_key(name)) for name, agent in candidates)
+
+
+@functools.lru_cache(maxsize=64)
+def _candidate_positions(
+    catalogue: AgentCatalogue, extra: tuple[str, ...]
+) -> dict[tuple[bool, str], tuple[int, ...]]:
+    """Positions in :func:`_candidates` by group key."""
+    positions: dict[tuple[bool, str], list[int]] = {}
+    for at, (_, _, _, group_key) in enumerate(_candidates(catalogue, extra)):
+        positions.setdefault(group_key, []).append(at)
+    return {key: tuple(found) for key, found in positions.items()}
 
 
 def _fetch_outcome(
