@@ -36,6 +36,8 @@ from benchmarks.crawl import USER_AGENT
 from benchmarks.farm import ROBOTS_TXT, page_html
 
 ORIGIN = "http://127.0.0.1:8000"
+#: What the add-on may add to a page's hooks, over Scrapy's robots.txt middleware.
+GOAL_US = 15.0
 
 
 def _timer(fn: Callable[[], Any], number: int) -> float:

@@ -85,9 +85,12 @@ from scrapy_optout.scrapy.exceptions import (
     RefusedScheme,
     ReservedContent,
 )
+from scrapy_optout.scrapy.fetcher import POLICY_META_KEY
 from scrapy_optout.scrapy.policystore import stats_counter
 from scrapy_optout.scrapy.runtime import (
+    META_MODE,
     META_PROBE,
+    META_PURPOSE,
     META_RESULT,
     META_SKIP,
     MediaGuard,
@@ -138,6 +141,14 @@ def _refused(request: Request, start_urls: set[str]) -> bool:
         and url not in start_urls
         and not request.meta.get(META_SKIP)
     )
+
+
+#: Meta keys that change what the middleware does with a request: without
+#: any of them it takes the crawl's purpose and mode and is neither skipped
+#: nor a policy fetch, a media probe or a cached redirect being followed.
+_MARKED = frozenset(
+    {META_SKIP, META_PROBE, META_PURPOSE, META_MODE, POLICY_META_KEY, httpcache.PENDING_KEY}
+)
 
 
 def _origin(request: Request) -> str:
@@ -270,19 +281,25 @@ class OptOutMiddleware:
 
     async def process_request(self, request: Request) -> None:
         core = self.core
-        if _refused(request, core.start_urls):
-            self._inc("optout/refused_scheme")
-            raise RefusedScheme(f"Refused a non-http(s) URL that no start request named: {request}")
-        if httpcache.pending_of(request) is not None:
-            self._release_followed_redirect(request)
-        if _skip(request, core.store):
-            return
-        try:
-            purpose = core.purpose_for(request)
-            measuring = core.measuring(request)
-        except InvalidOptOutMeta as exc:
-            self._invalid(request, exc)
-            raise
+        if request.url.startswith(_WEB_SCHEMES) and _MARKED.isdisjoint(request.meta):
+            # The usual request: nothing in its meta for this middleware.
+            purpose, measuring = core.settings.purpose, core.settings.measure
+        else:
+            if _refused(request, core.start_urls):
+                self._inc("optout/refused_scheme")
+                raise RefusedScheme(
+                    f"Refused a non-http(s) URL that no start request named: {request}"
+                )
+            if httpcache.pending_of(request) is not None:
+                self._release_followed_redirect(request)
+            if _skip(request, core.store):
+                return
+            try:
+                purpose = core.purpose_for(request)
+                measuring = core.measuring(request)
+            except InvalidOptOutMeta as exc:
+                self._invalid(request, exc)
+                raise
         if core.registry is not None:
             await core.registries_ready()
         store = core.store
@@ -498,7 +515,8 @@ class OptOutMiddleware:
 
     async def _judge(self, request: Request, response: Response) -> Request | Response:
         core = self.core
-        if _skip(request, core.store):
+        plain = _MARKED.isdisjoint(request.meta)
+        if not plain and _skip(request, core.store):
             return response
         stopped = self._stopped.pop(request, None) if self._stopped else None
         if stopped is not None:
@@ -506,8 +524,10 @@ class OptOutMiddleware:
         prior = core.assessments.get(request)
         if prior is None:
             return response
-        measuring = core.measuring(request)
-        purpose = core.purpose_for(request)
+        if plain:
+            measuring, purpose = core.settings.measure, core.settings.purpose
+        else:
+            measuring, purpose = core.measuring(request), core.purpose_for(request)
         evaluator = core.evaluator_for(request)
         if evaluator.token != prior.token:
             prior = await self._rejudged(evaluator, request)
