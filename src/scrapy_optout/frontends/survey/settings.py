@@ -66,4 +66,27 @@ SURVEY_PROGRESS_INTERVAL = 10.0
 HTTPCACHE_ENABLED = False
 COOKIES_ENABLED = False
 
+# Components a survey has no use for, each costing every request or the start
+# of every run: the survey keeps its own counts and progress, sends no cookies
+# and no credentials, follows no links beyond its own, and takes no commands
+# while it runs. What its records depend on stays: redirects (meta refresh of
+# the home page included), decompression, the size caps, retries, timeouts,
+# proxies, default headers and the User-Agent.
+TELNETCONSOLE_ENABLED = False
+REMOTE_CONTROL_ENABLED = False
+MEMUSAGE_ENABLED = False
+DOWNLOADER_STATS = False
+DOWNLOADER_MIDDLEWARES = {
+    # The spider sets no allowed_domains and no HTTP credentials.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+}
+SPIDER_MIDDLEWARES = {
+    # Depth means nothing to a survey, and a dropped long URL would leave its
+    # site without a record: every request the spider makes must be answered.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+}
+
 LOG_LEVEL = "INFO"
