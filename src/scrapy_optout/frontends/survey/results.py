@@ -3,7 +3,10 @@
 ``results.jsonl`` is written as the survey goes, one record per site, each
 flushed as soon as the site is done. That is what makes a survey resumable:
 a re-run into the same folder reads the records already there and skips every
-site line that has one (see :func:`finished_lines`). When the survey ends,
+site line that has one (see :func:`finished_lines`). A survey run in several
+processes gives each its own part (``.results-N.jsonl``), folded into
+``results.jsonl`` when the workers are done, or by the next run into the
+folder if they were stopped (see :func:`fold_parts`). When the survey ends,
 :func:`finish` rewrites the file in input order, keeping one record per input
 line, and writes the summary and the report from it.
 """
@@ -34,6 +37,8 @@ __all__ = [
     "ResultsWriter",
     "finish",
     "finished_lines",
+    "fold_parts",
+    "part_name",
     "read_records",
 ]
 
@@ -59,13 +64,18 @@ class ResultsWriter:
 
     def write(self, record: Mapping[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        self.write_lines([line + "\n"])
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Append records already encoded, one per line, each ending in a newline."""
         with self._lock:
             if self._file is None:
                 self._open()
             assert self._file is not None
-            self._file.write(line + "\n")
+            for line in lines:
+                self._file.write(line)
+                self.written += 1
             self._file.flush()
-            self.written += 1
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +95,36 @@ class ResultsWriter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def part_name(number: int) -> str:
+    """The file name of the part of ``results.jsonl`` that worker *number* writes."""
+    return f".results-{number}.jsonl"
+
+
+def fold_parts(out: str | os.PathLike[str]) -> int:
+    """Append the records of every worker's part to ``results.jsonl``, then remove the parts.
+
+    The lines are copied as written; a worker stopped mid-write leaves a torn
+    last line, which is dropped (readers skip any line that is not a record).
+    Returns the number of lines folded in.
+    """
+    folder = Path(out)
+    if not folder.is_dir():
+        return 0
+    parts = sorted(folder.glob(part_name(0).replace("0", "*")))
+    if not parts:
+        return 0
+    writer = ResultsWriter(folder / RESULTS)
+    try:
+        for part in parts:
+            with part.open(encoding="utf-8", errors="replace") as fh:
+                writer.write_lines(line for line in fh if line.endswith("\n") and line.strip())
+    finally:
+        writer.close()
+    for part in parts:
+        part.unlink()
+    return writer.written
 
 
 def finished_lines(
