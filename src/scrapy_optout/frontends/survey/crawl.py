@@ -15,12 +15,12 @@ import threading
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from scrapy_optout.exceptions import OptOutError
 from scrapy_optout.frontends.survey.inputs import SiteLine, read_sites
 from scrapy_optout.frontends.survey.progress import Progress, ProgressRelay
 from scrapy_optout.frontends.survey.results import RESULTS, finish, finished_lines, fold_parts
+from scrapy_optout.policy.urls import origin_of
 from scrapy_optout.verdict import Purpose
 
 if TYPE_CHECKING:
@@ -64,12 +64,12 @@ def run_survey(
     registries (paths or URLs). Returns the summary (also
     written to ``out/summary.json``).
 
-    With *workers* above 1, the sites still to do are dealt out by host to
-    that many crawler processes (all sites of one host to the same one, so
+    With *workers* above 1, the sites still to do are dealt out by origin to
+    that many crawler processes (all sites of one origin to the same one, so
     per-origin politeness holds), which share the requests in flight; their
     records are merged into ``results.jsonl`` and the summary and report are
     written once from all of them. The records are the same as one process
-    would write. A single process runs when there is only one host to survey.
+    would write. A single process runs when there is only one origin to survey.
     """
     if workers < 1:
         raise OptOutError(f"workers must be 1 or more, not {workers}")
@@ -160,22 +160,39 @@ def _shards(
 ) -> tuple[list[SiteLine], set[int], list[list[int]]]:
     """The site lines, those already done, and the lines to do dealt out to *workers*.
 
-    Hosts are dealt in turn, in input order, so that every site of a host
-    (and both attempts at a bare domain, HTTPS and HTTP) goes to one worker.
-    Unreadable lines go with the first host. Empty shards are left out.
+    Each origin is a download slot, and politeness binds per slot, so every
+    line that reaches an origin goes to the same worker: lines of one origin,
+    and a bare domain's two attempts (HTTPS, then HTTP) with the lines of
+    either origin. Such groups are dealt in turn, in input order; unreadable
+    lines are one group of their own. Empty shards are left out.
     """
     sites = read_sites(input)
     fold_parts(out)
     done = finished_lines(Path(out) / RESULTS, sites, retry_unreachable=retry_unreachable)
+    todo = [site for site in sites if site.line not in done]
+    # Origins reached by one line are joined into one group (union-find).
+    parent: dict[str, str] = {}
+
+    def root(origin: str) -> str:
+        while parent.setdefault(origin, origin) != origin:
+            parent[origin] = parent[parent[origin]]
+            origin = parent[origin]
+        return origin
+
+    keys: list[str] = []
+    for site in todo:
+        origins = [origin_of(url) for url in (site.site, site.fallback) if url]
+        first = root(origins[0]) if origins else root("")
+        for other in origins[1:]:
+            parent[root(other)] = first
+        keys.append(origins[0] if origins else "")
     shards: list[list[int]] = [[] for _ in range(workers)]
-    hosts: dict[str, int] = {}
-    for site in sites:
-        if site.line in done:
-            continue
-        host = (urlsplit(site.site).hostname or "") if site.site else ""
-        if host not in hosts:
-            hosts[host] = len(hosts) % workers
-        shards[hosts[host]].append(site.line)
+    dealt: dict[str, int] = {}
+    for site, key in zip(todo, keys, strict=True):
+        group = root(key)
+        if group not in dealt:
+            dealt[group] = len(dealt) % workers
+        shards[dealt[group]].append(site.line)
     return sites, done, [shard for shard in shards if shard]
 
 
