@@ -72,9 +72,13 @@ COOKIES_ENABLED = False
 # while it runs. What its records depend on stays: redirects (meta refresh of
 # the home page included), decompression, the size caps, retries, timeouts,
 # proxies, default headers and the User-Agent.
-TELNETCONSOLE_ENABLED = False
-REMOTE_CONTROL_ENABLED = False
-MEMUSAGE_ENABLED = False
+# (Extensions set to None are not even imported: the remote control alone
+# would import aiohttp.)
+EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.memusage.MemoryUsage": None,
+}
 DOWNLOADER_STATS = False
 DOWNLOADER_MIDDLEWARES = {
     # The spider sets no allowed_domains and no HTTP credentials.
