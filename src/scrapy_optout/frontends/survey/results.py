@@ -27,7 +27,6 @@ from scrapy_optout.frontends.survey.report_html import (
     survey_report,
 )
 from scrapy_optout.frontends.survey.summary import summarise
-from scrapy_optout.stores.ledger import read_jsonl
 from scrapy_optout.verdict import Purpose
 
 __all__ = [
@@ -49,8 +48,8 @@ REPORT = "report.html"
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every complete record of a results file; a torn last line is skipped."""
-    if Path(path).exists():
-        yield from read_jsonl(path)
+    for record, _ in _read_lines(Path(path)):
+        yield record
 
 
 class ResultsWriter:
@@ -185,25 +184,37 @@ def finish(
         _write_text(folder / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         _write_text(folder / REPORT, survey_report(summary, first, total=total))
         return summary
-    records = list(read_records(results))
-    if sites is not None:
-        current = {site.line: site.input for site in sites}
-        by_line: dict[int, dict[str, Any]] = {}
-        for record in records:
-            line = record.get("line")
-            if isinstance(line, int) and current.get(line) == record.get("input"):
-                by_line[line] = record  # the latest record of a line wins
-        records = [by_line[line] for line in sorted(by_line)]
-    _write_lines(results, records)
+    current = {site.line: site.input for site in sites}
+    by_line: dict[int, tuple[dict[str, Any], str]] = {}
+    for record, text in _read_lines(results):
+        line = record.get("line")
+        if isinstance(line, int) and current.get(line) == record.get("input"):
+            by_line[line] = (record, text)  # the latest record of a line wins
+    kept = [by_line[line] for line in sorted(by_line)]
+    # Each record is written back as it was read: encoding it again would give the same line.
+    _write_text(results, "".join(f"{text}\n" for _, text in kept))
+    records = [record for record, _ in kept]
     summary = summarise(records, purpose=purpose, extra=extra)
     _write_text(folder / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     _write_text(folder / REPORT, survey_report(summary, records))
     return summary
 
 
-def _write_lines(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    text = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
-    _write_text(path, text)
+def _read_lines(path: Path) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every complete record of *path* with its line as written (see :func:`read_records`)."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record, text
 
 
 def _write_text(path: Path, text: str) -> None:
