@@ -26,11 +26,12 @@ CONCURRENT_REQUESTS = 512
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0  # optout survey --delay S: seconds between requests to one origin
 
-# The spider yields no items, and a request only when a site is tried again
-# over HTTP. Scrapy starts CONCURRENT_ITEMS tasks for the output of every
-# response, so its default (100) would cost each of the four responses of a
-# site a hundred tasks that have nothing to do.
-CONCURRENT_ITEMS = 4
+# The spider yields no items, only a few requests (a policy file's next hop,
+# licences, further pages, the HTTP attempt), each merely scheduled. Scrapy
+# starts CONCURRENT_ITEMS tasks for the output of every response, so its
+# default (100) would cost each of the four responses of a site a hundred
+# tasks that have nothing to do; one is enough.
+CONCURRENT_ITEMS = 1
 
 # Requests are queued site by site, so a plain priority queue keeps every slot
 # busy; Scrapy's default downloader-aware queue looks at every slot for every
