@@ -6,7 +6,8 @@ site list and make the same four requests per site (``/robots.txt``,
 ``/ai.txt``, ``/.well-known/tdmrep.json`` and the home page):
 
 * survey: ``optout survey SITES -o DIR --quiet`` in a fresh process, with its
-  defaults (512 requests in flight, per origin 2 at a time, no delay); it also
+  defaults (512 requests in flight, per origin 2 at a time, no delay, one
+  crawler process per CPU up to 8, sharing the sites by host); it also
   evaluates every signal and writes ``results.jsonl``, ``summary.json`` and
   ``report.html``;
 * script: 32 threads, each with its own ``requests.Session``, taking sites
@@ -181,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="farm answer delays in seconds, one case each (default: 0, 0.1 and 0.25)",
     )
     parser.add_argument("--concurrency", type=int, help="also pass --concurrency N to the survey")
+    parser.add_argument("--workers", type=int, help="also pass --workers N to the survey")
     parser.add_argument("--no-save", action="store_true")
     args = parser.parse_args(argv)
     if args.script:
@@ -188,11 +190,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         requests_script([s for s in sites if s])
         return 0
     survey_args = ["--concurrency", str(args.concurrency)] if args.concurrency else []
+    if args.workers:
+        survey_args += ["--workers", str(args.workers)]
     results: dict[str, Any] = {}
     for latency in args.latency:
         name = f"latency_{int(latency * 1000)}ms" + (
             f"_concurrency_{args.concurrency}" if args.concurrency else ""
         )
+        name += f"_workers_{args.workers}" if args.workers else ""
         print(f"survey {name}: {args.sites} sites, {args.runs} runs each", flush=True)
         results[name] = measure(
             args.sites, runs=args.runs, latency=latency, survey_args=survey_args

@@ -665,3 +665,21 @@ def test_survey_raises_a_low_open_file_limit(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.split() == ["True", "True"]
+
+
+def test_a_site_with_a_very_long_url_gets_its_record(population, tmp_path):
+    # Scrapy's URL length limit (2083 characters) would drop the request
+    # unanswered, and the line would get no record: the survey sets no limit.
+    long_url = population.url("nothing", "/" + "a" * 2100)
+    sites = tmp_path / "sites.txt"
+    sites.write_text(f"{population.url('aitxt', '/')}\n{long_url}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_optout("survey", str(sites), "-o", str(out), "--quiet", "--workers", "1")
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    records = list(read_records(out / "results.jsonl"))
+    assert [(r["line"], r["site"]) for r in records] == [
+        (1, population.url("aitxt", "/")),
+        (2, long_url),
+    ]
+    assert records[1]["reachable"] and records[1]["home"]["status"] == 404
+    assert json.loads((out / "summary.json").read_text())["sites"] == 2

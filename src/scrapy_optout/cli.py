@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fetch each home page again with this User-Agent and record whether "
         "the answers differ",
     )
+    survey.add_argument(
+        "--workers",
+        metavar="N",
+        type=_positive_int,
+        help="crawler processes sharing the sites by host (default: one per CPU, at most 8; "
+        "1 surveys in this process)",
+    )
     survey.add_argument("--quiet", action="store_true", help="no progress output")
     _registry_arg(survey)
 
@@ -352,7 +359,7 @@ def _survey(args: argparse.Namespace) -> int:
             registry=args.registry,
         )
     else:
-        from scrapy_optout.frontends.survey.crawl import run_survey
+        from scrapy_optout.frontends.survey.crawl import default_workers, run_survey
 
         summary = run_survey(
             args.input,
@@ -366,6 +373,7 @@ def _survey(args: argparse.Namespace) -> int:
             compare_user_agent=args.compare_user_agent,
             progress=not args.quiet,
             registry=args.registry,
+            workers=args.workers or default_workers(),
         )
     print(
         f"{summary['sites']} sites, {summary['reachable']} reachable, "

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from typing import TextIO
 
-__all__ = ["Progress"]
+__all__ = ["Progress", "ProgressRelay"]
 
 
 class Progress:
@@ -100,3 +101,35 @@ def _isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+class ProgressRelay(Progress):
+    """A worker's progress, passed on to the process that shows it.
+
+    *send* is called with ``(sites, unreachable)``, the counts finished since
+    its last call, at most every *interval* seconds and once more on
+    :meth:`close`. Nothing is shown here.
+    """
+
+    def __init__(self, send: Callable[[tuple[int, int]], object], *, interval: float = 0.2):
+        super().__init__(None, enabled=False, interval=interval)
+        self._send = send
+        self._sites = 0
+        self._unreachable = 0
+
+    def advance(self, sites: int = 1, *, unreachable: int = 0) -> None:
+        super().advance(sites, unreachable=unreachable)
+        self._sites += sites
+        self._unreachable += unreachable
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._flush()
+            self._last = now
+
+    def close(self) -> None:
+        self._flush()
+
+    def _flush(self) -> None:
+        if self._sites or self._unreachable:
+            self._send((self._sites, self._unreachable))
+            self._sites = self._unreachable = 0

@@ -3,7 +3,10 @@
 ``results.jsonl`` is written as the survey goes, one record per site, each
 flushed as soon as the site is done. That is what makes a survey resumable:
 a re-run into the same folder reads the records already there and skips every
-site line that has one (see :func:`finished_lines`). When the survey ends,
+site line that has one (see :func:`finished_lines`). A survey run in several
+processes gives each its own part (``.results-N.jsonl``), folded into
+``results.jsonl`` when the workers are done, or by the next run into the
+folder if they were stopped (see :func:`fold_parts`). When the survey ends,
 :func:`finish` rewrites the file in input order, keeping one record per input
 line, and writes the summary and the report from it.
 """
@@ -24,7 +27,6 @@ from scrapy_optout.frontends.survey.report_html import (
     survey_report,
 )
 from scrapy_optout.frontends.survey.summary import summarise
-from scrapy_optout.stores.ledger import read_jsonl
 from scrapy_optout.verdict import Purpose
 
 __all__ = [
@@ -34,6 +36,8 @@ __all__ = [
     "ResultsWriter",
     "finish",
     "finished_lines",
+    "fold_parts",
+    "part_name",
     "read_records",
 ]
 
@@ -44,8 +48,8 @@ REPORT = "report.html"
 
 def read_records(path: str | os.PathLike[str]) -> Iterator[dict[str, Any]]:
     """Every complete record of a results file; a torn last line is skipped."""
-    if Path(path).exists():
-        yield from read_jsonl(path)
+    for record, _ in _read_lines(Path(path)):
+        yield record
 
 
 class ResultsWriter:
@@ -59,13 +63,18 @@ class ResultsWriter:
 
     def write(self, record: Mapping[str, Any]) -> None:
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+        self.write_lines([line + "\n"])
+
+    def write_lines(self, lines: Iterable[str]) -> None:
+        """Append records already encoded, one per line, each ending in a newline."""
         with self._lock:
             if self._file is None:
                 self._open()
             assert self._file is not None
-            self._file.write(line + "\n")
+            for line in lines:
+                self._file.write(line)
+                self.written += 1
             self._file.flush()
-            self.written += 1
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +94,36 @@ class ResultsWriter:
             if self._file is not None:
                 self._file.close()
                 self._file = None
+
+
+def part_name(number: int) -> str:
+    """The file name of the part of ``results.jsonl`` that worker *number* writes."""
+    return f".results-{number}.jsonl"
+
+
+def fold_parts(out: str | os.PathLike[str]) -> int:
+    """Append the records of every worker's part to ``results.jsonl``, then remove the parts.
+
+    The lines are copied as written; a worker stopped mid-write leaves a torn
+    last line, which is dropped (readers skip any line that is not a record).
+    Returns the number of lines folded in.
+    """
+    folder = Path(out)
+    if not folder.is_dir():
+        return 0
+    parts = sorted(folder.glob(part_name(0).replace("0", "*")))
+    if not parts:
+        return 0
+    writer = ResultsWriter(folder / RESULTS)
+    try:
+        for part in parts:
+            with part.open(encoding="utf-8", errors="replace") as fh:
+                writer.write_lines(line for line in fh if line.endswith("\n") and line.strip())
+    finally:
+        writer.close()
+    for part in parts:
+        part.unlink()
+    return writer.written
 
 
 def finished_lines(
@@ -145,25 +184,37 @@ def finish(
         _write_text(folder / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
         _write_text(folder / REPORT, survey_report(summary, first, total=total))
         return summary
-    records = list(read_records(results))
-    if sites is not None:
-        current = {site.line: site.input for site in sites}
-        by_line: dict[int, dict[str, Any]] = {}
-        for record in records:
-            line = record.get("line")
-            if isinstance(line, int) and current.get(line) == record.get("input"):
-                by_line[line] = record  # the latest record of a line wins
-        records = [by_line[line] for line in sorted(by_line)]
-    _write_lines(results, records)
+    current = {site.line: site.input for site in sites}
+    by_line: dict[int, tuple[dict[str, Any], str]] = {}
+    for record, text in _read_lines(results):
+        line = record.get("line")
+        if isinstance(line, int) and current.get(line) == record.get("input"):
+            by_line[line] = (record, text)  # the latest record of a line wins
+    kept = [by_line[line] for line in sorted(by_line)]
+    # Each record is written back as it was read: encoding it again would give the same line.
+    _write_text(results, "".join(f"{text}\n" for _, text in kept))
+    records = [record for record, _ in kept]
     summary = summarise(records, purpose=purpose, extra=extra)
     _write_text(folder / SUMMARY, json.dumps(summary, indent=2, ensure_ascii=False) + "\n")
     _write_text(folder / REPORT, survey_report(summary, records))
     return summary
 
 
-def _write_lines(path: Path, records: Iterable[Mapping[str, Any]]) -> None:
-    text = "".join(json.dumps(r, ensure_ascii=False, separators=(",", ":")) + "\n" for r in records)
-    _write_text(path, text)
+def _read_lines(path: Path) -> Iterator[tuple[dict[str, Any], str]]:
+    """Every complete record of *path* with its line as written (see :func:`read_records`)."""
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            text = line.strip()
+            if not text:
+                continue
+            try:
+                record = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(record, dict):
+                yield record, text
 
 
 def _write_text(path: Path, text: str) -> None:

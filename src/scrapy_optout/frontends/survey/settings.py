@@ -26,11 +26,12 @@ CONCURRENT_REQUESTS = 512
 CONCURRENT_REQUESTS_PER_DOMAIN = 2
 DOWNLOAD_DELAY = 0  # optout survey --delay S: seconds between requests to one origin
 
-# The spider yields no items, and a request only when a site is tried again
-# over HTTP. Scrapy starts CONCURRENT_ITEMS tasks for the output of every
-# response, so its default (100) would cost each of the four responses of a
-# site a hundred tasks that have nothing to do.
-CONCURRENT_ITEMS = 4
+# The spider yields no items, only a few requests (a policy file's next hop,
+# licences, further pages, the HTTP attempt), each merely scheduled. Scrapy
+# starts CONCURRENT_ITEMS tasks for the output of every response, so its
+# default (100) would cost each of the four responses of a site a hundred
+# tasks that have nothing to do; one is enough.
+CONCURRENT_ITEMS = 1
 
 # Requests are queued site by site, so a plain priority queue keeps every slot
 # busy; Scrapy's default downloader-aware queue looks at every slot for every
@@ -65,5 +66,32 @@ SURVEY_PROGRESS_INTERVAL = 10.0
 # output folder's results.jsonl is what makes a survey resumable.
 HTTPCACHE_ENABLED = False
 COOKIES_ENABLED = False
+
+# Components a survey has no use for, each costing every request or the start
+# of every run: the survey keeps its own counts and progress, sends no cookies
+# and no credentials, follows no links beyond its own, and takes no commands
+# while it runs. What its records depend on stays: redirects (meta refresh of
+# the home page included), decompression, the size caps, retries, timeouts,
+# proxies, default headers and the User-Agent.
+# (Extensions set to None are not even imported: the remote control alone
+# would import aiohttp.)
+EXTENSIONS = {
+    "scrapy.extensions.telnet.TelnetConsole": None,
+    "scrapy.extensions.remote_control.RemoteControl": None,
+    "scrapy.extensions.memusage.MemoryUsage": None,
+}
+DOWNLOADER_STATS = False
+DOWNLOADER_MIDDLEWARES = {
+    # The spider sets no allowed_domains and no HTTP credentials.
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "scrapy.downloadermiddlewares.httpauth.HttpAuthMiddleware": None,
+}
+SPIDER_MIDDLEWARES = {
+    # Depth means nothing to a survey, and a dropped long URL would leave its
+    # site without a record: every request the spider makes must be answered.
+    "scrapy.spidermiddlewares.depth.DepthMiddleware": None,
+    "scrapy.spidermiddlewares.urllength.UrlLengthMiddleware": None,
+    "scrapy.spidermiddlewares.metacopy.MetaCopyDetectionMiddleware": None,
+}
 
 LOG_LEVEL = "INFO"

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -75,7 +75,14 @@ from scrapy_optout.frontends.survey.record import (
     licence_urls,
     page_edge,
 )
-from scrapy_optout.frontends.survey.results import RESULTS, ResultsWriter, finish, finished_lines
+from scrapy_optout.frontends.survey.results import (
+    RESULTS,
+    ResultsWriter,
+    finish,
+    finished_lines,
+    fold_parts,
+    part_name,
+)
 from scrapy_optout.policy.evaluate import Evaluator
 from scrapy_optout.policy.fetching import (
     DEFAULT_MAXSIZE,
@@ -211,6 +218,13 @@ class SurveySpider(scrapy.Spider):
     and ``compare_user_agent`` (fetch the home page a second time with this
     User-Agent and record whether the answers differ). The crawler's identity
     is the ``USER_AGENT`` setting.
+
+    A worker of a survey run in several processes
+    (:func:`~scrapy_optout.frontends.survey.crawl.run_survey`) is given
+    ``lines`` (the input lines it surveys, none of them done yet), ``part``
+    (its number: it appends to its own part of ``results.jsonl``, which the
+    parent folds in) and ``progress`` (where it reports finished sites); it
+    writes no summary, the parent does once every worker is done.
     """
 
     name = "survey"
@@ -227,6 +241,9 @@ class SurveySpider(scrapy.Spider):
         pages: int | str | None = None,
         compare_user_agent: str | None = None,
         registry: str | list[str] | None = None,
+        lines: Iterable[int] | None = None,
+        part: int | None = None,
+        progress: Progress | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -246,11 +263,14 @@ class SurveySpider(scrapy.Spider):
             registry = [part.strip() for part in registry.split(",") if part.strip()]
         self.registry: list[str] = list(registry or [])
         self.summary: dict[str, Any] | None = None
+        #: Why the crawl closed (``finished``, ``shutdown``...), once it has.
+        self.finish_reason: str | None = None
+        self._only = frozenset(lines) if lines is not None else None
         self._sites: list[SiteLine] | None = None
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count(1)
-        self._writer = ResultsWriter(self.out / RESULTS)
-        self._progress: Progress | None = None
+        self._writer = ResultsWriter(self.out / (RESULTS if part is None else part_name(part)))
+        self._progress: Progress | None = progress
         self._evaluator: Evaluator | None = None
 
     @classmethod
@@ -278,13 +298,22 @@ class SurveySpider(scrapy.Spider):
             self._stat("survey/registry/declarations", registries.declarations)
             self._stat("survey/registry/skipped", registries.skipped)
         self._evaluator = Evaluator(str(user_agent), registries=registries)
-        done = finished_lines(self.out / RESULTS, sites, retry_unreachable=self.retry_unreachable)
-        self._progress = Progress(
-            len(sites),
-            enabled=self.settings.getbool("SURVEY_PROGRESS", True),
-            interval=self.settings.getfloat("SURVEY_PROGRESS_INTERVAL", 10.0),
-        )
-        self._progress.advance(len(done))
+        if self._only is None:
+            # Records a worker of an interrupted run left in its part count as done.
+            fold_parts(self.out)
+            done = finished_lines(
+                self.out / RESULTS, sites, retry_unreachable=self.retry_unreachable
+            )
+        else:
+            # A worker: the lines it was given are all to do.
+            done = {site.line for site in sites if site.line not in self._only}
+        if self._progress is None:
+            self._progress = Progress(
+                len(sites),
+                enabled=self.settings.getbool("SURVEY_PROGRESS", True),
+                interval=self.settings.getfloat("SURVEY_PROGRESS_INTERVAL", 10.0),
+            )
+            self._progress.advance(len(done))
         self._stat("survey/sites", len(sites))
         self._stat("survey/resumed", len(done))
         logger.info(
@@ -652,24 +681,16 @@ class SurveySpider(scrapy.Spider):
     # -- end ----------------------------------------------------------------------
 
     def closed(self, reason: str) -> None:
+        self.finish_reason = reason
         self._writer.close()
         if self._progress is not None:
             self._progress.close()
-        if self._sites is None:
-            return  # the input was never read: nothing to sum up
+        if self._sites is None or self._only is not None:
+            # The input was never read, or this is one worker of several: the
+            # parent sums up once all are done.
+            return
         self.summary = finish(
-            self.out,
-            purpose=self.purpose,
-            sites=self._sites,
-            extra={
-                "mode": "live",
-                "input": str(self.input_path),
-                "user_agent": self._evaluator.user_agent if self._evaluator else None,
-                "token": self._evaluator.token if self._evaluator else None,
-                "finish_reason": reason,
-                "pages": self.pages,
-                "compare_user_agent": self.compare_user_agent,
-            },
+            self.out, purpose=self.purpose, sites=self._sites, extra=self.summary_extra()
         )
         logger.info(
             "Survey written to %(out)s: %(sites)d sites, %(reachable)d reachable",
@@ -679,6 +700,18 @@ class SurveySpider(scrapy.Spider):
                 "reachable": self.summary["reachable"],
             },
         )
+
+    def summary_extra(self) -> dict[str, Any]:
+        """What ``summary.json`` says about the run itself, besides the figures."""
+        return {
+            "mode": "live",
+            "input": str(self.input_path),
+            "user_agent": self._evaluator.user_agent if self._evaluator else None,
+            "token": self._evaluator.token if self._evaluator else None,
+            "finish_reason": self.finish_reason,
+            "pages": self.pages,
+            "compare_user_agent": self.compare_user_agent,
+        }
 
     def _stat(self, key: str, count: int = 1) -> None:
         stats = self.crawler.stats if hasattr(self, "crawler") else None
