@@ -1,7 +1,7 @@
 """Diagnostic: CPU cost of the add-on's hooks for one page, without the network.
 
-Not one of the five benchmarks of the issue: it explains the crawl figure. A
-real crawler (``scrapy.utils.test.get_crawler``) with the add-on is built, one
+The per-page row of the performance table (goal: at most +15 us over Scrapy's
+robots.txt middleware), and what explains the crawl figure. A real crawler (``scrapy.utils.test.get_crawler``) with the add-on is built, one
 origin's policy is put in the cache, and one page goes through what Scrapy
 calls for it, timed piece by piece:
 
