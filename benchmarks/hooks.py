@@ -1,9 +1,10 @@
-"""Diagnostic: CPU cost of the add-on's hooks for one page, without the network.
+"""CPU cost of the add-on's hooks for one page, without the network.
 
 The per-page row of the performance table (goal: at most +15 us over Scrapy's
-robots.txt middleware), and what explains the crawl figure. A real crawler (``scrapy.utils.test.get_crawler``) with the add-on is built, one
-origin's policy is put in the cache, and one page goes through what Scrapy
-calls for it, timed piece by piece:
+robots.txt middleware), and what explains the crawl figure. A real crawler
+(``scrapy.utils.test.get_crawler``) with the add-on is built, one origin's
+policy is put in the cache, and pages go through what Scrapy calls for them
+(64 distinct URLs and bodies in turn), timed piece by piece:
 
 * ``process_request``: the downloader middleware's origin stage;
 * the ``headers_received``, ``bytes_received`` and ``response_downloaded``
