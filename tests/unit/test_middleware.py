@@ -161,3 +161,46 @@ def test_a_file_url_is_refused_unless_a_start_request_named_it(make_crawler: Mak
 
     [started] = run(consume())
     assert run(middleware.process_request(started)) is None
+
+
+def test_a_pending_tdmrep_reservation_stops_a_body_that_cannot_lift_it(
+    make_crawler: MakeCrawler, ledger: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No signal header at all: the file's reservation is pending at the origin
+    # stage (a page's <meta> could still lift it), and final once the headers
+    # say the body cannot (a JSON body), so the download stops there.
+    from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
+    from scrapy_optout.scrapy.runtime import OptOutCore
+
+    middleware = _middleware(make_crawler)
+    tdmrep = b'[{"location": "/*", "tdm-reservation": 1}]'
+
+    async def get(origin: str) -> OriginPolicy:
+        return OriginPolicy(
+            origin,
+            PolicyFile("robots.txt", f"{origin}/robots.txt", 404, b""),
+            PolicyFile("ai.txt", f"{origin}/ai.txt", 404, b""),
+            PolicyFile(
+                "tdmrep.json",
+                f"{origin}/.well-known/tdmrep.json",
+                200,
+                tdmrep,
+                content_type="application/json",
+            ),
+        )
+
+    monkeypatch.setattr(OptOutCore.for_crawler(middleware.crawler).store, "get", get)
+    page = Request(ALLOWED)
+    run(middleware.process_request(page))
+    html_headers = Headers({"Content-Type": "text/html"})
+    middleware._headers_received(headers=html_headers, body_length=0, request=page)
+    assert lines(ledger) == []  # an HTML body may still lift it
+    request = Request(ALLOWED + ".json")
+    run(middleware.process_request(request))
+    headers = Headers({"Content-Type": "application/json"})
+    with pytest.raises(StopDownload):
+        middleware._headers_received(headers=headers, body_length=0, request=request)
+    [line] = lines(ledger)
+    assert (line["stage"], line["verdict"]) == ("headers", "reserved")
+    assert line["reasons"][0]["signal"] == "tdmrep"
+    assert _stat(middleware, "downloads_stopped") == 1

@@ -399,12 +399,16 @@ class OptOutMiddleware:
         compressed = (
             cap and "download_maxsize" not in meta and _has_header(headers, b"Content-Encoding")
         )
-        if not (signal or compressed or core.media_guard):
-            # Nothing here can stop the download (the origin stage let it go):
-            # the headers stage is worked out with the status in process_response.
-            return
         prior = core.assessments.get(request)
-        if prior is None or _skip(request, core.store):
+        if prior is None:
+            return
+        # Without a signal header the headers stage can decide something new
+        # only by making a pending TDMRep value final (a body that cannot carry
+        # TDMRep): nothing else here can stop a download the origin stage let
+        # go, and its headers stage is worked out with the status in
+        # process_response.
+        quiet = not (signal or core.media_guard) and prior.tdm is None and prior.tdm_assumed is None
+        if (quiet and not compressed) or _skip(request, core.store):
             return
         if compressed:
             # Read by HttpCompressionMiddleware when it expands the body. Scrapy
@@ -412,7 +416,7 @@ class OptOutMiddleware:
             # cannot exceed it without expanding beyond it.
             meta["download_maxsize"] = cap
             meta[_CAP_KEY] = True
-        if not (signal or core.media_guard):
+        if quiet:
             return
         evaluator = core.evaluator_for(request)
         if evaluator.token != prior.token:
