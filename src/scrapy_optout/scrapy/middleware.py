@@ -97,7 +97,6 @@ from scrapy_optout.scrapy.runtime import (
     OptOutCore,
 )
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
-from scrapy_optout.stores.base import PolicyStore
 from scrapy_optout.stores.record import RecordDetails
 from scrapy_optout.verdict import Finding, Stage, Verdict, Where, decide
 
@@ -256,9 +255,6 @@ class OptOutMiddleware:
             cap = 0  # Scrapy's own limit is already the tighter one
         self.decompression_cap = cap
         self._inc = stats_counter(crawler)
-        # A store whose get() is PolicyStore's own: a snapshot it keeps is
-        # taken without the coroutine (the Redis store has its own get()).
-        self._plain_store = type(self.core.store).get is PolicyStore.get
         # Downloads stopped at the headers stage, with the exception that drops
         # them (ReservedContent, or LedgerFailed when the record could not be
         # written). Kept by request object: a copy (redirect, retry) is a
@@ -302,13 +298,9 @@ class OptOutMiddleware:
                 raise
         if core.registry is not None:
             await core.registries_ready()
-        store = core.store
         origin = _origin(request)
-        policy = store.cached(origin) if self._plain_store else None
-        if policy is not None:
-            self._inc("optout/cache/hit")  # what store.get() counts
-        else:
-            policy = await store.get(origin)
+        # A kept snapshot is taken without the store's coroutine.
+        policy = core.store.kept(origin) or await core.store.get(origin)
         assessment = core.evaluator_for(request).origin_stage(policy, request.url)
         core.assessments[request] = assessment
         self._inc("optout/requests_checked")

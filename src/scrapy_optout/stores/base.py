@@ -59,6 +59,8 @@ DEFAULT_LICENCES = 4096
 OriginFetch = Callable[[str], Awaitable[OriginPolicy]]
 #: Fetches one licence document by URL, on the fetch contract.
 LicenceFetch = Callable[[str], Awaitable[PolicyFile]]
+#: The prefix of the policy cache's stats (``optout/cache/hit``, ``…/miss``, ``…/wait``).
+_CACHE_STATS = "optout/cache"
 #: Adds one to a stat, by key (``optout/cache/hit``).
 Stats = Callable[[str], None]
 
@@ -144,8 +146,20 @@ class PolicyStore(ABC):
         if it raises, they all see the exception and nothing is kept.
         """
         return await _single_flight(
-            origin, self.cached, self._fetch_origin, self._inflight, self._inc, "optout/cache"
+            origin, self.cached, self._fetch_origin, self._inflight, self._inc, _CACHE_STATS
         )
+
+    def kept(self, origin: str) -> OriginPolicy | None:
+        """What :meth:`get` serves at once from what this process keeps, counted as it counts it.
+
+        For a caller that takes a kept snapshot without awaiting :meth:`get`
+        (and awaits it only when this gives ``None``); every store's ``get``
+        begins with it.
+        """
+        found = self.cached(origin)
+        if found is not None:
+            self._inc(f"{_CACHE_STATS}/hit")
+        return found
 
     async def once(self, origin: str, load: OriginFetch) -> OriginPolicy:
         """``load(origin)``, with the calls made meanwhile for *origin* waiting for it.
@@ -154,7 +168,7 @@ class PolicyStore(ABC):
         loading a snapshot is more than :attr:`fetch` and :meth:`put`.
         """
         return await _single_flight(
-            origin, _nothing, load, self._inflight, self._inc, "optout/cache"
+            origin, _nothing, load, self._inflight, self._inc, _CACHE_STATS
         )
 
     async def with_licences(self, policy: OriginPolicy) -> OriginPolicy:

@@ -250,9 +250,8 @@ class RedisPolicyStore(PolicyStore):
         Raises :class:`~scrapy_optout.exceptions.PolicyStoreError` when Redis
         fails and ``fallback`` is :data:`STOP`.
         """
-        policy = self._local.cached(origin)
+        policy = self.kept(origin)
         if policy is not None:
-            self._inc("optout/cache/hit")
             return policy
         if self.degraded is not None:
             return await self._local.get(origin)
