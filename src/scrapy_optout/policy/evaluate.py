@@ -32,10 +32,12 @@ This module does no I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
+from scrapy_optout.policy.assessment import Assessment, SharedVerdicts, share_verdicts
+from scrapy_optout.policy.plan import MEMO_SIZE, NOTHING, OriginPlan, Outcome, Step, freeze
 from scrapy_optout.policy.registries import Registries
 from scrapy_optout.policy.snapshot import Licence, OriginPolicy, PolicyFile
 from scrapy_optout.protocols import (
@@ -56,7 +58,7 @@ from scrapy_optout.protocols.html import head_meta, may_name_meta
 from scrapy_optout.protocols.patterns import normalise_path
 from scrapy_optout.protocols.robots.parsing import ROBOTS_PATH
 from scrapy_optout.protocols.sniff import BodyKind
-from scrapy_optout.verdict import Finding, Purpose, Signal, Stage, Stance, Verdict, Where, decide
+from scrapy_optout.verdict import Finding, Purpose, Signal, Stage, Stance, Where
 
 #: Statuses whose answer may be a licence or payment answer (``licence`` signal).
 LICENCE_STATUSES = frozenset({401, 402})
@@ -67,101 +69,6 @@ _ASSUMED = "unknown is treated as reserved (OPTOUT_UNKNOWN = 'reserve')"
 #: The specs set no limit; this one reads the whole ``<head>`` of any real page
 #: (and of a hostile 5 MB one) while keeping the scan's cost bounded.
 BODY_SCAN_LIMIT = 8 * 1024 * 1024
-
-
-@dataclass(slots=True)
-class Assessment:
-    """Everything known about one URL at one stage.
-
-    ``findings`` holds every finding so far except TDMRep's; ``tdm`` is the
-    TDMRep value after the sources seen so far. ``final`` is false while a later
-    source could still override that value, and a pending TDMRep reservation
-    does not count yet. ``image_findings`` are reservations that bind the images
-    of an HTML page (``noimageai``), not the page itself. ``tdm_assumed`` is
-    the reservation an evaluator that treats unknown as reserved assumes for a
-    ``tdmrep.json`` it could not read; like a reservation made in the file, it
-    holds unless a later TDMRep source (header, meta) gives a valid value.
-    ``token`` is the product token of the evaluator that made it.
-    """
-
-    url: str
-    stage: Stage
-    findings: list[Finding]
-    tdm: tdmrep.TdmValue | None
-    final: bool
-    files: list[PolicyFile]
-    headers: dict[str, list[str]] = field(default_factory=dict)
-    image_findings: list[Finding] = field(default_factory=list)
-    tdm_assumed: Finding | None = None
-    token: str | None = None
-    # Verdicts by purpose: asked for again at each later hook of one response.
-    _verdicts: dict[Purpose, Verdict] | None = field(
-        default=None, init=False, repr=False, compare=False
-    )
-
-    @property
-    def evidence(self) -> list[dict[str, Any]]:
-        """The ledger's evidence list: one entry per policy file consulted."""
-        return [f.evidence() for f in self.files]
-
-    @property
-    def tdm_findings(self) -> list[Finding]:
-        found = tdmrep.findings(self.tdm)
-        if self.tdm_assumed is not None and (self.tdm is None or self.tdm.reservation is None):
-            found.append(self.tdm_assumed)
-        return found
-
-    @property
-    def all_findings(self) -> list[Finding]:
-        return self.findings + self.tdm_findings
-
-    def verdict(self, purpose: Purpose | str) -> Verdict:
-        """The verdict for *purpose*; a pending TDMRep reservation is left out."""
-        verdicts = self._verdicts
-        if verdicts is None or (self.final and type(verdicts) is _SharedVerdicts):
-            verdicts = self._verdicts = {}
-        known = verdicts.get(purpose)  # type: ignore[arg-type]
-        if known is None:
-            known = decide(self.all_findings if self.final else self.findings, purpose)
-            verdicts[known.purpose] = known
-        return known
-
-
-class _SharedVerdicts(dict[Purpose, Verdict]):
-    """Verdicts shared by the origin-stage assessments of one plan, while not final.
-
-    ``final`` holds the verdicts of the final assessments that later stages
-    make from them without adding anything (:func:`_share_verdicts`).
-    """
-
-    __slots__ = ("final",)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.final: dict[Purpose, Verdict] | None = None
-
-
-def _share_verdicts(assessment: Assessment, prior: Assessment) -> None:
-    """Give *assessment* the verdicts of *prior* when it adds nothing to it.
-
-    Nothing added: no finding, the same TDMRep value and assumption, no image
-    finding; the verdicts are then those of every assessment alike, kept once.
-    """
-    shared = prior._verdicts
-    if (
-        type(shared) is not _SharedVerdicts
-        or len(assessment.findings) != len(prior.findings)
-        or assessment.tdm is not prior.tdm
-        or assessment.tdm_assumed is not prior.tdm_assumed
-        or assessment.image_findings
-    ):
-        return
-    if not assessment.final:
-        assessment._verdicts = shared
-        return
-    if shared.final is None:
-        shared.final = {}
-    assessment._verdicts = shared.final
 
 
 def _lower_headers(headers: Mapping[str, Sequence[str]] | None) -> dict[str, list[str]]:
@@ -262,23 +169,30 @@ class Evaluator:
     def origin_stage(self, policy: OriginPolicy, url: str) -> Assessment:
         """Findings from the origin's policy files alone, before fetching *url*.
 
-        Decided from the origin's plan for this evaluator (:class:`_OriginPlan`,
+        Decided from the origin's plan for this evaluator (:class:`OriginPlan`,
         made on first use): a signal whose file cannot tell one URL from
         another gives its findings without matching, and an origin none of
         whose files can gives one assessment's findings and verdicts to every
         URL.
         """
         identity = self._identity
-        plans: tuple[_OriginPlan, ...] = policy.plans
+        plans: tuple[OriginPlan, ...] = policy.plans
         for plan in plans:
             if plan.identity is identity or plan.identity == identity:
                 break
         else:
-            plan = _OriginPlan(self, policy)
+            probe = policy.origin + "/"
+            plan = OriginPlan(
+                identity,
+                tuple(
+                    freeze(step(self, policy, probe)) if fixed(self, policy) else step
+                    for step, fixed in zip(self._ORIGIN_SIGNALS, self._ORIGIN_FIXED, strict=True)
+                ),
+            )
             policy.plans += (plan,)
         if ("robots.txt" in url or "%" in url) and normalise_path(url) == ROBOTS_PATH:
             # robots.txt itself, which robots.txt always allows: no plan covers it.
-            steps: tuple[_Outcome | _Step, ...] = self._ORIGIN_SIGNALS
+            steps: tuple[Outcome | Step, ...] = self._ORIGIN_SIGNALS
         else:
             fixed = plan.fixed
             if fixed is not None:
@@ -290,8 +204,8 @@ class Evaluator:
                 return self._assess_single(policy, url, plan)
         return self._assess(policy, url, steps)
 
-    def _assess_single(self, policy: OriginPolicy, url: str, plan: _OriginPlan) -> Assessment:
-        """The origin stage when one signal alone tells URLs apart (:attr:`_OriginPlan.single`).
+    def _assess_single(self, policy: OriginPolicy, url: str, plan: OriginPlan) -> Assessment:
+        """The origin stage when one signal alone tells URLs apart (:attr:`OriginPlan.single`).
 
         Its findings for most URLs are one of a few shared tuples; the other
         signals' findings and the verdicts are worked out once per tuple.
@@ -302,7 +216,7 @@ class Evaluator:
         memo = plan.memo
         known = memo.get(id(outcome.findings))
         if known is None or known[0] is not outcome.findings:
-            if len(memo) >= _MEMO_SIZE:
+            if len(memo) >= MEMO_SIZE:
                 memo.clear()
             steps = (*plan.steps[:index], outcome, *plan.steps[index + 1 :])
             template = self._assess(policy, url, steps)
@@ -311,7 +225,7 @@ class Evaluator:
                 tuple(template.findings),
                 template.tdm,
                 template.tdm_assumed,
-                _SharedVerdicts(),
+                SharedVerdicts(),
             )
         _, found, tdm, assumed, verdicts = known
         assessment = Assessment(
@@ -328,13 +242,13 @@ class Evaluator:
         return assessment
 
     def _assess(
-        self, policy: OriginPolicy, url: str, steps: tuple[_Outcome | _Step, ...]
+        self, policy: OriginPolicy, url: str, steps: tuple[Outcome | Step, ...]
     ) -> Assessment:
         """The origin stage from *steps*: outcomes known already, or methods giving them."""
         found: list[Finding] = []
         tdm = assumed = None
         for step in steps:
-            outcome = step if isinstance(step, _Outcome) else step(self, policy, url)
+            outcome = step if isinstance(step, Outcome) else step(self, policy, url)
             found += outcome.findings
             if outcome.tdm is not None:
                 tdm = outcome.tdm
@@ -354,7 +268,7 @@ class Evaluator:
     # One method per origin-level signal: its outcome for a URL, and whether
     # that outcome can differ from one URL of the origin to another.
 
-    def _robots(self, policy: OriginPolicy, url: str) -> _Outcome:
+    def _robots(self, policy: OriginPolicy, url: str) -> Outcome:
         rf = policy.robots_file
         found = robots.shared_findings(
             policy.robots,
@@ -366,7 +280,7 @@ class Evaluator:
             catalogue=self.catalogue,
             headers=rf.header_lists() if rf.headers else None,
         )
-        return _Outcome(found)
+        return Outcome(found)
 
     def _robots_fixed(self, policy: OriginPolicy) -> bool:
         rf = policy.robots_file
@@ -378,26 +292,26 @@ class Evaluator:
             catalogue=self.catalogue,
         )
 
-    def _aitxt(self, policy: OriginPolicy, url: str) -> _Outcome:
+    def _aitxt(self, policy: OriginPolicy, url: str) -> Outcome:
         af = policy.aitxt_file
         if af is None:
-            return _NOTHING
+            return NOTHING
         why = unreadable(af, policy.aitxt.error if policy.aitxt else None)
         if why is not None and self.reserve_unknown:
-            return _Outcome([_assumed(Signal.AITXT, aitxt.PURPOSES, af, why)])
+            return Outcome([_assumed(Signal.AITXT, aitxt.PURPOSES, af, why)])
         found = aitxt.evaluate(
             policy.aitxt, url, status=af.status, error=af.error, token=self.token, source=af.url
         )
-        return _Outcome(found)
+        return Outcome(found)
 
     def _aitxt_fixed(self, policy: OriginPolicy) -> bool:
         parsed = policy.aitxt
         return parsed is None or parsed.is_path_independent(self.token)
 
-    def _tdmrep(self, policy: OriginPolicy, url: str) -> _Outcome:
+    def _tdmrep(self, policy: OriginPolicy, url: str) -> Outcome:
         tf = policy.tdmrep_file
         if tf is None:
-            return _NOTHING
+            return NOTHING
         found: list[Finding] = []
         tdm = assumed = None
         parsed = policy.tdmrep
@@ -411,28 +325,28 @@ class Evaluator:
             found += tdmrep.findings(None, file_error=f"not available ({why})", source_file=tf.url)
         if why is not None and self.reserve_unknown:
             assumed = _assumed(Signal.TDMREP, tdmrep.PURPOSES, tf, why)
-        return _Outcome(found, tdm, assumed)
+        return Outcome(found, tdm, assumed)
 
     def _tdmrep_fixed(self, policy: OriginPolicy) -> bool:
         return policy.tdmrep is None or policy.tdmrep.is_path_independent()
 
-    def _rsl(self, policy: OriginPolicy, url: str) -> _Outcome:
+    def _rsl(self, policy: OriginPolicy, url: str) -> Outcome:
         licences = policy.licences
         if not licences:
-            return _NOTHING
+            return NOTHING
         found: list[Finding] = []
         for licence_doc in licences:
             found += licence_doc.evaluate(url)
-        return _Outcome(self._unknown(found))
+        return Outcome(self._unknown(found))
 
     def _rsl_fixed(self, policy: OriginPolicy) -> bool:
         return all(licence_doc.is_path_independent() for licence_doc in policy.licences)
 
-    def _registry(self, policy: OriginPolicy, url: str) -> _Outcome:
+    def _registry(self, policy: OriginPolicy, url: str) -> Outcome:
         registries = self.registries
         if not registries:
-            return _NOTHING
-        return _Outcome(self._unknown(registries.url_findings(url)))
+            return NOTHING
+        return Outcome(self._unknown(registries.url_findings(url)))
 
     def _registry_fixed(self, policy: OriginPolicy) -> bool:
         registries = self.registries
@@ -499,7 +413,7 @@ class Evaluator:
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )
-        _share_verdicts(assessment, prior)
+        share_verdicts(assessment, prior)
         return assessment
 
     def with_status(self, prior: Assessment, status: int) -> Assessment:
@@ -585,7 +499,7 @@ class Evaluator:
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )
-        _share_verdicts(assessment, prior)
+        share_verdicts(assessment, prior)
         return assessment
 
     def _page_licences(
@@ -737,81 +651,6 @@ def _search_rsl(body: bytes) -> bool:
                 return True
             at = body.find(ending, at + 4, end)
     return b"\x00" in body[:1024]
-
-
-class _Outcome(NamedTuple):
-    """What one origin-level signal says of a URL.
-
-    ``tdm`` is a TDMRep value and ``assumed`` the reservation assumed for a
-    file that could not be read (:attr:`Assessment.tdm_assumed`).
-    """
-
-    findings: Sequence[Finding]
-    tdm: tdmrep.TdmValue | None = None
-    assumed: Finding | None = None
-
-    def assessment(self, url: str, policy: OriginPolicy, token: str) -> Assessment:
-        return Assessment(
-            url,
-            Stage.ORIGIN,
-            list(self.findings),
-            self.tdm,
-            False,
-            policy.files,
-            tdm_assumed=self.assumed,
-            token=token,
-        )
-
-
-_NOTHING = _Outcome(())
-#: Entries of an origin plan's memo (:meth:`Evaluator._assess_single`).
-_MEMO_SIZE = 64
-_Step = Callable[[Evaluator, OriginPolicy, str], _Outcome]
-
-
-class _OriginPlan:
-    """What one evaluator needs of one origin's files for every URL.
-
-    ``steps`` holds, per origin-level signal, its outcome when it is the same
-    for every URL of the origin (``/robots.txt`` aside), else the method
-    that reads a URL; only the signals whose files have rules that tell
-    URLs apart are matched for each URL. When no signal does, ``fixed`` is
-    the outcome of them all and ``verdicts`` the verdicts, by purpose,
-    shared by every assessment made from it.
-    """
-
-    __slots__ = ("fixed", "identity", "memo", "single", "steps", "verdicts")
-
-    def __init__(self, evaluator: Evaluator, policy: OriginPolicy) -> None:
-        self.identity = evaluator._identity
-        probe = policy.origin + "/"
-        self.steps: tuple[_Outcome | _Step, ...] = tuple(
-            _freeze(step(evaluator, policy, probe)) if fixed(evaluator, policy) else step
-            for step, fixed in zip(evaluator._ORIGIN_SIGNALS, evaluator._ORIGIN_FIXED, strict=True)
-        )
-        self.fixed: _Outcome | None = None
-        self.verdicts: _SharedVerdicts | None = None
-        outcomes = [step for step in self.steps if type(step) is _Outcome]
-        # When exactly one signal (most often robots.txt) tells URLs apart: its
-        # position and method, and the assessments' parts by its findings.
-        self.single: tuple[int, _Step] | None = None
-        self.memo: dict[int, tuple[Any, ...]] = {}
-        variable = [(i, s) for i, s in enumerate(self.steps) if not isinstance(s, _Outcome)]
-        if len(variable) == 1:
-            self.single = variable[0]
-        if len(outcomes) == len(self.steps):
-            tdm = [o.tdm for o in outcomes if o.tdm is not None]
-            assumed = [o.assumed for o in outcomes if o.assumed is not None]
-            self.fixed = _Outcome(
-                tuple(f for o in outcomes for f in o.findings),
-                tdm[-1] if tdm else None,
-                assumed[-1] if assumed else None,
-            )
-            self.verdicts = _SharedVerdicts()
-
-
-def _freeze(outcome: _Outcome) -> _Outcome:
-    return outcome._replace(findings=tuple(outcome.findings))
 
 
 def _scan_encoding(body: bytes, declared: str | None) -> str | None:

@@ -167,9 +167,7 @@ class PolicyStore(ABC):
         The single flight of :meth:`get`, for an implementation whose way of
         loading a snapshot is more than :attr:`fetch` and :meth:`put`.
         """
-        return await _single_flight(
-            origin, _nothing, load, self._inflight, self._inc, _CACHE_STATS
-        )
+        return await _single_flight(origin, _nothing, load, self._inflight, self._inc, _CACHE_STATS)
 
     async def with_licences(self, policy: OriginPolicy) -> OriginPolicy:
         """*policy* with the RSL licences its robots.txt names, fetched once per URL."""
