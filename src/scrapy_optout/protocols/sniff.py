@@ -125,8 +125,7 @@ _EXTENSIONS: dict[str, BodyKind | None] = {
     ),
 }  # fmt: skip
 
-# Bytes looked at by each sniffer.
-_PDF_WINDOW = PDF_WINDOW
+# Bytes looked at by each sniffer (PDF: containers.PDF_WINDOW).
 _HTML_WINDOW = 1024
 _SCRAPY_WINDOW = 5000
 
@@ -171,7 +170,7 @@ def sniff(body: bytes) -> frozenset[BodyKind]:
     kinds: set[BodyKind] = set()
     container = container_of(body)  # Container.PDF: "%PDF-" in the same window
     if container is Container.PDF or (
-        container is not None and body.find(b"%PDF-", 0, _PDF_WINDOW) >= 0
+        container is not None and body.find(b"%PDF-", 0, PDF_WINDOW) >= 0
     ):
         kinds.add(BodyKind.PDF)
     if body.startswith(_ZIP_MAGIC):
