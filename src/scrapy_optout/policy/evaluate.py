@@ -60,6 +60,7 @@ from scrapy_optout.protocols.robots.parsing import ROBOTS_PATH
 from scrapy_optout.protocols.sniff import BodyKind
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stage, Stance, Where
 
+_HTML_ONLY = frozenset({BodyKind.HTML})
 #: Statuses whose answer may be a licence or payment answer (``licence`` signal).
 LICENCE_STATUSES = frozenset({401, 402})
 #: What the ``unknown`` of a signal becomes with ``OPTOUT_UNKNOWN = "reserve"``.
@@ -140,6 +141,9 @@ class Evaluator:
         self._meta_names: tuple[bytes, ...] | None = (
             (b"robots", b"tdm-", *([token.encode()] if token else [])) if token.isascii() else None
         )
+        # What :meth:`quiet_page` looks for: those names, and what an RSL
+        # licence's media type (application/rsl+xml) spells in any case.
+        self._quiet_names = None if self._meta_names is None else (*self._meta_names, b"rsl+xml")
         self.extra_agents = tuple(extra_agents)
         self.reserve_unknown = reserve_unknown
         base = catalogue if catalogue is not None else AgentCatalogue.default()
@@ -496,6 +500,63 @@ class Evaluator:
             files,
             hdrs,
             images,
+            tdm_assumed=prior.tdm_assumed,
+            token=self.token,
+        )
+        share_verdicts(assessment, prior)
+        return assessment
+
+    def quiet_page(
+        self,
+        prior: Assessment,
+        hdrs: dict[str, list[str]],
+        body: bytes,
+        *,
+        status: int | None = None,
+    ) -> Assessment | None:
+        """The final assessment of the usual page, when its response adds nothing, else ``None``.
+
+        A shortcut past :meth:`lowered_headers_stage` and :meth:`body_stage`
+        for a response that cannot change what its origin stage (*prior*)
+        says: its headers (*hdrs*, lower-case names) hold nothing but a
+        ``Content-Type``, its *status* is no licence or payment answer, and
+        its *body* reads as HTML only and names, in any letter case, neither
+        a ``<meta>`` the body stage reads nor an RSL licence (the test of
+        :func:`~scrapy_optout.protocols.html.may_name_meta`, which errs toward
+        ``True``). What comes back is then what the two stages would give. A
+        registry that declares bodies by hash, or a pending TDMRep value that
+        the headers stage would make final, takes the stages one by one: so
+        does anything else, with ``None``.
+        """
+        if (
+            prior.stage is not Stage.ORIGIN
+            or status in LICENCE_STATUSES
+            or len(hdrs) > (1 if "content-type" in hdrs else 0)
+        ):
+            return None
+        names = self._quiet_names
+        registries = self.registries
+        if names is None or (registries is not None and registries.has_hashes):
+            return None
+        url = prior.url
+        ctype = _content_type(hdrs)
+        if sniff.body_kinds(ctype, url, body) != _HTML_ONLY:
+            return None
+        if (prior.tdm is not None or prior.tdm_assumed is not None) and not (
+            sniff.body_kinds(ctype, url) & sniff.TDMREP_KINDS
+        ):
+            return None  # the headers stage would have made the TDMRep value final
+        if may_name_meta(body, names, limit=BODY_SCAN_LIMIT):
+            return None
+        assessment = Assessment(
+            url,
+            Stage.BODY,
+            list(prior.findings),
+            prior.tdm,
+            True,
+            prior.files,
+            hdrs,
+            [],
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )

@@ -98,7 +98,7 @@ from scrapy_optout.scrapy.runtime import (
 )
 from scrapy_optout.scrapy.settings import enabled as optout_enabled
 from scrapy_optout.stores.record import RecordDetails
-from scrapy_optout.verdict import Finding, Stage, Verdict, Where, decide
+from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, Where, decide
 
 if TYPE_CHECKING:
     from typing import Self
@@ -528,10 +528,17 @@ class OptOutMiddleware:
         if evaluator.token != prior.token:
             prior = await self._rejudged(evaluator, request)
         status = response.status
+        body = response.body
         if prior.stage is Stage.ORIGIN:
-            # No headers_received signal (cached response, another handler), or
-            # one that waited for the RSL licences a Link header names.
+            # The headers signal found nothing to stop the download for (the
+            # usual page), or there was none (cached response, another
+            # handler), or it waited for the RSL licences a Link header names.
             hdrs = _header_lists(response.headers)
+            if len(body) <= _THREAD_THRESHOLD:
+                # Most often neither the headers nor the body add anything.
+                assessment = evaluator.quiet_page(prior, hdrs, body, status=status)
+                if assessment is not None:
+                    return self._judged(request, response, assessment, purpose, measuring)
             links = header_licence_links(hdrs, request.url) if "link" in hdrs else []
             licences = await core.store.licences(links) if links else None
             prior = evaluator.lowered_headers_stage(prior, hdrs, status=status, licences=licences)
@@ -546,7 +553,6 @@ class OptOutMiddleware:
                     request, prior, Stage.HEADERS, verdict, measuring=measuring, status=status
                 )
         encoding = response.encoding if isinstance(response, TextResponse) else None
-        body = response.body
         links = body_licence_links(prior, body, encoding=encoding)
         licences = await core.store.licences(links) if links else None
         if len(body) > _THREAD_THRESHOLD:
@@ -557,6 +563,18 @@ class OptOutMiddleware:
             )
         else:
             assessment = evaluator.body_stage(prior, body, encoding=encoding, licences=licences)
+        return self._judged(request, response, assessment, purpose, measuring)
+
+    def _judged(
+        self,
+        request: Request,
+        response: Response,
+        assessment: Assessment,
+        purpose: Purpose,
+        measuring: bool,
+    ) -> Response:
+        """Act on the final *assessment* of *response*; the response, if it is kept."""
+        core = self.core
         core.assessments[request] = assessment
         verdict = assessment.verdict(purpose)
         if verdict.reserved or measuring:
@@ -567,7 +585,7 @@ class OptOutMiddleware:
                 verdict,
                 measuring=measuring,
                 final=True,
-                status=status,
+                status=response.status,
             )
         if core.media_guard:
             self._judge_media(request, response, assessment)
