@@ -534,8 +534,10 @@ class OptOutMiddleware:
             # usual page), or there was none (cached response, another
             # handler), or it waited for the RSL licences a Link header names.
             hdrs = _header_lists(response.headers)
-            if len(body) <= _THREAD_THRESHOLD:
+            if len(body) <= _THREAD_THRESHOLD and not prior.verdict(purpose).reserved:
                 # Most often neither the headers nor the body add anything.
+                # (A reserved origin stage here was judged again for another
+                # identity: its headers stage decides it, below.)
                 assessment = evaluator.quiet_page(prior, hdrs, body, status=status)
                 if assessment is not None:
                     return self._judged(request, response, assessment, purpose, measuring)
