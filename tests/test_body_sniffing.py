@@ -24,11 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from faultserver import Connection, FaultServer, Respond
 from helpers import TEST_UA, run_crawl
 from scrapy_optout.policy.evaluate import Evaluator, may_carry_body_signals
 from scrapy_optout.policy.snapshot import OriginPolicy, PolicyFile
+from scrapy_optout.protocols import sniff as sniffing
 from scrapy_optout.protocols import tdmrep
 from scrapy_optout.protocols.html import head_meta
 from scrapy_optout.protocols.sniff import ALL_KINDS, BodyKind, body_kinds, sniff
@@ -205,6 +208,52 @@ def test_sniff_never_raises_on_any_start() -> None:
         for second in (0, 0x3C, 0xFE, 0xFF):
             assert sniff(bytes([first, second]) * 600) <= ALL_KINDS
     assert sniff(b"") == frozenset()
+
+
+_STARTS = st.lists(
+    st.sampled_from(
+        [
+            " ",
+            "\n",
+            "<!--",
+            "-->",
+            "<?xml version='1.0'?>",
+            "<!DOCTYPE",
+            "<!doctype",
+            " html",
+            " HTML",
+            " svg",
+            ">",
+            "<html",
+            "<HEAD",
+            "<body",
+            "<p",
+            "<meta",
+            "<x",
+            "/",
+            "caf\u00e9",
+            "\ufeff",
+            "%PDF-1.7",
+            "a" * 300,
+        ]
+    ),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(_STARTS, st.sampled_from(["latin-1", "utf-8", "utf-8-sig", "utf-16", "utf-16-le"]))
+def test_the_html_sniffer_reads_a_short_prefix_as_the_whole_window(text: str, codec: str) -> None:
+    # The sniffer tries the first bytes before the whole window: the answer is the window's.
+    body = text.encode(codec, "replace")
+    start = body[: sniffing._HTML_WINDOW * 2]
+    whole = sniffing._HTML_PREFIX
+    try:
+        sniffing._HTML_PREFIX = len(start) + 1  # no shortcut: the window alone
+        expected = sniffing._looks_html(start)
+    finally:
+        sniffing._HTML_PREFIX = whole
+    assert sniffing._looks_html(start) is expected
 
 
 # -- the head scanner behind a byte-order mark or a comment ---------------------------------

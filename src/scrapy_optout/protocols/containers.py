@@ -87,6 +87,9 @@ class Walk:
 _BMFF_TYPES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"})
 
 
+# The first bytes of the JPEG, PNG, RIFF, GIF and TIFF signatures.
+_SIGNATURE_STARTS = frozenset({b"\xff", b"\x89", b"R", b"G", b"I", b"M"})
+
 #: How far into a body ``%PDF-`` is looked for (readers accept junk before it).
 PDF_WINDOW = 1024
 
@@ -99,16 +102,17 @@ def container_of(body: bytes, content_type: str | None = None) -> Container | No
     or by the wrong image type.
     """
     head = body[:16]
-    if head.startswith(b"\xff\xd8\xff"):
-        return Container.JPEG
-    if head.startswith(b"\x89PNG\r\n\x1a\n"):
-        return Container.PNG
-    if head.startswith(b"RIFF") and len(head) >= 12:
-        return Container.RIFF
-    if head.startswith((b"GIF87a", b"GIF89a")):
-        return Container.GIF
-    if head.startswith((b"II*\x00", b"MM\x00*")):
-        return Container.TIFF
+    if head[:1] in _SIGNATURE_STARTS:  # else markup, text, or a box or PDF header
+        if head.startswith(b"\xff\xd8\xff"):
+            return Container.JPEG
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            return Container.PNG
+        if head.startswith(b"RIFF") and len(head) >= 12:
+            return Container.RIFF
+        if head.startswith((b"GIF87a", b"GIF89a")):
+            return Container.GIF
+        if head.startswith((b"II*\x00", b"MM\x00*")):
+            return Container.TIFF
     if head[4:8] in _BMFF_TYPES:
         return Container.BMFF
     # PDF readers accept junk before the header, as sniff.py does.

@@ -48,6 +48,7 @@ from __future__ import annotations
 import codecs
 import re
 from enum import StrEnum
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from scrapy_optout.protocols.containers import PDF_WINDOW, Container, container_of
@@ -167,19 +168,36 @@ def _by_extension(url: str) -> BodyKind | bool | None:
 
 def sniff(body: bytes) -> frozenset[BodyKind]:
     """The kinds *body* looks like from its first bytes, whatever it was labelled."""
-    kinds: set[BodyKind] = set()
     container = container_of(body)  # Container.PDF: "%PDF-" in the same window
-    if container is Container.PDF or (
-        container is not None and body.find(b"%PDF-", 0, PDF_WINDOW) >= 0
-    ):
+    zipped = body.startswith(_ZIP_MAGIC)
+    html = _looks_html(body[: _HTML_WINDOW * 2])
+    if container is None:
+        # Neither PDF nor media: the usual page, or nothing.
+        return _BY_MARKUP[zipped, html]
+    kinds: set[BodyKind] = set()
+    if container is Container.PDF or body.find(b"%PDF-", 0, PDF_WINDOW) >= 0:
         kinds.add(BodyKind.PDF)
-    if body.startswith(_ZIP_MAGIC):
+    if zipped:
         kinds.add(BodyKind.EPUB)
-    if container not in (None, Container.PDF):
+    if container is not Container.PDF:
         kinds.add(BodyKind.MEDIA)
-    if _looks_html(body[: _HTML_WINDOW * 2]):
+    if html:
         kinds.add(BodyKind.HTML)
     return frozenset(kinds)
+
+
+# What sniff() gives a body that is neither PDF nor media: by (zip archive, HTML).
+_BY_MARKUP = {
+    (zipped, html): frozenset(
+        kind for kind, present in ((BodyKind.EPUB, zipped), (BodyKind.HTML, html)) if present
+    )
+    for zipped in (False, True)
+    for html in (False, True)
+}
+# Markup that decides is near the start: a short prefix is tried first (a
+# match on it is a match on the whole window, since each token the pattern
+# reads ends inside the text it matched).
+_HTML_PREFIX = 256
 
 
 def _looks_html(start: bytes) -> bool:
@@ -192,8 +210,11 @@ def _looks_html(start: bytes) -> bool:
         if start[:1] == b"\x00" or start[1:2] == b"\x00":
             # UTF-16 without a byte-order mark: ASCII markup with every other byte NUL.
             codec = "utf-16-be" if start[:1] == b"\x00" else "utf-16-le"
-    text = start.decode(codec, "replace")
-    return _HTML_START.match(text) is not None
+    if len(start) > _HTML_PREFIX and _HTML_START.match(
+        start[:_HTML_PREFIX].decode(codec, "replace")
+    ):
+        return True
+    return _HTML_START.match(start.decode(codec, "replace")) is not None
 
 
 def _scrapy_sees_html(body: bytes) -> bool:
@@ -220,29 +241,35 @@ def body_kinds(
         last = _last_body
         if last[2] is body and last[0] == content_type and last[1] == url:
             return last[3]  # the same response, asked again by another step of its stage
+    kinds, generic, vague = _declared(content_type)
+    guessed: BodyKind | bool | None = False
+    if generic:
+        guessed = _by_extension(url)
+        if isinstance(guessed, BodyKind):
+            kinds = kinds | {guessed}
+    if body is None:
+        if kinds:
+            return kinds
+        if vague or (generic and guessed is False):
+            return ALL_KINDS
+        return _NONE
+    found = kinds | sniff(body)
+    if generic and guessed is False and BodyKind.HTML not in found and _scrapy_sees_html(body):
+        found = found | {BodyKind.HTML}
+    _remember(content_type, url, body, found)
+    return found
+
+
+@lru_cache(maxsize=256)
+def _declared(content_type: str | None) -> tuple[frozenset[BodyKind], bool, bool]:
+    """What a ``Content-Type`` value says: the kinds it declares, whether it is
+    generic (says nothing) and whether it is vague (often something else)."""
     mime = _mime(content_type)
-    kinds: set[BodyKind] = set()
     declared = _DECLARED.get(mime)
     if declared is None and mime.startswith(_MEDIA_TYPES):
         declared = BodyKind.MEDIA
-    if declared is not None:
-        kinds.add(declared)
-    guessed: BodyKind | bool | None = False
-    if mime in _GENERIC:
-        guessed = _by_extension(url)
-        if isinstance(guessed, BodyKind):
-            kinds.add(guessed)
-    if body is None:
-        if kinds:
-            return frozenset(kinds)
-        if mime in _VAGUE or (mime in _GENERIC and guessed is False):
-            return ALL_KINDS
-        return _NONE
-    if mime in _GENERIC and guessed is False and _scrapy_sees_html(body):
-        kinds.add(BodyKind.HTML)
-    found = frozenset(kinds) | sniff(body)
-    _remember(content_type, url, body, found)
-    return found
+    kinds = frozenset({declared}) if declared is not None else _NONE
+    return kinds, mime in _GENERIC, mime in _VAGUE
 
 
 # The last body judged, with its kinds: one response is asked about by several
