@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Generic, NamedTuple, TypeVar
@@ -363,14 +363,9 @@ _BUCKET = 4
 _AUTOMATON_MIN = 24
 
 
-class _PrefixTable:
-    """Plain prefixes of one bucket: their lengths, longest first, and the best rank of each."""
-
-    __slots__ = ("best", "lengths")
-
-    def __init__(self) -> None:
-        self.best: dict[str, int] = {}
-        self.lengths: tuple[int, ...] = ()
+def _lengths(texts: Iterable[str]) -> tuple[int, ...]:
+    """The distinct lengths of *texts*, longest first."""
+    return tuple(sorted({len(text) for text in texts}, reverse=True))
 
 
 class _Automaton:
@@ -482,31 +477,47 @@ class RuleIndex(Generic[_T]):
     no decision costs more than a few passes over the path.
     """
 
-    __slots__ = ("_automaton", "_buckets", "_by_length", "_head", "_payloads", "_short", "_wild")
+    __slots__ = (
+        "_automaton",
+        "_best",
+        "_buckets",
+        "_by_length",
+        "_head",
+        "_payloads",
+        "_short",
+        "_wild",
+    )
 
     def __init__(self, entries: Sequence[tuple[Pattern, _T]], *, by_length: bool = True) -> None:
         self._by_length = by_length
-        self._payloads: list[_T] = []
-        buckets: dict[str, _PrefixTable] = {}
-        short = _PrefixTable()
+        payloads: list[_T] = []
+        # The best rank of each plain prefix, and the prefixes by their first
+        # characters (shorter ones apart). Only strings, integers and tuples
+        # of integers: the collector stops tracking them, and an origin's
+        # parsed files hold many of these tables for as long as they are kept.
+        best: dict[str, int] = {}
+        buckets: dict[str, list[str]] = {}
+        short: list[str] = []
         wild: dict[tuple[tuple[str, ...], bool], tuple[int, Pattern]] = {}
         for pattern, payload in entries:
             if not pattern.length:
                 continue
-            rank = len(self._payloads)
-            self._payloads.append(payload)
+            rank = len(payloads)
+            payloads.append(payload)
             prefix = pattern.plain_prefix
             if prefix is None:
                 wild.setdefault((pattern.pieces, pattern.anchored), (rank, pattern))
                 continue
-            table = short if len(prefix) < _BUCKET else buckets.get(prefix[:_BUCKET])
-            if table is None:
-                table = buckets[prefix[:_BUCKET]] = _PrefixTable()
-            table.best.setdefault(prefix, rank)
-        for table in (short, *buckets.values()):
-            table.lengths = tuple(sorted({len(text) for text in table.best}, reverse=True))
-        self._short = short
-        self._buckets = buckets
+            if prefix not in best:
+                best[prefix] = rank
+                if len(prefix) < _BUCKET:
+                    short.append(prefix)
+                else:
+                    buckets.setdefault(prefix[:_BUCKET], []).append(prefix)
+        self._payloads: tuple[_T, ...] = tuple(payloads)
+        self._best = best
+        self._short = _lengths(short)
+        self._buckets = {lead: _lengths(texts) for lead, texts in buckets.items()}
         self._wild = tuple(wild.values())
         self._head = tuple(
             (rank, pattern.pieces[0], pattern) for rank, pattern in self._wild[:_AUTOMATON_MIN]
@@ -523,10 +534,10 @@ class RuleIndex(Generic[_T]):
     def first(self, path: str) -> _T | None:
         """The payload of the first-ranked entry matching *path* (canonical), or ``None``."""
         best = _NO_RANK
-        table = self._buckets.get(path[:_BUCKET])
-        if table is not None:
-            best = self._lookup(table, path, best)
-        if self._short.lengths and not (self._by_length and best != _NO_RANK):
+        lengths = self._buckets.get(path[:_BUCKET])
+        if lengths is not None:
+            best = self._lookup(lengths, path, best)
+        if self._short and not (self._by_length and best != _NO_RANK):
             best = self._lookup(self._short, path, best)
         # The best-ranked wildcard patterns one by one: often one of them
         # decides, and then the automaton is not needed.
@@ -543,10 +554,12 @@ class RuleIndex(Generic[_T]):
                     best = min(best, self._wild[found][0])
         return self._payloads[best] if best != _NO_RANK else None
 
-    def _lookup(self, table: _PrefixTable, path: str, best: int) -> int:
-        texts = table.best
+    def _lookup(self, lengths: tuple[int, ...], path: str, best: int) -> int:
+        # Prefixes of one length under one bucket are the path's own prefix of
+        # that length or none: one lookup each, in the table of every prefix.
+        texts = self._best
         size = len(path)
-        for length in table.lengths:
+        for length in lengths:
             if length > size:
                 continue
             rank = texts.get(path[:length])
@@ -570,14 +583,25 @@ class Rules(Generic[_T]):
     whose winning rule *reserves* decides, else the literal reading does.
     """
 
-    __slots__ = ("_entries", "_escaped", "_index", "_strict", "by_length")
+    __slots__ = ("_entries", "_escaped", "_index", "_same", "_same_entry", "_strict", "by_length")
 
     def __init__(self, entries: Sequence[tuple[Pattern, _T]], *, by_length: bool = True) -> None:
-        self._entries = tuple(entries)
         self.by_length = by_length
-        self._index: RuleIndex[_T] = RuleIndex(self._entries, by_length=by_length)
-        self._escaped = any("%" in pattern.text for pattern, _ in self._entries)
+        self._index: RuleIndex[_T] = RuleIndex(entries, by_length=by_length)
+        self._escaped = any("%" in pattern.text for pattern, _ in entries)
+        # The entries are kept only to build the strict index from; without
+        # escapes the index at hand is the strict one (see decide()).
+        self._entries = tuple(entries) if self._escaped else ()
         self._strict: RuleIndex[_T] | None = None
+        # What fixed() answers, kept apart rather than as a pair (one object
+        # fewer for the collector per rule list).
+        self._same = True
+        self._same_entry: _T | None = None
+        for pattern, payload in entries:
+            if pattern.length:
+                self._same = pattern.covers_everything
+                self._same_entry = payload if self._same else None
+                break
 
     def first(self, path: str) -> _T | None:
         """The first-ranked entry matching the canonical *path*, or ``None``."""
@@ -590,10 +614,7 @@ class Rules(Generic[_T]):
         ranked first matches every path in every spelling: it then wins every
         reading, the strict form included, whatever the other entries say.
         """
-        for pattern, payload in self._entries:
-            if pattern.length:
-                return (True, payload) if pattern.covers_everything else (False, None)
-        return True, None
+        return self._same, self._same_entry
 
     def decide(
         self,
