@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -85,6 +86,28 @@ def test_measure_mode_records_one_line_per_url_and_stage(
     assert (line["stage"], line["verdict"], line["mode"]) == ("origin", "reserved", "measure")
     assert line["status"] == 200
     assert _stat(middleware, "excluded_count") is None
+
+
+def test_the_result_in_meta_of_an_allowed_page_is_left_alone_by_the_collector(
+    make_crawler: MakeCrawler, ledger: Path
+) -> None:
+    # It lives as long as the request and its response, which only the
+    # garbage collector frees: for an allowed page it holds nothing it tracks.
+    middleware = _middleware(make_crawler)
+    request = Request(ALLOWED)
+    run(middleware.process_request(request))
+    run(middleware.process_response(request, _html(request)))
+    result = request.meta["optout"]
+    assert result == {"purpose": "train", "verdict": "allowed", "reasons": (), "image_reasons": ()}
+    assert not gc.is_tracked(result)
+    measured = _middleware(make_crawler, OPTOUT_MODE="measure")
+    request = Request(ALLOWED)
+    run(measured.process_request(request))
+    run(measured.process_response(request, _html(request, NOAI_PAGE)))
+    result = request.meta["optout"]
+    assert result["verdict"] == "reserved"
+    assert isinstance(result["reasons"], tuple) and result["reasons"]
+    assert set(result["reasons"][0]) == {"signal", "where", "rule", "source"}
 
 
 def test_headers_stage_stops_the_download_and_the_response_is_dropped(

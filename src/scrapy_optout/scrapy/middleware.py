@@ -591,11 +591,17 @@ class OptOutMiddleware:
             )
         if core.media_guard:
             self._judge_media(request, response, assessment)
+        # Strings and tuples of strings only: the garbage collector does not
+        # track such a dict, which lives as long as the request and its
+        # response (freed together by the collector).
+        images = assessment.image_findings
         request.meta[META_RESULT] = {
             "purpose": str(purpose),
             "verdict": verdict.label,
-            "reasons": [f.reason() for f in verdict.reasons],
-            "image_reasons": [f.reason() for f in assessment.image_findings if f.bears_on(purpose)],
+            "reasons": tuple([f.reason() for f in verdict.reasons]) if verdict.reasons else (),
+            "image_reasons": (
+                tuple([f.reason() for f in images if f.bears_on(purpose)]) if images else ()
+            ),
         }
         return response
 
