@@ -361,6 +361,8 @@ _BUCKET = 4
 # With at least this many distinct wildcard patterns, one automaton matches
 # them all in a single pass over the path instead of one pass per pattern.
 _AUTOMATON_MIN = 24
+# Up to this many patterns, an index tries them one by one (RuleIndex._tiny).
+_TINY = 4
 
 
 def _lengths(texts: Iterable[str]) -> tuple[int, ...]:
@@ -485,11 +487,29 @@ class RuleIndex(Generic[_T]):
         "_head",
         "_payloads",
         "_short",
+        "_tiny",
         "_wild",
     )
 
     def __init__(self, entries: Sequence[tuple[Pattern, _T]], *, by_length: bool = True) -> None:
         self._by_length = by_length
+        kept = [(pattern, payload) for pattern, payload in entries if pattern.length]
+        self._tiny: tuple[str | Pattern, ...] | None = None
+        if len(kept) <= _TINY:
+            # A few patterns (most groups of a robots.txt): tried in rank order,
+            # the first that matches wins; nothing to build.
+            self._tiny = tuple(
+                pattern if pattern.plain_prefix is None else pattern.plain_prefix
+                for pattern, _ in kept
+            )
+            self._payloads: tuple[_T, ...] = tuple(payload for _, payload in kept)
+            self._best: dict[str, int] = {}
+            self._short: tuple[int, ...] = ()
+            self._buckets: dict[str, tuple[int, ...]] = {}
+            self._wild: tuple[tuple[int, Pattern], ...] = ()
+            self._head: tuple[tuple[int, str, Pattern], ...] = ()
+            self._automaton: _Automaton | None = None
+            return
         payloads: list[_T] = []
         # The best rank of each plain prefix, and the prefixes by their first
         # characters (shorter ones apart). Only strings, integers and tuples
@@ -499,9 +519,7 @@ class RuleIndex(Generic[_T]):
         buckets: dict[str, list[str]] = {}
         short: list[str] = []
         wild: dict[tuple[tuple[str, ...], bool], tuple[int, Pattern]] = {}
-        for pattern, payload in entries:
-            if not pattern.length:
-                continue
+        for pattern, payload in kept:
             rank = len(payloads)
             payloads.append(payload)
             prefix = pattern.plain_prefix
@@ -514,7 +532,7 @@ class RuleIndex(Generic[_T]):
                     short.append(prefix)
                 else:
                     buckets.setdefault(prefix[:_BUCKET], []).append(prefix)
-        self._payloads: tuple[_T, ...] = tuple(payloads)
+        self._payloads = tuple(payloads)
         self._best = best
         self._short = _lengths(short)
         self._buckets = {lead: _lengths(texts) for lead, texts in buckets.items()}
@@ -533,6 +551,15 @@ class RuleIndex(Generic[_T]):
 
     def first(self, path: str) -> _T | None:
         """The payload of the first-ranked entry matching *path* (canonical), or ``None``."""
+        tiny = self._tiny
+        if tiny is not None:
+            for test, payload in zip(tiny, self._payloads, strict=True):
+                if isinstance(test, str):
+                    if path.startswith(test):
+                        return payload
+                elif test._matches_normalised(path):
+                    return payload
+            return None
         best = _NO_RANK
         lengths = self._buckets.get(path[:_BUCKET])
         if lengths is not None:
