@@ -9,7 +9,9 @@ share one set of them (:class:`SharedVerdicts`, :func:`share_verdicts`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from scrapy_optout.policy.snapshot import PolicyFile
@@ -17,6 +19,14 @@ from scrapy_optout.protocols import tdmrep
 from scrapy_optout.verdict import Finding, Purpose, Stage, Verdict, decide
 
 __all__ = ["Assessment", "SharedVerdicts", "share_verdicts"]
+
+
+#: The headers of an assessment made before any response: one shared, read-only mapping.
+_NO_HEADERS: Mapping[str, Sequence[str]] = MappingProxyType({})
+
+
+def _no_headers() -> Mapping[str, Sequence[str]]:
+    return _NO_HEADERS
 
 
 @dataclass(slots=True)
@@ -40,8 +50,8 @@ class Assessment:
     tdm: tdmrep.TdmValue | None
     final: bool
     files: list[PolicyFile]
-    headers: dict[str, list[str]] = field(default_factory=dict)
-    image_findings: list[Finding] = field(default_factory=list)
+    headers: Mapping[str, Sequence[str]] = field(default_factory=_no_headers)
+    image_findings: Sequence[Finding] = ()
     tdm_assumed: Finding | None = None
     token: str | None = None
     # Verdicts by purpose: asked for again at each later hook of one response.

@@ -79,7 +79,7 @@ def _lower_headers(headers: Mapping[str, Sequence[str]] | None) -> dict[str, lis
     return out
 
 
-def _content_type(headers: Mapping[str, list[str]]) -> str | None:
+def _content_type(headers: Mapping[str, Sequence[str]]) -> str | None:
     values = headers.get("content-type")
     return values[-1] if values else None
 
@@ -457,7 +457,7 @@ class Evaluator:
         found = list(prior.findings)
         files = prior.files
         tdm = prior.tdm
-        images: list[Finding] = []
+        images: Sequence[Finding] = ()
         kinds = sniff.body_kinds(_content_type(hdrs), url, body)
         if BodyKind.HTML in kinds:
             if _mentions_rsl(body):
@@ -556,7 +556,6 @@ class Evaluator:
             True,
             prior.files,
             hdrs,
-            [],
             tdm_assumed=prior.tdm_assumed,
             token=self.token,
         )

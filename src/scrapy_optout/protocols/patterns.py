@@ -553,7 +553,7 @@ class RuleIndex(Generic[_T]):
         """The payload of the first-ranked entry matching *path* (canonical), or ``None``."""
         tiny = self._tiny
         if tiny is not None:
-            for test, payload in zip(tiny, self._payloads, strict=True):
+            for test, payload in zip(tiny, self._payloads, strict=False):  # same lengths
                 if isinstance(test, str):
                     if path.startswith(test):
                         return payload

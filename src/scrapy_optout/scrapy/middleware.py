@@ -305,7 +305,8 @@ class OptOutMiddleware:
         core.assessments[request] = assessment
         self._inc("optout/requests_checked")
         verdict = assessment.verdict(purpose)
-        self._decide(request, assessment, Stage.ORIGIN, verdict, measuring=measuring)
+        if verdict.reserved or measuring:
+            self._decide(request, assessment, Stage.ORIGIN, verdict, measuring=measuring)
 
     def _decide(
         self,

@@ -111,6 +111,7 @@ class OptOutPipeline:
         self.fields = CONVENTIONAL_FIELDS + tuple(
             f for f in self.core.settings.item_url_fields if f not in CONVENTIONAL_FIELDS
         )
+        self._field_names = frozenset(self.fields)
         self.strip = self.core.settings.item_action == STRIP
         self.provenance = self.core.settings.provenance
 
@@ -124,7 +125,7 @@ class OptOutPipeline:
         if (
             not self.provenance
             and type(item) is dict
-            and not any(field in item for field in self.fields)
+            and self._field_names.isdisjoint(item)
             and (entry is None or self._plain_page(*entry))
         ):
             # The usual item: no URL to judge, from a page that reserved nothing

@@ -26,6 +26,8 @@ from scrapy_optout.scrapy.settings import enabled as optout_enabled
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
+    from scrapy_optout.policy.assessment import Assessment
+
 
 class OptOutSpiderMiddleware(BaseSpiderMiddleware):
     """Remembers, for each item, the response it came from and what that response said.
@@ -119,6 +121,20 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
         traced = own.carried() if own is not None and provenance and not here else None
         if not here and not inherited and traced is None:
             return None  # the usual case: nothing to pass on
+        return self._carry(parent, assessment, here, traced, inherited)
+
+    def _carry(
+        self,
+        parent: Request,
+        assessment: Assessment | None,
+        here: tuple[ItemSource, ...],
+        traced: ItemSource | None,
+        inherited: tuple[ItemSource, ...],
+    ) -> Callable[[Request], None]:
+        # Apart from _carrier(): the closure's variables would make every one
+        # of its locals a cell, built on each call, for every page.
+        core = self.core
+        provenance = core.settings.provenance
         passed = _passed_objects(parent) if inherited else frozenset()
         stored = False
 
