@@ -29,6 +29,7 @@ from scrapy_optout.policy.registries import Registries
 from scrapy_optout.policy.snapshot import RSL_LICENCE, Licence, OriginPolicy, PolicyFile
 from scrapy_optout.protocols import aitxt, robots, tdmrep
 from scrapy_optout.protocols.registry import Registry, unavailable
+from scrapy_optout.protocols.robots import evaluation as robots_evaluation
 from scrapy_optout.verdict import Purpose, Signal
 
 CORPORA = Path(__file__).resolve().parent.parent / "fixtures" / "corpora"
@@ -520,3 +521,41 @@ def test_registries_loaded_again_get_a_plan_of_their_own() -> None:
     assert after.verdict(Purpose.TRAIN).reserved
     assert len(policy.plans) == 2
     assert _plan(policy, evaluator).fixed is None
+
+
+def test_groups_of_a_few_plain_prefixes_decide_by_their_prefixes_as_by_their_rules() -> None:
+    # Most groups are a few plain prefixes: a URL with one reading is decided by
+    # a loop over them (the plan's ``quick`` table). Every corpus file, with the
+    # loop and without it, for the URLs of its own rules, must give the same findings.
+    evaluator = EVALUATORS[1]
+    files = robots_files()
+    quick = 0
+    for body in files:
+        policy = _policy(body)
+        parsed = policy.robots
+        if parsed is None:
+            continue
+        plan = robots_evaluation._plan_for(parsed, evaluator.token, evaluator.catalogue, ())
+        if plan.quick is None:
+            continue
+        quick += 1
+        for path in _paths(body, limit=10):
+            url = ORIGIN + path
+            kwargs: dict[str, Any] = {
+                "status": 200,
+                "error": None,
+                "token": evaluator.token,
+                "source": ORIGIN + "/robots.txt",
+                "catalogue": evaluator.catalogue,
+            }
+            fast = robots.shared_findings(parsed, url, **kwargs)
+            table, plan.quick = plan.quick, None
+            try:
+                parsed._findings.clear()
+                slow = robots.shared_findings(parsed, url, **kwargs)
+            finally:
+                plan.quick = table
+                parsed._findings.clear()
+            assert fast == slow, (body[:200], url)
+    # Both kinds of file are among them.
+    assert 0 < quick < len(files)

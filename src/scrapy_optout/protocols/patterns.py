@@ -634,6 +634,18 @@ class Rules(Generic[_T]):
         """The first-ranked entry matching the canonical *path*, or ``None``."""
         return self._index.first(path)
 
+    def prefixes(self) -> tuple[tuple[str, ...], tuple[_T, ...]] | None:
+        """The few plain prefixes of this list in rank order, with their entries, or ``None``.
+
+        For a list of at most four patterns, none with ``*``, ``$`` or an
+        escape: :meth:`decide` on a URL without ``%`` and with one reading
+        then answers the entry of the first prefix of its path, with no reading.
+        """
+        tiny = self._index._tiny
+        if tiny is None or self._escaped or not all(isinstance(test, str) for test in tiny):
+            return None
+        return tuple(test for test in tiny if isinstance(test, str)), self._index._payloads
+
     def fixed(self) -> tuple[bool, _T | None]:
         """Whether :meth:`decide` gives every URL the same answer, and that answer's entry.
 

@@ -87,6 +87,7 @@ class _Plan:
         "others",
         "own",
         "path_independent",
+        "quick",
     )
 
     def __init__(
@@ -111,6 +112,19 @@ class _Plan:
         self.fixed_others: tuple[tuple[Rule | None, None], ...] | None = (
             tuple((rule, None) for _, rule in fixed) if all(known for known, _ in fixed) else None
         )
+        # The groups' decisions by a loop over their prefixes, for a URL with
+        # one reading and no escapes, when each is a few plain prefixes: per
+        # group (the crawler's own first, when it has one), the prefixes in
+        # rank order and the decision each gives. The decisions are made once
+        # here, so that every URL decided alike shares them.
+        self.quick: tuple[tuple[tuple[str, ...], tuple[tuple[Rule, None], ...]], ...] | None = None
+        groups = ([own] if own is not None else []) + [group for group, _ in others]
+        tables = [group._rules().prefixes() for group in groups]
+        if all(table is not None for table in tables):
+            self.quick = tuple(
+                (prefixes, tuple((rule, None) for rule in rules))
+                for prefixes, rules in (table for table in tables if table is not None)
+            )
         self.path_independent = (
             self.fixed_others is not None
             and (own is None or (own._rules().fixed()[0] and _covers_all(own)))
@@ -128,6 +142,8 @@ def _covers_all(group: Group) -> bool:
 
 
 _FINDINGS_CACHE_SIZE = 2048
+#: What a group with no rule for a path decides.
+_UNDECIDED: tuple[None, None] = (None, None)
 
 
 def evaluate(
@@ -224,15 +240,27 @@ def shared_findings(
     plan = _plan_for(robots, token, catalogue, extra_tokens)
 
     readings = readings_of(url)
-    robots_path = readings[0][0] == ROBOTS_PATH
+    path = readings[0][0]
+    robots_path = path == ROBOTS_PATH
     own = plan.own
     own_via = None
+    quick = plan.quick
+    decided: list[tuple[Rule | None, tuple[str, str] | None]] | None = None
+    if quick is not None and len(readings) == 1 and "%" not in url:
+        decided = []
+        for prefixes, decisions in quick:
+            for prefix, decision in zip(prefixes, decisions, strict=False):  # same lengths
+                if path.startswith(prefix):
+                    decided.append(decision)
+                    break
+            else:
+                decided.append(_UNDECIDED)
     if own is None or robots_path:
         own_rule = None
         usage: tuple[ValueRule, ...] = ()
         signals: tuple[ValueRule, ...] = ()
     else:
-        own_rule, own_via = own._decide(url, readings)
+        own_rule, own_via = decided[0] if decided is not None else own._decide(url, readings)
         if own_rule is not None and not own_rule.allow:
             usage = signals = ()  # not crawlable: no usage preference (attach §3.1)
         else:
@@ -240,7 +268,10 @@ def shared_findings(
             signals = lines_covering(own._signals_for, readings) if own.signal_rules else ()
     others: tuple[tuple[Rule | None, tuple[str, str] | None], ...] | None = plan.fixed_others
     if others is None:
-        others = tuple([decide(url, readings) for decide in plan.matchers])
+        if decided is not None:
+            others = tuple(decided[1:] if own is not None else decided)
+        else:
+            others = tuple([decide(url, readings) for decide in plan.matchers])
     listed_usage: tuple[ValueRule, ...] = ()
     listed_signals: tuple[ValueRule, ...] = ()
     if plan.listed is not None and not robots_path:
