@@ -255,6 +255,18 @@ def head_meta(
 _KELVIN_SIGN = (b"\xe2\x84\xaa", b"\x816\xbf2")
 
 
+#: Per name looked for by :func:`may_name_meta`: a byte of it that is no
+#: letter, digit or ``-`` (bytes that pages are full of), or ``None``.
+_ANCHORS: dict[bytes, bytes | None] = {}
+
+
+def _anchor(name: bytes) -> bytes | None:
+    for byte in name:
+        if not (chr(byte).isalnum() or byte == 0x2D):
+            return bytes([byte])
+    return None
+
+
 def may_name_meta(body: bytes, names: Collection[bytes], *, limit: int = DEFAULT_LIMIT) -> bool:
     """Whether :func:`head_meta` could find a ``<meta>`` named one of *names* in *body*.
 
@@ -279,7 +291,14 @@ def may_name_meta(body: bytes, names: Collection[bytes], *, limit: int = DEFAULT
     low = data.lower()
     kelvin = False
     for name in names:
-        if name in low:
+        anchor = _ANCHORS.get(name, b"")
+        if anchor == b"":
+            if len(_ANCHORS) >= 256:
+                _ANCHORS.clear()
+            anchor = _ANCHORS[name] = _anchor(name)
+        # A name with a byte that pages seldom hold (the "+" of "rsl+xml") is
+        # looked for only where that byte is (one memchr over the page).
+        if (anchor is None or anchor in data) and name in low:
             return True
         kelvin = kelvin or b"k" in name
     return kelvin and (_KELVIN_SIGN[0] in data or _KELVIN_SIGN[1] in data)
