@@ -60,6 +60,7 @@ from scrapy_optout.protocols.robots.parsing import ROBOTS_PATH
 from scrapy_optout.protocols.sniff import BodyKind
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stage, Stance, Where
 
+#: The kinds of a body that reads as HTML and as nothing else.
 _HTML_ONLY = frozenset({BodyKind.HTML})
 #: Statuses whose answer may be a licence or payment answer (``licence`` signal).
 LICENCE_STATUSES = frozenset({401, 402})

@@ -592,9 +592,9 @@ class OptOutMiddleware:
             )
         if core.media_guard:
             self._judge_media(request, response, assessment)
-        # Strings and tuples of strings only: the garbage collector does not
-        # track such a dict, which lives as long as the request and its
-        # response (freed together by the collector).
+        # For an allowed page: strings and empty tuples, a dict the garbage
+        # collector does not track (it lives as long as the request and its
+        # response, which the collector frees together).
         images = assessment.image_findings
         request.meta[META_RESULT] = {
             "purpose": str(purpose),

@@ -118,7 +118,9 @@ class _Plan:
         # rank order and the decision each gives. The decisions are made once
         # here, so that every URL decided alike shares them.
         self.quick: tuple[tuple[tuple[str, ...], tuple[tuple[Rule, None], ...]], ...] | None = None
-        groups = ([own] if own is not None else []) + [group for group, _ in others]
+        groups = [own] if own is not None else []
+        if self.fixed_others is None:
+            groups += [group for group, _ in others]
         tables = [group._rules().prefixes() for group in groups]
         if all(table is not None for table in tables):
             self.quick = tuple(
