@@ -472,11 +472,12 @@ class RuleIndex(Generic[_T]):
     longest matching plain prefix.
 
     Empty patterns match nothing and are left out; a pattern written twice
-    counts once, at its better rank. Plain prefixes are looked up by their
-    text, one hash lookup per distinct length under the path's first
-    characters; patterns with ``*`` or ``$`` are tested one by one while they
-    are few, and all at once in an automaton when there are many. Either way
-    no decision costs more than a few passes over the path.
+    counts once, at its better rank. Up to four patterns are simply tried in
+    rank order. With more, plain prefixes are looked up by their text, one
+    hash lookup per distinct length under the path's first characters;
+    patterns with ``*`` or ``$`` are tested one by one while they are few,
+    and all at once in an automaton when there are many. Either way no
+    decision costs more than a few passes over the path.
     """
 
     __slots__ = (
