@@ -262,8 +262,11 @@ def body_kinds(
 
 @lru_cache(maxsize=256)
 def _declared(content_type: str | None) -> tuple[frozenset[BodyKind], bool, bool]:
-    """What a ``Content-Type`` value says: the kinds it declares, whether it is
-    generic (says nothing) and whether it is vague (often something else)."""
+    """What a ``Content-Type`` value says of the body.
+
+    The kinds it declares, whether it is generic (says nothing) and whether it
+    is vague (often sent with another kind of body).
+    """
     mime = _mime(content_type)
     declared = _DECLARED.get(mime)
     if declared is None and mime.startswith(_MEDIA_TYPES):
