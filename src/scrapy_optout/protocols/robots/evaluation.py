@@ -114,18 +114,22 @@ class _Plan:
         )
         # The groups' decisions by a loop over their prefixes, for a URL with
         # one reading and no escapes, when each is a few plain prefixes: per
-        # group (the crawler's own first, when it has one), the prefixes in
-        # rank order and the decision each gives. The decisions are made once
-        # here, so that every URL decided alike shares them.
-        self.quick: tuple[tuple[tuple[str, ...], tuple[tuple[Rule, None], ...]], ...] | None = None
+        # group (the crawler's own first, when it has one, then those whose
+        # decisions are not fixed), its prefixes in rank order, and the rules
+        # they stand for. Tuples of strings and the rule indexes' own tuples
+        # of rules: the collector stops tracking the first, and the plan is
+        # kept as long as its origin, so it adds no object the collector walks
+        # but the pair.
+        self.quick: tuple[tuple[tuple[str, ...], ...], tuple[tuple[Rule, ...], ...]] | None = None
         groups = [own] if own is not None else []
         if self.fixed_others is None:
             groups += [group for group, _ in others]
         tables = [group._rules().prefixes() for group in groups]
         if all(table is not None for table in tables):
-            self.quick = tuple(
-                (prefixes, tuple((rule, None) for rule in rules))
-                for prefixes, rules in (table for table in tables if table is not None)
+            known = [table for table in tables if table is not None]
+            self.quick = (
+                tuple(prefixes for prefixes, _ in known),
+                tuple(rules for _, rules in known),
             )
         self.path_independent = (
             self.fixed_others is not None
@@ -250,10 +254,10 @@ def shared_findings(
     decided: list[tuple[Rule | None, tuple[str, str] | None]] | None = None
     if quick is not None and len(readings) == 1 and "%" not in url:
         decided = []
-        for prefixes, decisions in quick:
-            for prefix, decision in zip(prefixes, decisions, strict=False):  # same lengths
+        for prefixes, rules in zip(*quick, strict=False):  # same lengths
+            for at, prefix in enumerate(prefixes):
                 if path.startswith(prefix):
-                    decided.append(decision)
+                    decided.append((rules[at], None))
                     break
             else:
                 decided.append(_UNDECIDED)
