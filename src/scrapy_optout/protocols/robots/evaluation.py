@@ -80,9 +80,9 @@ class _Plan:
 
     __slots__ = (
         "fixed_others",
+        "groups",
         "label",
         "listed",
-        "matchers",
         "note",
         "others",
         "own",
@@ -107,7 +107,8 @@ class _Plan:
         self.note = note
         # Distinct merged groups, each with the training agents it binds.
         self.others = others
-        self.matchers = tuple(group._decide for group, _ in others)
+        # The groups matched for each URL (no bound methods: objects the collector walks).
+        self.groups = tuple(group for group, _ in others)
         fixed = [group._rules().fixed() for group, _ in others]
         self.fixed_others: tuple[tuple[Rule | None, None], ...] | None = (
             tuple((rule, None) for _, rule in fixed) if all(known for known, _ in fixed) else None
@@ -277,7 +278,7 @@ def shared_findings(
         if decided is not None:
             others = tuple(decided[1:] if own is not None else decided)
         else:
-            others = tuple([decide(url, readings) for decide in plan.matchers])
+            others = tuple([group._decide(url, readings) for group in plan.groups])
     listed_usage: tuple[ValueRule, ...] = ()
     listed_signals: tuple[ValueRule, ...] = ()
     if plan.listed is not None and not robots_path:
