@@ -602,20 +602,23 @@ class RuleIndex(Generic[_T]):
 STRICT = "comparing reserved characters only as spelled (RFC 9309 §2.2.2 to the letter)"
 
 
-class Rules(Generic[_T]):
+class Rules(RuleIndex[_T]):
     """A rule list that decides a URL on every reading, erring toward the reservation.
 
-    *entries* and *by_length* are as for :class:`RuleIndex`. :meth:`decide`
-    matches each reading of a URL (:func:`path_readings`) and, when escapes
-    are involved, the strict form (:func:`strict_path`); the first reading
-    whose winning rule *reserves* decides, else the literal reading does.
+    *entries* and *by_length* are as for :class:`RuleIndex`, whose
+    :meth:`~RuleIndex.first` it answers for the canonical path (one object:
+    an origin's parsed files hold one per group for as long as they are
+    kept). :meth:`decide` matches each reading of a URL
+    (:func:`path_readings`) and, when escapes are involved, the strict form
+    (:func:`strict_path`); the first reading whose winning rule *reserves*
+    decides, else the literal reading does.
     """
 
-    __slots__ = ("_entries", "_escaped", "_index", "_same", "_same_entry", "_strict", "by_length")
+    __slots__ = ("_entries", "_escaped", "_same", "_same_entry", "_strict", "by_length")
 
     def __init__(self, entries: Sequence[tuple[Pattern, _T]], *, by_length: bool = True) -> None:
+        super().__init__(entries, by_length=by_length)
         self.by_length = by_length
-        self._index: RuleIndex[_T] = RuleIndex(entries, by_length=by_length)
         self._escaped = any("%" in pattern.text for pattern, _ in entries)
         # The entries are kept only to build the strict index from; without
         # escapes the index at hand is the strict one (see decide()).
@@ -631,10 +634,6 @@ class Rules(Generic[_T]):
                 self._same_entry = payload if self._same else None
                 break
 
-    def first(self, path: str) -> _T | None:
-        """The first-ranked entry matching the canonical *path*, or ``None``."""
-        return self._index.first(path)
-
     def prefixes(self) -> tuple[tuple[str, ...], tuple[_T, ...]] | None:
         """The few plain prefixes of this list in rank order, with their entries, or ``None``.
 
@@ -642,10 +641,10 @@ class Rules(Generic[_T]):
         escape: :meth:`decide` on a URL without ``%`` and with one reading
         then answers the entry of the first prefix of its path, with no reading.
         """
-        tiny = self._index._tiny
+        tiny = self._tiny
         if tiny is None or self._escaped or not all(isinstance(test, str) for test in tiny):
             return None
-        return tuple(test for test in tiny if isinstance(test, str)), self._index._payloads
+        return tuple(test for test in tiny if isinstance(test, str)), self._payloads
 
     def fixed(self) -> tuple[bool, _T | None]:
         """Whether :meth:`decide` gives every URL the same answer, and that answer's entry.
@@ -663,20 +662,20 @@ class Rules(Generic[_T]):
         reserves: Callable[[_T], bool],
     ) -> tuple[_T | None, tuple[str, str] | None]:
         """The entry that decides *url*, and the reading it matched unless it is the literal one."""
-        first = self._index.first(readings[0][0])
+        first = self.first(readings[0][0])
         if len(readings) == 1 and not self._escaped and "%" not in url:
             return first, None  # one reading, and the strict form is the same
         if first is not None and reserves(first):
             return first, None
         for reading in readings[1:]:
-            found = self._index.first(reading[0])
+            found = self.first(reading[0])
             if found is not None and reserves(found):
                 return found, reading
         path = strict_path(url) if "%" in url else readings[0][0]
         if self._escaped or path != readings[0][0]:
             # Without escapes in the patterns their strict form is their
             # canonical form, and the index at hand serves.
-            strict = self._index
+            strict: RuleIndex[_T] = self
             if self._escaped:
                 strict = self._strict or self._build_strict()
             found = strict.first(path)

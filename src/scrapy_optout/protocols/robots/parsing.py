@@ -310,7 +310,8 @@ class Group:
 
         Disallowed when any reading is (see :meth:`Rules.decide`).
         """
-        return (self._table or self._rules()).decide(url, readings, _disallows)
+        table = self._table
+        return (table if table is not None else self._rules()).decide(url, readings, _disallows)
 
     def _usage_for(self, path: str) -> tuple[ValueRule, ...]:
         best: list[ValueRule] = []
