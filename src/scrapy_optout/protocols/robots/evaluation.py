@@ -400,9 +400,26 @@ def _make_plan(
         if found is not None:
             listed = _Listed(found[0], found[1], own_label)
             add(listed.group, _Other(own_label, None, listed.note, own=True))
-    others = tuple((group, tuple(items)) for group, items in by_group.values())
+    others = tuple((group, _shared(items)) for group, items in by_group.values())
     note = f" [robots.txt {'; '.join(robots.notes)}]" if robots.notes else ""
     return _Plan(own, label, others, listed, note)
+
+
+#: The agents a group binds, as plans keep them: one tuple of the same
+#: (read-only) objects for every file that names the same agents the same
+#: way, so that an origin's plan adds none for the garbage collector to walk.
+_SHARED_OTHERS: dict[tuple[tuple[str, Agent | None, str, bool], ...], tuple[_Other, ...]] = {}
+_SHARED_OTHERS_SIZE = 4096
+
+
+def _shared(items: list[_Other]) -> tuple[_Other, ...]:
+    key = tuple((item.label, item.agent, item.listed, item.own) for item in items)
+    found = _SHARED_OTHERS.get(key)
+    if found is None:
+        if len(_SHARED_OTHERS) >= _SHARED_OTHERS_SIZE:
+            _SHARED_OTHERS.clear()
+        found = _SHARED_OTHERS[key] = tuple(items)
+    return found
 
 
 @functools.lru_cache(maxsize=64)
