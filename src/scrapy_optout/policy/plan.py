@@ -91,4 +91,7 @@ class OriginPlan:
 
 
 def freeze(outcome: Outcome) -> Outcome:
+    """*outcome* with its findings as a tuple (itself when they are one: NOTHING stays shared)."""
+    if type(outcome.findings) is tuple:
+        return outcome
     return outcome._replace(findings=tuple(outcome.findings))

@@ -550,6 +550,15 @@ class RuleIndex(Generic[_T]):
     def __len__(self) -> int:
         return len(self._payloads)
 
+    def share(self, payloads: tuple[_T, ...]) -> None:
+        """Keep *payloads* instead of the index's own tuple when they are equal.
+
+        For a caller that holds the payloads in rank order already: one tuple
+        for both, one object fewer for the garbage collector.
+        """
+        if payloads == self._payloads:
+            self._payloads = payloads
+
     def first(self, path: str) -> _T | None:
         """The payload of the first-ranked entry matching *path* (canonical), or ``None``."""
         tiny = self._tiny

@@ -298,6 +298,7 @@ class Group:
             # disallow on a tie, then file order; the first match wins.
             ordered = sorted(self.rules, key=lambda r: (-r.pattern.length, not r.allow))
             table = self._table = Rules([(r.pattern, r) for r in ordered])
+            table.share(self.rules)  # most groups are written in that order already
         return table
 
     def _match_path(self, path: str) -> Rule | None:
