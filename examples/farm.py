@@ -754,6 +754,9 @@ class SiteFarm:
         self._records: dict[str, list[RecordedRequest]] = {name: [] for name in self.scenarios}
         self._registry_dir: tempfile.TemporaryDirectory[str] | None = None
         self._rendered: dict[Path, Path] = {}
+        # Crawlers started from several threads ask for the registries at once:
+        # one folder, each registry written once.
+        self._registry_lock = threading.Lock()
 
     # -- life cycle -----------------------------------------------------------
 
@@ -857,14 +860,15 @@ class SiteFarm:
         template = self.manifest(scenario).registry
         if template is None:
             return None
-        rendered = self._rendered.get(template)
-        if rendered is None:
-            if self._registry_dir is None:
-                self._registry_dir = tempfile.TemporaryDirectory(prefix="sitefarm-registry-")
-            rendered = Path(self._registry_dir.name) / f"{len(self._rendered)}-{template.name}"
-            text = template.read_text(encoding="utf-8")
-            rendered.write_text(self.expand(scenario, text), encoding="utf-8")
-            self._rendered[template] = rendered
+        with self._registry_lock:
+            rendered = self._rendered.get(template)
+            if rendered is None:
+                if self._registry_dir is None:
+                    self._registry_dir = tempfile.TemporaryDirectory(prefix="sitefarm-registry-")
+                rendered = Path(self._registry_dir.name) / f"{len(self._rendered)}-{template.name}"
+                text = template.read_text(encoding="utf-8")
+                rendered.write_text(self.expand(scenario, text), encoding="utf-8")
+                self._rendered[template] = rendered
         return rendered
 
     def registries(self) -> list[Path]:
