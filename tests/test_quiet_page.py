@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.verdict import Purpose
 from test_origin_plan import ORIGIN, _policy, _with_registries, cases
+from test_origin_plan import _state as origin_state
 
 _PAGE = "<!DOCTYPE html><html><head><title>t</title>{head}</head><body>{body}</body></html>"
 
@@ -62,22 +63,19 @@ CONTENT_TYPES: tuple[str | None, ...] = (
 
 
 def _state(assessment: Assessment) -> tuple[Any, ...]:
-    verdicts = []
-    for purpose in (Purpose.TRAIN, Purpose.SEARCH, Purpose.TDM, Purpose.CRAWL):
-        verdict = assessment.verdict(purpose)
-        verdicts.append((verdict.reserved, verdict.label, verdict.reasons, verdict.findings))
+    """What ``test_origin_plan`` compares, and what the response stages add to it."""
+    labels = tuple(
+        assessment.verdict(purpose).label
+        for purpose in (Purpose.TRAIN, Purpose.SEARCH, Purpose.TDM, Purpose.CRAWL)
+    )
+    tdm = assessment.verdict(Purpose.TDM)
     return (
-        assessment.url,
-        assessment.stage,
-        assessment.findings,
-        assessment.tdm,
-        assessment.tdm_assumed,
-        assessment.final,
+        *origin_state(assessment),
         assessment.image_findings,
-        assessment.evidence,
         assessment.headers,
         assessment.token,
-        verdicts,
+        (tdm.reserved, tdm.reasons, tdm.findings),
+        labels,
     )
 
 
