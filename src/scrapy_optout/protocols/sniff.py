@@ -168,9 +168,14 @@ def _by_extension(url: str) -> BodyKind | bool | None:
 
 def sniff(body: bytes) -> frozenset[BodyKind]:
     """The kinds *body* looks like from its first bytes, whatever it was labelled."""
+    return _sniff(body, markup=True)
+
+
+def _sniff(body: bytes, *, markup: bool) -> frozenset[BodyKind]:
+    # Without *markup*, HTML is known already (declared): it is not looked for.
     container = container_of(body)  # Container.PDF: "%PDF-" in the same window
     zipped = body.startswith(_ZIP_MAGIC)
-    html = _looks_html(body[: _HTML_WINDOW * 2])
+    html = markup and _looks_html(body[: _HTML_WINDOW * 2])
     if container is None:
         # Neither PDF nor media: the usual page, or nothing.
         return _BY_MARKUP[zipped, html]
@@ -253,7 +258,9 @@ def body_kinds(
         if vague or (generic and guessed is False):
             return ALL_KINDS
         return _NONE
-    found = kinds | sniff(body)
+    # A body declared as HTML is read as HTML whatever its markup: only what
+    # else it may be (a PDF, media, an archive) is sniffed.
+    found = kinds | _sniff(body, markup=BodyKind.HTML not in kinds)
     if generic and guessed is False and BodyKind.HTML not in found and _scrapy_sees_html(body):
         found = found | {BodyKind.HTML}
     _remember(content_type, url, body, found)
