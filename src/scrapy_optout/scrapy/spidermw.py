@@ -60,54 +60,72 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
     # What BaseSpiderMiddleware does with the spider's output, less its
     # per-call wrapper (one more generator layer for every request and item of
     # every page): requests pass (carrying their page when it matters), items
-    # are remembered.
+    # are remembered. What they take along is worked out once per response.
 
     def process_spider_output(
         self, response: Response | None, result: Iterable[Any], spider: Any = None
     ) -> Iterable[Any]:
-        remember = self.get_processed_item
-        carry = self._carrier(response)
+        carry, entry = self._page(response)
+        sources = self.core.item_sources
         for o in result:
             if isinstance(o, Request):
                 if carry is not None:
                     carry(o)
-                yield o
-            elif (o := remember(o, response)) is not None:
-                yield o
+            elif o is None:
+                continue
+            elif entry is not None:
+                sources[id(o)] = entry
+            yield o
         self._done(response)
 
     async def process_spider_output_async(
         self, response: Response | None, result: AsyncIterator[Any], spider: Any = None
     ) -> AsyncIterator[Any]:
-        remember = self.get_processed_item
-        carry = self._carrier(response)
+        carry, entry = self._page(response)
+        sources = self.core.item_sources
         async for o in result:
             if isinstance(o, Request):
                 if carry is not None:
                     carry(o)
-                yield o
-            elif (o := remember(o, response)) is not None:
-                yield o
+            elif o is None:
+                continue
+            elif entry is not None:
+                sources[id(o)] = entry
+            yield o
         self._done(response)
 
     def get_processed_item(self, item: Any, response: Response | None) -> Any:
         # The pipeline works out what it needs when the item reaches it; nothing
         # is kept when the pipeline is not enabled.
-        core = self.core
-        if response is not None and core.pipeline is not None:
-            request = response.request
-            assessment = core.assessments.get(request) if request is not None else None
-            core.item_sources[id(item)] = (response, assessment)
+        entry = self._page(response)[1]
+        if entry is not None:
+            self.core.item_sources[id(item)] = entry
         return item
 
-    def _carrier(self, response: Response | None) -> Callable[[Request], None] | None:
+    def _page(
+        self, response: Response | None
+    ) -> tuple[Callable[[Request], None] | None, tuple[Response, Assessment | None] | None]:
+        """What the output of *response*'s callback takes along.
+
+        The function to apply to each request it makes (``None``: nothing to
+        pass on) and the entry each item gets for the pipeline (``None``:
+        the pipeline is not enabled), worked out once per response.
+        """
+        core = self.core
+        if response is None or core.pipeline is None:
+            return None, None
+        parent = response.request
+        if parent is None:
+            return None, (response, None)
+        assessment = core.assessments.get(parent)
+        return self._carrier(parent, response, assessment), (response, assessment)
+
+    def _carrier(
+        self, parent: Request, response: Response, assessment: Assessment | None
+    ) -> Callable[[Request], None] | None:
         """What to do to each request the callback of *response* makes, or ``None``."""
         core = self.core
-        if response is None or response.request is None or core.pipeline is None:
-            return None
-        parent = response.request
         inherited: tuple[ItemSource, ...] = parent.meta.get(META_SOURCE, ())
-        assessment = core.assessments.get(parent)
         provenance = core.settings.provenance
         own = None
         if assessment is not None and (
