@@ -96,7 +96,7 @@ class AiTxt:
     was decoded when it was not plain UTF-8.
     """
 
-    __slots__ = ("_indexes", "_listed_indexes", "error", "groups", "notes")
+    __slots__ = ("__weakref__", "_indexes", "_listed_indexes", "error", "groups", "notes")
 
     def __init__(
         self,

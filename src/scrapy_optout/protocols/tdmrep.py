@@ -139,7 +139,7 @@ class TdmrepFile:
     in it carry them.
     """
 
-    __slots__ = ("_index", "error", "notes", "rules")
+    __slots__ = ("__weakref__", "_index", "error", "notes", "rules")
 
     def __init__(
         self, rules: Sequence[TdmRule] = (), error: str | None = None, notes: Sequence[str] = ()

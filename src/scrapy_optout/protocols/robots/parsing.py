@@ -419,6 +419,7 @@ class RobotsTxt:
     """
 
     __slots__ = (
+        "__weakref__",
         "_by_name",
         "_by_token",
         "_findings",
