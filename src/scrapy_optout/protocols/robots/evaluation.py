@@ -113,30 +113,60 @@ class _Plan:
         self.fixed_others: tuple[tuple[Rule | None, None], ...] | None = (
             tuple((rule, None) for _, rule in fixed) if all(known for known, _ in fixed) else None
         )
-        # The groups' decisions by a loop over their prefixes, for a URL with
-        # one reading and no escapes, when each is a few plain prefixes: per
-        # group (the crawler's own first, when it has one, then those whose
-        # decisions are not fixed), its prefixes in rank order, and the rules
-        # they stand for. Tuples of strings and the rule indexes' own tuples
-        # of rules: the collector stops tracking the first, and the plan is
-        # kept as long as its origin, so it adds no object the collector walks
-        # but the pair.
-        self.quick: tuple[tuple[tuple[str, ...], ...], tuple[tuple[Rule, ...], ...]] | None = None
+        # The groups' decisions by one table, for a URL with one reading and no
+        # escapes, when each group is a few plain prefixes (the crawler's own
+        # group first, when it has one, then those whose decisions are not
+        # fixed): see _quick_table.
+        self.quick: _Quick | None = None
         groups = [own] if own is not None else []
         if self.fixed_others is None:
             groups += [group for group, _ in others]
         tables = [group._rules().prefixes() for group in groups]
         if all(table is not None for table in tables):
-            known = [table for table in tables if table is not None]
-            self.quick = (
-                tuple(prefixes for prefixes, _ in known),
-                tuple(rules for _, rules in known),
-            )
+            self.quick = _quick_table([table for table in tables if table is not None])
         self.path_independent = (
             self.fixed_others is not None
             and (own is None or (own._rules().fixed()[0] and _covers_all(own)))
             and (listed is None or _covers_all(listed.group))
         )
+
+
+_Decision = tuple["Rule | None", None]
+#: Distinct prefix lengths (longest first), the decisions of every group by
+#: the longest prefix a path starts with, and the decisions when it starts
+#: with none.
+_Quick = tuple[tuple[int, ...], dict[str, tuple[_Decision, ...]], tuple[_Decision, ...]]
+#: A quick table is built when it holds at most this many decisions.
+_QUICK_CELLS = 4096
+
+
+def _quick_table(tables: list[tuple[tuple[str, ...], tuple[Rule, ...]]]) -> _Quick | None:
+    """The decisions of groups made of plain prefixes (*tables*: each group's in rank order).
+
+    A group's decision for a path is the rule of its first prefix the path
+    starts with. Of the prefixes of all the groups, a path starts with those
+    that its longest one starts with (each is a prefix of the path, so the
+    shorter of two is a prefix of the longer): the decisions of every group
+    for a path are their decisions for that longest prefix, worked out here
+    once, and a path is decided by one lookup per distinct prefix length.
+    """
+    prefixes = {prefix for group, _ in tables for prefix in group}
+    if len(prefixes) * len(tables) > _QUICK_CELLS:
+        return None
+
+    def decisions(path: str) -> tuple[_Decision, ...]:
+        found: list[_Decision] = []
+        for group, rules in tables:
+            for at, prefix in enumerate(group):
+                if path.startswith(prefix):
+                    found.append((rules[at], None))
+                    break
+            else:
+                found.append(_UNDECIDED)
+        return tuple(found)
+
+    lengths = tuple(sorted({len(prefix) for prefix in prefixes}, reverse=True))
+    return lengths, {prefix: decisions(prefix) for prefix in prefixes}, decisions("")
 
 
 def _covers_all(group: Group) -> bool:
@@ -252,16 +282,16 @@ def shared_findings(
     own = plan.own
     own_via = None
     quick = plan.quick
-    decided: list[tuple[Rule | None, tuple[str, str] | None]] | None = None
+    decided: tuple[tuple[Rule | None, tuple[str, str] | None], ...] | None = None
     if quick is not None and len(readings) == 1 and "%" not in url:
-        decided = []
-        for prefixes, rules in zip(*quick, strict=False):  # same lengths
-            for at, prefix in enumerate(prefixes):
-                if path.startswith(prefix):
-                    decided.append((rules[at], None))
+        lengths, table, decided = quick
+        size = len(path)
+        for length in lengths:
+            if length <= size:
+                found = table.get(path[:length])
+                if found is not None:
+                    decided = found
                     break
-            else:
-                decided.append(_UNDECIDED)
     if own is None or robots_path:
         own_rule = None
         usage: tuple[ValueRule, ...] = ()
@@ -276,7 +306,7 @@ def shared_findings(
     others: tuple[tuple[Rule | None, tuple[str, str] | None], ...] | None = plan.fixed_others
     if others is None:
         if decided is not None:
-            others = tuple(decided[1:] if own is not None else decided)
+            others = decided[1:] if own is not None else decided
         else:
             others = tuple([group._decide(url, readings) for group in plan.groups])
     listed_usage: tuple[ValueRule, ...] = ()
