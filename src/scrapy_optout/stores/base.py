@@ -61,6 +61,7 @@ OriginFetch = Callable[[str], Awaitable[OriginPolicy]]
 LicenceFetch = Callable[[str], Awaitable[PolicyFile]]
 #: The prefix of the policy cache's stats (``optout/cache/hit``, ``…/miss``, ``…/wait``).
 _CACHE_STATS = "optout/cache"
+_CACHE_HIT = f"{_CACHE_STATS}/hit"  # counted for most requests of a crawl
 #: Adds one to a stat, by key (``optout/cache/hit``).
 Stats = Callable[[str], None]
 
@@ -158,7 +159,7 @@ class PolicyStore(ABC):
         """
         found = self.cached(origin)
         if found is not None:
-            self._inc(f"{_CACHE_STATS}/hit")
+            self._inc(_CACHE_HIT)
         return found
 
     async def once(self, origin: str, load: OriginFetch) -> OriginPolicy:
