@@ -43,9 +43,7 @@ from scrapy_optout.policy.snapshot import Licence, OriginPolicy, PolicyFile
 from scrapy_optout.protocols import (
     aipref,
     aitxt,
-    c2pa,
     content_signal,
-    iptc,
     licence,
     noai,
     robots,
@@ -654,6 +652,10 @@ def media_findings(body: bytes, url: str, content_type: str | None = None) -> li
     Both readers are bounded; call this only for a body that is not HTML
     (their fallback scans would search a whole page).
     """
+    # Loaded with the first media body: a crawl of pages keeps these readers
+    # (and XMP's, CBOR's) out of the heap the garbage collector walks.
+    from scrapy_optout.protocols import c2pa, iptc
+
     return iptc.iptc_findings(body, source=url, content_type=content_type) + c2pa.c2pa_findings(
         body, source=url, content_type=content_type
     )

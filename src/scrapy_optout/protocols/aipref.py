@@ -24,10 +24,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from http_sfv.dictionary import Dictionary
-from http_sfv.item import Item
-from http_sfv.types import Token
-
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, clip
 
 __all__ = [
@@ -154,6 +150,12 @@ def _parse(value: str) -> tuple[dict[str, str] | None, str]:
         # RFC 9651 parses an empty field value as an empty dictionary; the
         # parser library raises instead.
         return {}, ""
+    # The structured-field parser is loaded with the first value: a crawl that
+    # meets none keeps its modules out of the heap the garbage collector walks.
+    from http_sfv.dictionary import Dictionary
+    from http_sfv.item import Item
+    from http_sfv.types import Token
+
     parsed = Dictionary()
     try:
         parsed.parse(data)

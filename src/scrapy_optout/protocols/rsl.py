@@ -89,18 +89,17 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urljoin, urlsplit
-from xml.etree.ElementTree import Element, ParseError
-
-from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring
 
 from scrapy_optout.protocols.html import head_elements
 from scrapy_optout.protocols.linkheader import parse_link_header
 from scrapy_optout.protocols.patterns import Pattern, Rules, compile_pattern, path_readings
 from scrapy_optout.protocols.text import decode_policy_text, printable
 from scrapy_optout.verdict import Finding, Purpose, Signal, Stance, Where, clip
+
+if TYPE_CHECKING:
+    from xml.etree.ElementTree import Element
 
 __all__ = [
     "FREE_PAYMENTS",
@@ -345,6 +344,13 @@ class RslDocument:
     def _from_xml(cls, data: bytes, labelled: str) -> RslDocument:
         if _HTML.match(data[:4096]):
             return cls(error=f"body is HTML, not an RSL document{labelled}")
+        # The XML parser is loaded with the first document: a crawl that meets
+        # none keeps its modules out of the heap the garbage collector walks.
+        from xml.etree.ElementTree import ParseError
+
+        from defusedxml import DefusedXmlException
+        from defusedxml.ElementTree import fromstring
+
         try:
             root = fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
         except DefusedXmlException as exc:
