@@ -6,6 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
+from benchmarks.common import Farm
 from examples.farm import load_manifests
 
 from helpers import SITES, run_crawl
@@ -129,6 +130,20 @@ def test_policy_files_fetched_once_per_origin(farm, train_crawl):
             continue  # redirecting or failing robots.txt scenarios count differently
         for path in ("/robots.txt", "/ai.txt", "/.well-known/tdmrep.json"):
             assert farm.hits(name, path) == 1, (name, path, farm.hits(name, path))
+
+
+def test_an_origins_policy_files_share_one_connection(tmp_path):
+    # robots.txt, ai.txt and tdmrep.json one after another on the connection
+    # robots.txt opened, and the page after them on it too: one connection per
+    # origin, where fetching the files at once opened three.
+    with Farm(3, 1) as bench_farm:
+        before = bench_farm.counters()
+        result = run_crawl(tmp_path, [origin + "/" for origin in bench_farm.origins])
+        after = bench_farm.counters()
+    assert len(result.items) == 3
+    assert after["policy_requests"] - before["policy_requests"] == 9
+    # (the second counters request is one connection more)
+    assert after["connections"] - before["connections"] - 1 == 3
 
 
 def test_reserved_images_not_in_files_store(farm, train_crawl):
