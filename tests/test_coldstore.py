@@ -76,7 +76,7 @@ def _decisions(evaluator: Evaluator, policy: OriginPolicy) -> list[Any]:
 def _plain_state(policy: OriginPolicy) -> dict[str, Any]:
     state = {name: getattr(policy, name) for name in OriginPolicy.__slots__}
     state["licences"] = [licence.file for licence in policy.licences]  # parsed again on use
-    return {k: v for k, v in state.items() if k not in {"robots", "aitxt", "tdmrep", "plans"}}
+    return {k: v for k, v in state.items() if k not in OriginPolicy.DERIVED}
 
 
 def test_thawed_snapshot_decides_as_the_frozen_one() -> None:

@@ -120,3 +120,31 @@ def test_each_origin_keeps_its_own_evidence(start: int) -> None:
                     assert (got.tdm, got.tdm_assumed) == (want.tdm, want.tdm_assumed)
                     for purpose in Purpose:
                         assert got.verdict(purpose) == want.verdict(purpose)
+
+
+def test_origins_sharing_a_parse_keep_their_findings_apart() -> None:
+    # Each origin keeps its own findings by outcome: thousands of origins asking
+    # in turn through one parsed file neither evict each other's findings nor
+    # make their plans work the same outcome out again.
+    body = b"User-agent: *\nDisallow: /private/\n\nUser-agent: CCBot\nDisallow: /\n"
+    evaluator = EVALUATORS[0]
+    policies = [
+        OriginPolicy(  # robots.txt alone tells URLs apart: the plan keeps its outcomes
+            origin,
+            PolicyFile("robots.txt", origin + "/robots.txt", 200, body),
+            PolicyFile("ai.txt", origin + "/ai.txt", 404, b""),
+            PolicyFile("tdmrep.json", origin + "/.well-known/tdmrep.json", 404, b""),
+        )
+        for origin in (f"https://s{n}.example" for n in range(3000))
+    ]
+    for round_ in range(3):
+        for policy in policies:
+            for path in ("/", f"/p/{round_}", "/private/x"):
+                evaluator.origin_stage(policy, policy.origin + path)
+    shared = policies[0].robots
+    assert shared is not None and all(p.robots is shared for p in policies)
+    assert not shared._findings  # the file's own cache is not the origins'
+    for policy in policies[::300]:
+        assert len(policy.robots_findings) == 2  # allowed, and /private/
+        (plan,) = policy.plans
+        assert plan.single is not None and len(plan.memo) == 2

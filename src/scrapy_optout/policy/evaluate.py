@@ -282,6 +282,7 @@ class Evaluator:
             source=rf.url,
             catalogue=self.catalogue,
             headers=rf.header_lists() if rf.headers else None,
+            cache=policy.robots_findings,
         )
         return Outcome(found)
 

@@ -248,7 +248,10 @@ class OriginPolicy:
     ``plans`` holds what evaluators work out once per origin (see
     :meth:`Evaluator.origin_stage <scrapy_optout.policy.evaluate.Evaluator.origin_stage>`),
     one per evaluator identity (usually one in all); like the parsed files it
-    is derived from the files and never stored (:data:`DERIVED`).
+    is derived from the files and never stored (:data:`DERIVED`), as is
+    ``robots_findings``, the robots.txt findings given for this origin's URLs
+    by outcome (see :func:`~scrapy_optout.protocols.robots.shared_findings`):
+    kept per origin, since the parsed file may be another origin's too.
     """
 
     __slots__ = (
@@ -261,12 +264,13 @@ class OriginPolicy:
         "plans",
         "robots",
         "robots_file",
+        "robots_findings",
         "tdmrep",
         "tdmrep_file",
     )
 
     #: Attributes derived from the files: built again from them, never stored.
-    DERIVED = frozenset({"robots", "aitxt", "tdmrep", "plans"})
+    DERIVED = frozenset({"robots", "aitxt", "tdmrep", "plans", "robots_findings"})
 
     def __init__(
         self,
@@ -304,6 +308,7 @@ class OriginPolicy:
             f for f in (self.robots_file, self.aitxt_file, self.tdmrep_file) if f is not None
         ] + [licence.file for licence in self.licences]
         self.plans: tuple[Any, ...] = ()
+        self.robots_findings: dict[tuple[object, ...], tuple[Finding, ...]] = {}
 
     @property
     def files(self) -> list[PolicyFile]:

@@ -261,12 +261,15 @@ def shared_findings(
     catalogue: AgentCatalogue | None = None,
     extra_tokens: Iterable[str] = (),
     headers: Mapping[str, Sequence[str]] | None = None,
+    cache: dict[tuple[object, ...], tuple[Finding, ...]] | None = None,
 ) -> tuple[Finding, ...]:
     """:func:`evaluate`, as a tuple that every URL with the same findings shares.
 
     The same tuple object comes back for every URL that the same rules decide
-    (while the file's findings cache keeps it), so a caller can key its own
-    work on it.
+    (while the findings cache keeps it), so a caller can key its own work on
+    it. The cache is *cache* when given, else the file's own: a file parsed
+    once for several origins (see :class:`~scrapy_optout.policy.snapshot.OriginPolicy`)
+    is better given one cache per origin, whose findings name its own file.
     """
     if status is None and error is None and robots is not None:
         status = 200  # a parsed file whose fetch status is unknown (a stored copy)
@@ -327,12 +330,13 @@ def shared_findings(
         listed_usage,
         listed_signals,
     )
-    cached = robots._findings.get(key)
+    known = robots._findings if cache is None else cache
+    cached = known.get(key)
     if cached is None:
         cached = _findings(*key)
-        if len(robots._findings) >= _FINDINGS_CACHE_SIZE:
-            robots._findings.clear()
-        robots._findings[key] = cached
+        if len(known) >= _FINDINGS_CACHE_SIZE:
+            known.clear()
+        known[key] = cached
     return cached
 
 
