@@ -20,7 +20,8 @@ from scrapy_optout.cli import main
 from scrapy_optout.exceptions import ConfigurationError
 from scrapy_optout.frontends.http import HttpFetcher
 from scrapy_optout.frontends.report import ledger_report
-from scrapy_optout.policy.evaluate import Evaluator, body_licence_links, header_licence_links
+from scrapy_optout.policy.evaluate import Evaluator
+from scrapy_optout.policy.links import body_licence_links, header_licence_links
 from scrapy_optout.policy.registries import Registries, is_body_declaration
 from scrapy_optout.policy.snapshot import Licence, OriginPolicy, PolicyFile
 from scrapy_optout.protocols.registry import Registry

@@ -19,13 +19,9 @@ from urllib.parse import urljoin, urlsplit
 
 from scrapy_optout.exceptions import FetchError
 from scrapy_optout.frontends.http import FetchResult, HttpFetcher
-from scrapy_optout.policy.evaluate import (
-    Assessment,
-    Evaluator,
-    body_licence_links,
-    header_licence_links,
-)
+from scrapy_optout.policy.evaluate import Assessment, Evaluator
 from scrapy_optout.policy.fetching import MAX_REDIRECTS
+from scrapy_optout.policy.links import body_licence_links, header_licence_links
 from scrapy_optout.policy.snapshot import OriginPolicy
 from scrapy_optout.policy.urls import origin_of
 from scrapy_optout.verdict import Purpose, Verdict

@@ -37,6 +37,13 @@ from dataclasses import replace
 from typing import Any
 
 from scrapy_optout.policy.assessment import Assessment, SharedVerdicts, share_verdicts
+from scrapy_optout.policy.links import (  # the two link helpers are named here too
+    body_licence_links,
+    content_type_of,
+    header_licence_links,
+    mentions_rsl,
+    scan_encoding,
+)
 from scrapy_optout.policy.plan import MEMO_SIZE, NOTHING, OriginPlan, Outcome, Step, freeze
 from scrapy_optout.policy.registries import Registries
 from scrapy_optout.policy.snapshot import Licence, OriginPolicy, PolicyFile
@@ -76,11 +83,6 @@ def _lower_headers(headers: Mapping[str, Sequence[str]] | None) -> dict[str, lis
     for name, values in (headers or {}).items():
         out.setdefault(name.lower(), []).extend(values)
     return out
-
-
-def _content_type(headers: Mapping[str, Sequence[str]]) -> str | None:
-    values = headers.get("content-type")
-    return values[-1] if values else None
 
 
 def may_carry_body_signals(content_type: str | None, url: str = "") -> bool:
@@ -405,7 +407,7 @@ class Evaluator:
         tdm = prior.tdm if header_tdm is None else tdmrep.resolve(prior.tdm, header_tdm)
         # A media body only adds reservations: it is read at the body stage
         # (may_carry_body_signals) but leaves the TDMRep value final.
-        final = not sniff.body_kinds(_content_type(hdrs), url) & sniff.TDMREP_KINDS
+        final = not sniff.body_kinds(content_type_of(hdrs), url) & sniff.TDMREP_KINDS
         assessment = Assessment(
             url,
             Stage.HEADERS,
@@ -458,9 +460,9 @@ class Evaluator:
         files = prior.files
         tdm = prior.tdm
         images: Sequence[Finding] = ()
-        kinds = sniff.body_kinds(_content_type(hdrs), url, body)
+        kinds = sniff.body_kinds(content_type_of(hdrs), url, body)
         if BodyKind.HTML in kinds:
-            if _mentions_rsl(body):
+            if mentions_rsl(body):
                 found, files = self._page_licences(body, url, encoding, licences, found, files)
             # Robots meta counts anywhere in the page (as search engines read it);
             # TDMRep places its meta in the head. Most pages name none of the
@@ -468,7 +470,7 @@ class Evaluator:
             metas = (
                 head_meta(
                     body,
-                    encoding=_scan_encoding(body, encoding),
+                    encoding=scan_encoding(body, encoding),
                     limit=BODY_SCAN_LIMIT,
                     include_body=True,
                 )
@@ -486,7 +488,7 @@ class Evaluator:
         if BodyKind.PDF in kinds or BodyKind.EPUB in kinds:
             tdm = tdmrep.resolve(tdm, tdmrep.document_value(body, kinds=kinds, source=url))
         if (BodyKind.MEDIA in kinds or BodyKind.PDF in kinds) and BodyKind.HTML not in kinds:
-            found += media_findings(body, url, _content_type(hdrs))
+            found += media_findings(body, url, content_type_of(hdrs))
         registries = self.registries
         if registries and registries.has_hashes:
             digest = hashlib.sha256(body).hexdigest()
@@ -539,7 +541,7 @@ class Evaluator:
         if names is None or (registries is not None and registries.has_hashes):
             return None
         url = prior.url
-        ctype = _content_type(hdrs)
+        ctype = content_type_of(hdrs)
         if sniff.body_kinds(ctype, url, body) != _HTML_ONLY:
             return None
         if (prior.tdm is not None or prior.tdm_assumed is not None) and not (
@@ -572,7 +574,7 @@ class Evaluator:
         files: list[PolicyFile],
     ) -> tuple[list[Finding], list[PolicyFile]]:
         """*found* and *files* with the RSL licences an HTML page links to or holds inline."""
-        page = rsl.html_licenses(body, base=url, encoding=_scan_encoding(body, encoding))
+        page = rsl.html_licenses(body, base=url, encoding=scan_encoding(body, encoding))
         for document in page.inline:
             found += self._unknown(rsl.evaluate(document, url, source=url, where=Where.META))
         if page.links:
@@ -629,7 +631,7 @@ class Evaluator:
 
     def _header_findings(self, url: str, hdrs: Mapping[str, list[str]]) -> list[Finding]:
         found: list[Finding] = []
-        ctype = _content_type(hdrs)
+        ctype = content_type_of(hdrs)
         xrt = hdrs.get("x-robots-tag")
         if xrt:
             found += noai.xrobots_findings(
@@ -660,84 +662,6 @@ def media_findings(body: bytes, url: str, content_type: str | None = None) -> li
     return iptc.iptc_findings(body, source=url, content_type=content_type) + c2pa.c2pa_findings(
         body, source=url, content_type=content_type
     )
-
-
-def header_licence_links(hdrs: Mapping[str, Sequence[str]], url: str) -> list[str]:
-    """The RSL licence URLs a response's ``Link`` header names (lower-case header names)."""
-    links = hdrs.get("link")
-    return rsl.link_licenses(links, base=url) if links else []
-
-
-def body_licence_links(prior: Assessment, body: bytes, *, encoding: str | None = None) -> list[str]:
-    """The RSL licence URLs an HTML body links to (``<link rel="license">``).
-
-    *prior* is the response's headers stage. Empty for a body that is not
-    HTML; the adapter fetches these before :meth:`Evaluator.body_stage`.
-    """
-    if BodyKind.HTML not in sniff.body_kinds(_content_type(prior.headers), prior.url, body):
-        return []
-    if not _mentions_rsl(body):
-        return []
-    return rsl.html_licenses(body, base=prior.url, encoding=_scan_encoding(body, encoding)).links
-
-
-def _mentions_rsl(body: bytes) -> bool:
-    """Whether an HTML body may name an RSL licence (UTF-16 markup is always looked at).
-
-    ``rsl+xml`` in any case before ``+xml`` or ``+XML``, in the head (the
-    licences are read from there): plain searches, many times faster than
-    one case-insensitive regular expression. The answer for the last body
-    asked about is kept (the adapter asks before the body stage does).
-    """
-    global _LAST_RSL
-    last = _LAST_RSL
-    if last is not None and last[0] is body:
-        return last[1]
-    found = _search_rsl(body)
-    _LAST_RSL = (body, found)
-    return found
-
-
-#: The last body :func:`_mentions_rsl` was asked about, and its answer.
-_LAST_RSL: tuple[bytes, bool] | None = None
-
-
-def _search_rsl(body: bytes) -> bool:
-    end = rsl.MAX_BYTES
-    for opening in (b"<body", b"<BODY", b"<Body"):
-        found = body.find(opening, 0, end)
-        if found >= 0:
-            end = found
-    for ending in (b"+xml", b"+XML"):
-        at = body.find(ending, 3, end)
-        while at >= 0:
-            if body[at - 3 : at].lower() == b"rsl":
-                return True
-            at = body.find(ending, at + 4, end)
-    return b"\x00" in body[:1024]
-
-
-def _scan_encoding(body: bytes, declared: str | None) -> str | None:
-    """The encoding to read *body* with when looking for ``<meta>`` elements.
-
-    A UTF-16 label on a body whose first bytes hold no NUL is a lie (ASCII
-    markup in UTF-16 is every other byte NUL); trusting it would turn the
-    markup into noise and hide the page's meta elements, so the document's own
-    declaration (or UTF-8) is used instead. A byte-order mark still wins.
-    Conversely, ASCII markup with every other byte NUL is UTF-16 whatever the
-    label says (the sniffer reads such a body as HTML).
-    """
-    start4 = body[:4]
-    if len(start4) == 4 and not start4.startswith((b"\xff\xfe", b"\xfe\xff")):
-        if start4[0] and start4[2] and not start4[1] and not start4[3]:
-            return "utf-16-le"
-        if start4[1] and start4[3] and not start4[0] and not start4[2]:
-            return "utf-16-be"
-    if declared and declared.lower().replace("_", "-").startswith(("utf-16", "utf16")):
-        start = body[:1024]
-        if not start.startswith((b"\xff\xfe", b"\xfe\xff")) and b"\x00" not in start:
-            return None
-    return declared
 
 
 def unreadable(policy_file: PolicyFile, parse_error: str | None = None) -> str | None:

@@ -68,11 +68,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.threads import deferToThread
 
 from scrapy_optout.exceptions import describe_error
-from scrapy_optout.policy.evaluate import (
-    Assessment,
-    body_licence_links,
-    header_licence_links,
-)
+from scrapy_optout.policy.evaluate import Assessment
+from scrapy_optout.policy.links import body_licence_links, header_licence_links
 from scrapy_optout.policy.registries import is_body_declaration
 from scrapy_optout.policy.urls import origin_from_parts
 from scrapy_optout.protocols import noai

@@ -46,7 +46,8 @@ from urllib.parse import urljoin
 import tldextract
 
 from scrapy_optout.frontends.survey.edge import HEAD_BYTES, edge_answer
-from scrapy_optout.policy.evaluate import Assessment, Evaluator, header_licence_links
+from scrapy_optout.policy.evaluate import Assessment, Evaluator
+from scrapy_optout.policy.links import header_licence_links
 from scrapy_optout.policy.snapshot import (
     AI_TXT,
     ROBOTS_TXT,
