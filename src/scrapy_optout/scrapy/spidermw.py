@@ -97,7 +97,7 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
     def get_processed_item(self, item: Any, response: Response | None) -> Any:
         # The pipeline works out what it needs when the item reaches it; nothing
         # is kept when the pipeline is not enabled.
-        entry = self._page(response)[1]
+        entry = self._entry(response)
         if entry is not None:
             self.core.item_sources[id(item)] = entry
         return item
@@ -111,14 +111,18 @@ class OptOutSpiderMiddleware(BaseSpiderMiddleware):
         pass on) and the entry each item gets for the pipeline (``None``:
         the pipeline is not enabled), worked out once per response.
         """
+        entry = self._entry(response)
+        if entry is None or entry[0].request is None:
+            return None, entry
+        return self._carrier(entry[0].request, entry[0], entry[1]), entry
+
+    def _entry(self, response: Response | None) -> tuple[Response, Assessment | None] | None:
+        """The entry the items of *response*'s callback get, ``None`` without the pipeline."""
         core = self.core
         if response is None or core.pipeline is None:
-            return None, None
+            return None
         parent = response.request
-        if parent is None:
-            return None, (response, None)
-        assessment = core.assessments.get(parent)
-        return self._carrier(parent, response, assessment), (response, assessment)
+        return response, core.assessments.get(parent) if parent is not None else None
 
     def _carrier(
         self, parent: Request, response: Response, assessment: Assessment | None
