@@ -21,6 +21,7 @@ from typing import NamedTuple
 from scrapy_optout.protocols import aipref, content_signal
 from scrapy_optout.protocols.agents import Agent, AgentCatalogue
 from scrapy_optout.protocols.licence import robots_answer_detail
+from scrapy_optout.protocols.patterns import Rules
 from scrapy_optout.protocols.robots.parsing import (
     ROBOTS_PATH,
     Group,
@@ -121,9 +122,11 @@ class _Plan:
         groups = [own] if own is not None else []
         if self.fixed_others is None:
             groups += [group for group, _ in others]
-        tables = [group._rules().prefixes() for group in groups]
+        indexes = [group._rules() for group in groups]
+        tables = [index.prefixes() for index in indexes]
         if all(table is not None for table in tables):
-            self.quick = _quick_table([table for table in tables if table is not None])
+            prefixes = {prefix for table in tables if table is not None for prefix in table[0]}
+            self.quick = _quick_table(indexes, prefixes)
         self.path_independent = (
             self.fixed_others is not None
             and (own is None or (own._rules().fixed()[0] and _covers_all(own)))
@@ -140,8 +143,8 @@ _Quick = tuple[tuple[int, ...], dict[str, tuple[_Decision, ...]], tuple[_Decisio
 _QUICK_CELLS = 4096
 
 
-def _quick_table(tables: list[tuple[tuple[str, ...], tuple[Rule, ...]]]) -> _Quick | None:
-    """The decisions of groups made of plain prefixes (*tables*: each group's in rank order).
+def _quick_table(indexes: list[Rules[Rule]], prefixes: set[str]) -> _Quick | None:
+    """The decisions of groups made of plain prefixes (*indexes*, all of whose *prefixes* they are).
 
     A group's decision for a path is the rule of its first prefix the path
     starts with. Of the prefixes of all the groups, a path starts with those
@@ -150,20 +153,14 @@ def _quick_table(tables: list[tuple[tuple[str, ...], tuple[Rule, ...]]]) -> _Qui
     for a path are their decisions for that longest prefix, worked out here
     once, and a path is decided by one lookup per distinct prefix length.
     """
-    prefixes = {prefix for group, _ in tables for prefix in group}
-    if len(prefixes) * len(tables) > _QUICK_CELLS:
+    if len(prefixes) * len(indexes) > _QUICK_CELLS:
         return None
 
     def decisions(path: str) -> tuple[_Decision, ...]:
-        found: list[_Decision] = []
-        for group, rules in tables:
-            for at, prefix in enumerate(group):
-                if path.startswith(prefix):
-                    found.append((rules[at], None))
-                    break
-            else:
-                found.append(_UNDECIDED)
-        return tuple(found)
+        return tuple(
+            _UNDECIDED if rule is None else (rule, None)
+            for rule in (index.first(path) for index in indexes)
+        )
 
     lengths = tuple(sorted({len(prefix) for prefix in prefixes}, reverse=True))
     return lengths, {prefix: decisions(prefix) for prefix in prefixes}, decisions("")
