@@ -104,6 +104,18 @@ def test_a_kelvin_sign_elsewhere_only_matters_for_names_with_k() -> None:
     assert not may_name_meta(body, (b"robots",))
 
 
+@pytest.mark.parametrize("kind", [tuple, list, frozenset, iter])
+def test_names_may_come_in_any_collection(kind: type) -> None:
+    # The test worked out for a collection of names is kept by its contents:
+    # a list, a set or a one-shot iterable reads like the tuple.
+    named = _page('<meta name="TDM-Policy" content="https://example.com/p">').encode()
+    plain = _page('<meta name="viewport" content="width=device-width">').encode()
+    assert may_name_meta(named, kind(NAMES))
+    assert not may_name_meta(plain, kind(NAMES))
+    assert may_name_meta(bytearray(named), kind([b"tdm-policy"]))
+    assert not may_name_meta(bytearray(plain), kind([b"tdm-policy"]))
+
+
 MARKUP = st.lists(
     st.sampled_from(
         [

@@ -255,16 +255,41 @@ def head_meta(
 _KELVIN_SIGN = (b"\xe2\x84\xaa", b"\x816\xbf2")
 
 
-#: Per name looked for by :func:`may_name_meta`: a byte of it that is no
-#: letter, digit or ``-`` (bytes that pages are full of), or ``None``.
-_ANCHORS: dict[bytes, bytes | None] = {}
-
-
 def _anchor(name: bytes) -> bytes | None:
+    """A byte of *name* that is no letter, digit or ``-`` (bytes pages are full of), or ``None``."""
     for byte in name:
         if not (chr(byte).isalnum() or byte == 0x2D):
             return bytes([byte])
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _NameTest:
+    """What :func:`may_name_meta` looks for, worked out once per collection of names."""
+
+    #: Each name with its :func:`_anchor`.
+    names: tuple[tuple[bytes, bytes | None], ...]
+    #: Whether a name holds "fj" (spelled ``&fjlig;`` in a page) or "k" (U+212A).
+    fj: bool
+    kelvin: bool
+
+
+#: The tests of the collections of names :func:`may_name_meta` was given.
+_NAME_TESTS: dict[tuple[bytes, ...], _NameTest] = {}
+
+
+def _name_test(names: Collection[bytes]) -> _NameTest:
+    key = names if type(names) is tuple else tuple(names)
+    test = _NAME_TESTS.get(key)
+    if test is None:
+        if len(_NAME_TESTS) >= 64:
+            _NAME_TESTS.clear()
+        test = _NAME_TESTS[key] = _NameTest(
+            tuple((name, _anchor(name)) for name in key),
+            any(name.find(b"fj") >= 0 for name in key),
+            any(name.find(b"k") >= 0 for name in key),
+        )
+    return test
 
 
 def may_name_meta(body: bytes, names: Collection[bytes], *, limit: int = DEFAULT_LIMIT) -> bool:
@@ -281,27 +306,22 @@ def may_name_meta(body: bytes, names: Collection[bytes], *, limit: int = DEFAULT
     letter case, anywhere in the bytes, gives ``True``.
     """
     data = bytes(body[:limit]) if len(body) > limit else body
+    test = _name_test(names)
+    # bytes.find rather than "in": for a bytes operand, CPython 3.11's "in"
+    # first tries it as an integer and raises (and clears) a TypeError.
     # Single bytes first (memchr); the longer searches only where they can hit.
-    if b"\x00" in data:
+    find = data.find
+    if find(b"\x00") >= 0:
         return True
-    if b"&" in data and (
-        b"&#" in data or (b"&fjlig" in data and any(b"fj" in name for name in names))
-    ):
+    if find(b"&") >= 0 and (find(b"&#") >= 0 or (test.fj and find(b"&fjlig") >= 0)):
         return True
     low = data.lower()
-    kelvin = False
-    for name in names:
-        anchor = _ANCHORS.get(name, b"")
-        if anchor == b"":
-            if len(_ANCHORS) >= 256:
-                _ANCHORS.clear()
-            anchor = _ANCHORS[name] = _anchor(name)
+    for name, anchor in test.names:
         # A name with a byte that pages seldom hold (the "+" of "rsl+xml") is
         # looked for only where that byte is (one memchr over the page).
-        if (anchor is None or anchor in data) and name in low:
+        if (anchor is None or find(anchor) >= 0) and low.find(name) >= 0:
             return True
-        kelvin = kelvin or b"k" in name
-    return kelvin and (_KELVIN_SIGN[0] in data or _KELVIN_SIGN[1] in data)
+    return test.kelvin and (find(_KELVIN_SIGN[0]) >= 0 or find(_KELVIN_SIGN[1]) >= 0)
 
 
 @dataclass(frozen=True, slots=True)
