@@ -5,6 +5,9 @@ survey, memory, parse, filter, then the datatrove block on Ray against one
 local worker) plus the ``hooks`` diagnostic, the ``hostile`` policy files, the
 ``captures`` survey and the ``redis`` policy store; with a NAME only that one, and
 the options after it are its own (``python -m benchmarks crawl --help``).
+Each benchmark of a whole run has a process of its own: what one leaves in
+the heap (parsed corpora, cached origins) would otherwise slow the collector
+down for the next one, and a peak RSS would be the run's so far.
 ``--quick`` runs everything small, to check that the suite works; its figures
 are not the ones to quote. Every run merges its figures into
 ``benchmarks/results/latest.json``; the table is printed from that file.
@@ -13,6 +16,7 @@ are not the ones to quote. Every run merges its figures into
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -30,7 +34,7 @@ from benchmarks import (
     redis_store,
     survey,
 )
-from benchmarks.common import RESULTS_DIR
+from benchmarks.common import RESULTS_DIR, ROOT
 
 #: The survey's goals by answer latency (seconds); with no latency it is a diagnostic.
 GOALS_SURVEY = survey.GOALS
@@ -246,7 +250,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = 0
         for name, runner in RUNNERS.items():
             print(f"== {name}", flush=True)
-            status |= runner(QUICK[name] if quick else [])
+            command = [sys.executable, "-m", runner.__module__, *(QUICK[name] if quick else [])]
+            status |= 1 if subprocess.run(command, cwd=ROOT, check=False).returncode else 0
     latest = RESULTS_DIR / "latest.json"
     if latest.exists():
         print()
