@@ -86,6 +86,29 @@ class Assessment:
             verdicts[known.purpose] = known
         return known
 
+    def final_verdict(self, purpose: Purpose | str) -> Verdict:
+        """The verdict if nothing more is learned of the URL: a pending TDMRep reservation counts.
+
+        What :meth:`verdict` gives once the assessment is final; for one that is
+        not (a dataset record, whose stored response is all there is), worked out
+        as if it were, and kept with the verdicts of the final assessments alike
+        (see :func:`share_verdicts`), so that the records of one origin and
+        outcome decide it once.
+        """
+        if self.final:
+            return self.verdict(purpose)
+        shared = self._verdicts
+        if type(shared) is not SharedVerdicts:
+            return decide(self.all_findings, purpose)
+        final = shared.final
+        if final is None:
+            final = shared.final = {}
+        known = final.get(purpose)  # type: ignore[arg-type]
+        if known is None:
+            known = decide(self.all_findings, purpose)
+            final[known.purpose] = known
+        return known
+
 
 class SharedVerdicts(dict[Purpose, Verdict]):
     """Verdicts shared by the origin-stage assessments of one plan, while not final.

@@ -32,7 +32,7 @@ from scrapy_optout.policy.provenance import PROVENANCE_VERSION, provenance_entry
 from scrapy_optout.policy.snapshot import OriginPolicy, isoformat, utcnow
 from scrapy_optout.policy.urls import origin_from_parts, registrable_domain
 from scrapy_optout.stores.record import SCHEMA_VERSION
-from scrapy_optout.verdict import Purpose, Verdict, decide
+from scrapy_optout.verdict import Purpose, Verdict
 
 __all__ = [
     "DATASET_STAGE",
@@ -103,11 +103,8 @@ def decide_record(
             not assessment.final or may_carry_body_signals(ctype[-1] if ctype else None, url)
         ):
             assessment = evaluator.body_stage(assessment, body)
-    if assessment.final:
-        verdict = assessment.verdict(purpose)
-    else:
-        # The record is all there is: no later TDMRep source can arrive.
-        verdict = decide(assessment.all_findings, purpose)
+    # The record is all there is: no later TDMRep source can arrive.
+    verdict = assessment.final_verdict(purpose)
     return Decision(url, not verdict.reserved, verdict, assessment, origin_only)
 
 
