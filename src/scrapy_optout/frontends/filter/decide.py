@@ -175,17 +175,66 @@ def ledger_record(
     return record
 
 
+#: How many URL prefixes :class:`Places` remembers the origin of.
+_PREFIXES = 65536
+
+
+def _authority_prefix(url: str) -> str | None:
+    """The scheme and authority of a plain ``http(s)://`` URL, as written, else ``None``.
+
+    What ``urlsplit`` reads them from: the authority ends at the first ``/``,
+    ``?`` or ``#`` after ``//``. ``None`` for anything else (another scheme, a
+    scheme in capitals, a tab or line break in the prefix, which ``urlsplit``
+    removes wherever it is), which is then read the long way.
+    """
+    if url.startswith("https://"):
+        start = 8
+    elif url.startswith("http://"):
+        start = 7
+    else:
+        return None
+    end = url.find("/", start)
+    if end < 0:
+        end = len(url)
+    at = url.find("?", start, end)
+    if at >= 0:
+        end = at
+    at = url.find("#", start, end)
+    if at >= 0:
+        end = at
+    prefix = url[:end]
+    if "\t" in prefix or "\r" in prefix or "\n" in prefix:
+        return None
+    return prefix
+
+
 class Places:
     """The origin and registrable domain of record URLs, remembered by host."""
 
     def __init__(self) -> None:
         self._origins: dict[tuple[str, str], str] = {}
         self._domains: dict[str, str] = {}
+        # Origins by the prefix of the URLs they were read from (_authority_prefix):
+        # a URL of a known prefix is not split again.
+        self._prefixes: dict[str, str] = {}
 
     def origin(self, url: str | None) -> tuple[str | None, str | None]:
         """The origin of *url*, or ``None`` and why it cannot be decided."""
         if not url:
             return None, "no URL in the record"
+        prefix = _authority_prefix(url)
+        if prefix is not None:
+            known = self._prefixes.get(prefix)
+            if known is not None:
+                return known, None
+        origin, why = self._split(url)
+        if prefix is not None and origin is not None:
+            if len(self._prefixes) >= _PREFIXES:
+                self._prefixes.clear()
+            self._prefixes[prefix] = origin
+        return origin, why
+
+    def _split(self, url: str) -> tuple[str | None, str | None]:
         try:
             parts = urlsplit(url)
         except ValueError:
