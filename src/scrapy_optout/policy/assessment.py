@@ -98,11 +98,7 @@ class Assessment:
         if self.final:
             return self.verdict(purpose)
         shared = self._verdicts
-        if type(shared) is not SharedVerdicts:
-            return decide(self.all_findings, purpose)
-        final = shared.final
-        if final is None:
-            final = shared.final = {}
+        final = shared.finals() if type(shared) is SharedVerdicts else {}
         known = final.get(purpose)  # type: ignore[arg-type]
         if known is None:
             known = decide(self.all_findings, purpose)
@@ -123,6 +119,12 @@ class SharedVerdicts(dict[Purpose, Verdict]):
         super().__init__()
         self.final: dict[Purpose, Verdict] | None = None
 
+    def finals(self) -> dict[Purpose, Verdict]:
+        """:attr:`final`, made on first use."""
+        if self.final is None:
+            self.final = {}
+        return self.final
+
 
 def share_verdicts(assessment: Assessment, prior: Assessment) -> None:
     """Give *assessment* the verdicts of *prior* when it adds nothing to it.
@@ -142,6 +144,4 @@ def share_verdicts(assessment: Assessment, prior: Assessment) -> None:
     if not assessment.final:
         assessment._verdicts = shared
         return
-    if shared.final is None:
-        shared.final = {}
-    assessment._verdicts = shared.final
+    assessment._verdicts = shared.finals()
