@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from scrapy_optout.exceptions import ConfigurationError
-from scrapy_optout.frontends.survey.report_html import (
+from scrapy_optout.frontends.htmlpage import (
     PALETTE,
     Bar,
     bar_chart,
