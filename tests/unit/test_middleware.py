@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import gc
+import weakref
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from scrapy import Request
+from scrapy import Request, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import StopDownload
 from scrapy.http import Headers, HtmlResponse, Response
@@ -108,6 +109,42 @@ def test_the_result_in_meta_of_an_allowed_page_is_left_alone_by_the_collector(
     assert result["verdict"] == "reserved"
     assert isinstance(result["reasons"], tuple) and result["reasons"]
     assert set(result["reasons"][0]) == {"signal", "where", "rule", "source"}
+
+
+def test_the_headers_signal_reaches_the_middleware_while_it_lives(
+    make_crawler: MakeCrawler, ledger: Path
+) -> None:
+    # Sent the way Scrapy's HTTP handler sends it: the dispatcher holds its
+    # receivers weakly, so the middleware keeps its own alive, and nothing
+    # the dispatcher holds keeps the middleware alive.
+    crawler = make_crawler()
+    middleware = OptOutMiddleware.from_crawler(crawler)
+    gc.collect()
+    request = Request(ALLOWED)
+    run(middleware.process_request(request))
+    headers = Headers({"tdm-reservation": "1", "Content-Type": "application/json"})
+    results = crawler.signals.send_catch_log(
+        signals.headers_received,
+        headers=headers,
+        body_length=0,
+        request=request,
+        spider=crawler.spider,
+    )
+    [(receiver, failure)] = results
+    assert receiver is middleware._on_headers
+    assert isinstance(failure.value, StopDownload)
+    [line] = lines(ledger)
+    assert (line["stage"], line["verdict"]) == ("headers", "reserved")
+    gone = weakref.ref(middleware)
+    del middleware, results, receiver, failure  # (the failure's traceback holds frames)
+    gc.collect()
+    assert gone() is None
+    assert (
+        crawler.signals.send_catch_log(
+            signals.headers_received, headers=headers, body_length=0, request=Request(ALLOWED)
+        )
+        == []
+    )
 
 
 def test_headers_stage_stops_the_download_and_the_response_is_dropped(

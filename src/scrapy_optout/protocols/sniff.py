@@ -260,7 +260,8 @@ def body_kinds(
         return _NONE
     # A body declared as HTML is read as HTML whatever its markup: only what
     # else it may be (a PDF, media, an archive) is sniffed.
-    found = kinds | _sniff(body, markup=BodyKind.HTML not in kinds)
+    sniffed = _sniff(body, markup=BodyKind.HTML not in kinds)
+    found = kinds | sniffed if sniffed else kinds
     if generic and guessed is False and BodyKind.HTML not in found and _scrapy_sees_html(body):
         found = found | {BodyKind.HTML}
     _remember(content_type, url, body, found)
