@@ -413,6 +413,46 @@ def test_only_the_files_with_path_rules_are_matched() -> None:
     assert plan.fixed is None
 
 
+@pytest.mark.parametrize(
+    ("status", "error"), [(200, None), (None, None), (404, None), (503, None), (None, "timed out")]
+)
+def test_the_findings_reader_gives_what_shared_findings_gives(
+    status: int | None, error: str | None
+) -> None:
+    evaluator = EVALUATORS[0]
+    for body in robots_files()[:300:7]:
+        parsed = robots.RobotsTxt.parse(body)
+        given = {
+            "status": status,
+            "error": error,
+            "token": evaluator.token,
+            "source": ORIGIN + "/robots.txt",
+            "catalogue": evaluator.catalogue,
+            "cache": {},
+        }
+        read = robots.findings_reader(parsed, **given)
+        for path in _paths(body, limit=5):
+            found = robots.shared_findings(parsed, ORIGIN + path, **given)
+            assert read(ORIGIN + path) == found
+            if error is None and status in (200, None):  # the file applies
+                # The same tuple object: callers key their own work on it.
+                assert read(ORIGIN + path) is found
+
+
+def test_a_plan_reads_robots_txt_alone_through_its_reader() -> None:
+    evaluator = EVALUATORS[0]
+    policy = _policy(b"User-agent: *\nDisallow: /private/\n")
+    assert evaluator.origin_stage(policy, ORIGIN + "/private/a").verdict(Purpose.TRAIN).reserved
+    plan = _plan(policy, evaluator)
+    assert plan.single is not None and plan.read is not None
+    url = ORIGIN + "/private/b"
+    assert plan.read(url) is Evaluator._robots(evaluator, policy, url).findings
+    # Another signal telling URLs apart: each URL takes every step, no reader.
+    policy = _policy(b"User-agent: *\nDisallow: /private/\n", AI_TXTS[1], TDMREPS[3])
+    evaluator.origin_stage(policy, ORIGIN + "/")
+    assert _plan(policy, evaluator).read is None
+
+
 # -- RSL licences and registries in the plan --------------------------------------------
 
 LICENSED = b"User-agent: *\nAllow: /\nLicense: https://site.example/licences/0.xml\n"

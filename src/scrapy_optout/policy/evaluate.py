@@ -32,7 +32,7 @@ This module does no I/O.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -194,6 +194,8 @@ class Evaluator:
                     for step, fixed in zip(self._ORIGIN_SIGNALS, self._ORIGIN_FIXED, strict=True)
                 ),
             )
+            if plan.single is not None and plan.single[1] is Evaluator._robots:
+                plan.read = self._robots_reader(policy)
             policy.plans += (plan,)
         if ("robots.txt" in url or "%" in url) and normalise_path(url) == ROBOTS_PATH:
             # robots.txt itself, which robots.txt always allows: no plan covers it.
@@ -217,16 +219,25 @@ class Evaluator:
         """
         assert plan.single is not None
         index, step = plan.single
-        outcome = step(self, policy, url)
+        read = plan.read
+        outcome: Outcome | None
+        if read is None:
+            outcome = step(self, policy, url)
+            findings = outcome.findings
+        else:
+            outcome = None  # made only for a new memo entry
+            findings = read(url)
         memo = plan.memo
-        known = memo.get(id(outcome.findings))
-        if known is None or known[0] is not outcome.findings:
+        known = memo.get(id(findings))
+        if known is None or known[0] is not findings:
             if len(memo) >= MEMO_SIZE:
                 memo.clear()
+            if outcome is None:
+                outcome = Outcome(findings)
             steps = (*plan.steps[:index], outcome, *plan.steps[index + 1 :])
             template = self._assess(policy, url, steps)
-            known = memo[id(outcome.findings)] = (
-                outcome.findings,  # held, so that its id() is not reused meanwhile
+            known = memo[id(findings)] = (
+                findings,  # held, so that its id() is not reused meanwhile
                 tuple(template.findings),
                 template.tdm,
                 template.tdm_assumed,
@@ -287,6 +298,20 @@ class Evaluator:
             cache=policy.robots_findings,
         )
         return Outcome(found)
+
+    def _robots_reader(self, policy: OriginPolicy) -> Callable[[str], Sequence[Finding]]:
+        """What :meth:`_robots` gives each URL, as a function of the URL alone."""
+        rf = policy.robots_file
+        return robots.findings_reader(
+            policy.robots,
+            status=rf.status,
+            error=rf.error,
+            token=self.token,
+            source=rf.url,
+            catalogue=self.catalogue,
+            headers=rf.header_lists() if rf.headers else None,
+            cache=policy.robots_findings,
+        )
 
     def _robots_fixed(self, policy: OriginPolicy) -> bool:
         rf = policy.robots_file

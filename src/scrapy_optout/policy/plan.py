@@ -63,7 +63,7 @@ class OriginPlan:
     shared by every assessment made from it.
     """
 
-    __slots__ = ("fixed", "identity", "memo", "single", "steps", "verdicts")
+    __slots__ = ("fixed", "identity", "memo", "read", "single", "steps", "verdicts")
 
     def __init__(self, identity: tuple[Any, ...], steps: tuple[Outcome | Step, ...]) -> None:
         #: What the evaluator's outcomes depend on: evaluators alike share plans.
@@ -76,6 +76,9 @@ class OriginPlan:
         # position and method, and the assessments' parts by its findings.
         self.single: tuple[int, Step] | None = None
         self.memo: dict[int, tuple[Any, ...]] = {}
+        # When that signal gives findings alone (robots.txt): a function of the
+        # URL giving them, with what depends on the file alone worked out once.
+        self.read: Callable[[str], Sequence[Finding]] | None = None
         variable = [(i, s) for i, s in enumerate(self.steps) if not isinstance(s, Outcome)]
         if len(variable) == 1:
             self.single = variable[0]

@@ -87,6 +87,7 @@ from scrapy_optout.protocols.robots.evaluation import TOO_MANY_REDIRECTS as TOO_
 from scrapy_optout.protocols.robots.evaluation import (
     TRAINING_PURPOSES,
     evaluate,
+    findings_reader,
     is_path_independent,
     shared_findings,
 )
@@ -100,6 +101,7 @@ __all__ = [
     "Rule",
     "ValueRule",
     "evaluate",
+    "findings_reader",
     "is_path_independent",
     "listed_agents",
     "normalise_agent",

@@ -14,7 +14,7 @@ training), and reads the ``Content-Usage`` lines (aipref) and
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
@@ -268,14 +268,66 @@ def shared_findings(
     once for several origins (see :class:`~scrapy_optout.policy.snapshot.OriginPolicy`)
     is better given one cache per origin, whose findings name its own file.
     """
+    applied = _applied(robots, status, error, token, catalogue, extra_tokens, cache)
+    if applied is None:
+        return _fetch_outcome(status, error, source, headers)
+    plan, known = applied
+    return _url_findings(plan, source, known, url)
+
+
+def findings_reader(
+    robots: RobotsTxt | None,
+    *,
+    status: int | None,
+    error: str | None,
+    token: str,
+    source: str,
+    catalogue: AgentCatalogue | None = None,
+    extra_tokens: Iterable[str] = (),
+    headers: Mapping[str, Sequence[str]] | None = None,
+    cache: dict[tuple[object, ...], tuple[Finding, ...]] | None = None,
+) -> Callable[[str], tuple[Finding, ...]]:
+    """:func:`shared_findings` with everything but the URL given: a function of the URL.
+
+    What depends on the file and the crawler alone (the fetch outcome, the
+    groups that bind the crawler) is worked out once, for a caller that reads
+    many URLs of one origin.
+    """
+    applied = _applied(robots, status, error, token, catalogue, extra_tokens, cache)
+    if applied is None:
+        outcome = _fetch_outcome(status, error, source, headers)
+        return lambda url: outcome
+    plan, known = applied
+    return functools.partial(_url_findings, plan, source, known)
+
+
+def _applied(
+    robots: RobotsTxt | None,
+    status: int | None,
+    error: str | None,
+    token: str,
+    catalogue: AgentCatalogue | None,
+    extra_tokens: Iterable[str],
+    cache: dict[tuple[object, ...], tuple[Finding, ...]] | None,
+) -> tuple[_Plan, dict[tuple[object, ...], tuple[Finding, ...]]] | None:
+    """The plan and findings cache of a file that applies; ``None`` when the fetch decides."""
     if status is None and error is None and robots is not None:
         status = 200  # a parsed file whose fetch status is unknown (a stored copy)
     if error is not None or status is None or not 200 <= status < 300:
-        return _fetch_outcome(status, error, source, headers)
+        return None
     if robots is None:
         robots = _EMPTY  # a 2xx response without a body to parse
     plan = _plan_for(robots, token, catalogue, extra_tokens)
+    return plan, robots._findings if cache is None else cache
 
+
+def _url_findings(
+    plan: _Plan,
+    source: str,
+    known: dict[tuple[object, ...], tuple[Finding, ...]],
+    url: str,
+) -> tuple[Finding, ...]:
+    """The findings of a file that applies (its *plan*) for *url*, shared through *known*."""
     readings = readings_of(url)
     path = readings[0][0]
     robots_path = path == ROBOTS_PATH
@@ -327,7 +379,6 @@ def shared_findings(
         listed_usage,
         listed_signals,
     )
-    known = robots._findings if cache is None else cache
     cached = known.get(key)
     if cached is None:
         cached = _findings(*key)
