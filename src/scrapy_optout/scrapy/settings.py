@@ -19,7 +19,7 @@ import logging
 import math
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -123,15 +123,16 @@ class OptOutSettings:
     #: ``OPTOUT_POLICY_STORE_WAIT``; unset, the longest a policy fetch may take.
     policy_store_wait: float = 60.0
     policy_store_timeout: float = 5.0
+    #: Whether the mode is ``measure`` (read for every page: kept, not worked out).
+    measure: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "measure", self.mode == MEASURE)
 
     @property
     def shared_store(self) -> bool:
         """Whether the policy store is shared through Redis."""
         return self.policy_store != MEMORY_STORE
-
-    @property
-    def measure(self) -> bool:
-        return self.mode == MEASURE
 
     @property
     def reserve_unknown(self) -> bool:
