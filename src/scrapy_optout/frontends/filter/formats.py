@@ -191,7 +191,10 @@ class JsonLines(DatasetFormat):
 
     def _item(self, index: int, name: str, line: bytes) -> Record | Malformed:
         try:
-            data = json.loads(line)
+            # json.loads would first work out which encoding the bytes are in:
+            # a line that opens with "{" and no NUL byte can only be UTF-8.
+            utf8 = line[:1] == b"{" and line[1:2] != b"\x00"
+            data = json.loads(line.decode("utf-8", "surrogatepass") if utf8 else line)
         except (ValueError, RecursionError):
             return Malformed(index, "not JSON")
         if not isinstance(data, dict):
