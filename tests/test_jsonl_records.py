@@ -44,3 +44,43 @@ def test_a_line_is_read_as_json_loads_reads_it(line: bytes) -> None:
     assert isinstance(item, Record)
     assert item.url == expected.get("url")
     assert item.id == expected.get("id", "in.jsonl:1")
+
+
+ENTRY = (
+    '{"purpose":"train","verdict":"allowed","files":[{"source":"https://a.example/robots.txt"}]}'
+)
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"{}",
+        b"{ }",
+        b"{\t\r\n}",
+        b'{"a":1}',
+        b'{ "a" : 1 }',
+        b'{\n"a": "}"}',
+        b'{"a":{}}',
+        '{"caf\u00e9": [{}, "\u2603"]}'.encode(),
+        json.dumps(RECORD).encode(),
+    ],
+)
+def test_a_kept_record_gets_its_provenance_as_one_more_member(line: bytes) -> None:
+    record = JsonLines()._item(0, "in.jsonl", line)
+    assert isinstance(record, Record)
+    out = JsonLines().encode([(record, ENTRY)])
+    assert out.endswith(b"\n") and out.count(b"\n") == line.count(b"\n") + 1
+    assert json.loads(out) == {**json.loads(line), "optout": json.loads(ENTRY)}
+
+
+def test_a_batch_is_its_lines_each_ended() -> None:
+    fmt = JsonLines()
+    kept: list[tuple[Record, str | None]] = []
+    for n in range(3):
+        record = fmt._item(n, "in.jsonl", b'{"id": %d}' % n)
+        assert isinstance(record, Record)
+        kept.append((record, None if n % 2 else ENTRY))
+    out = fmt.encode(kept)
+    assert [json.loads(line)["id"] for line in out.splitlines()] == [0, 1, 2]
+    assert out.endswith(b"}\n") and not out.endswith(b"\n\n")
+    assert fmt.encode([]) == b""

@@ -226,7 +226,9 @@ class JsonLines(DatasetFormat):
                 lines.append(_dumps(data).encode("utf-8", "surrogatepass"))
             else:
                 lines.append(_splice(line, entry))
-        payload = b"\n".join(lines) + b"\n" if lines else b""
+        if lines:
+            lines.append(b"")  # the last line's end: no copy of the joined batch to add it
+        payload = b"\n".join(lines)
         # Each batch its own gzip member: members concatenate into one valid stream.
         return gzip.compress(payload, 6) if self.compressed_output and payload else payload
 
@@ -236,11 +238,19 @@ class JsonLines(DatasetFormat):
 _MEMBER = b'"' + PROVENANCE_FIELD.encode() + b'":'
 
 
+#: What may follow the ``{`` of an object without members (JSON's blanks, the ``}``).
+_NO_MEMBER_YET = frozenset(b" \t\r\n}")
+
+
 def _splice(line: bytes, entry: str) -> bytes:
     """*line*, a JSON object, with ``"optout": entry`` (JSON) added before its closing brace."""
     body = line.rstrip()
-    comma = b"," if body[1:-1].strip() else b""
-    return body[:-1] + comma + _MEMBER + entry.encode("utf-8", "surrogatepass") + b"}"
+    # An object opened by a member has one; only one opened by blanks is looked into.
+    members = len(body) > 1 and (body[1] not in _NO_MEMBER_YET or bool(body[1:-1].strip()))
+    # One copy of the line, in the join.
+    return b"".join(
+        (body[:-1], b"," if members else b"", _MEMBER, entry.encode("utf-8", "surrogatepass"), b"}")
+    )
 
 
 class GzipJsonLines(JsonLines):
