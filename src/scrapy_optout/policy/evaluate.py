@@ -285,19 +285,7 @@ class Evaluator:
     # that outcome can differ from one URL of the origin to another.
 
     def _robots(self, policy: OriginPolicy, url: str) -> Outcome:
-        rf = policy.robots_file
-        found = robots.shared_findings(
-            policy.robots,
-            url,
-            status=rf.status,
-            error=rf.error,
-            token=self.token,
-            source=rf.url,
-            catalogue=self.catalogue,
-            headers=rf.header_lists() if rf.headers else None,
-            cache=policy.robots_findings,
-        )
-        return Outcome(found)
+        return Outcome(self._robots_reader(policy)(url))
 
     def _robots_reader(self, policy: OriginPolicy) -> Callable[[str], Sequence[Finding]]:
         """What :meth:`_robots` gives each URL, as a function of the URL alone."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
-from typing import NamedTuple
+from typing import NamedTuple, Required, TypedDict, Unpack
 
 from scrapy_optout.protocols import aipref, content_signal
 from scrapy_optout.protocols.agents import Agent, AgentCatalogue
@@ -247,18 +247,21 @@ def evaluate(
     )
 
 
+class FindingsOptions(TypedDict, total=False):
+    """What :func:`shared_findings` takes besides the file and the URL (see :func:`evaluate`)."""
+
+    status: Required[int | None]
+    error: Required[str | None]
+    token: Required[str]
+    source: Required[str]
+    catalogue: AgentCatalogue | None
+    extra_tokens: Iterable[str]
+    headers: Mapping[str, Sequence[str]] | None
+    cache: dict[tuple[object, ...], tuple[Finding, ...]] | None
+
+
 def shared_findings(
-    robots: RobotsTxt | None,
-    url: str,
-    *,
-    status: int | None,
-    error: str | None,
-    token: str,
-    source: str,
-    catalogue: AgentCatalogue | None = None,
-    extra_tokens: Iterable[str] = (),
-    headers: Mapping[str, Sequence[str]] | None = None,
-    cache: dict[tuple[object, ...], tuple[Finding, ...]] | None = None,
+    robots: RobotsTxt | None, url: str, **options: Unpack[FindingsOptions]
 ) -> tuple[Finding, ...]:
     """:func:`evaluate`, as a tuple that every URL with the same findings shares.
 
@@ -267,12 +270,9 @@ def shared_findings(
     it. The cache is *cache* when given, else the file's own: a file parsed
     once for several origins (see :class:`~scrapy_optout.policy.snapshot.OriginPolicy`)
     is better given one cache per origin, whose findings name its own file.
+    A caller that reads many URLs of one origin prepares a :func:`findings_reader`.
     """
-    applied = _applied(robots, status, error, token, catalogue, extra_tokens, cache)
-    if applied is None:
-        return _fetch_outcome(status, error, source, headers)
-    plan, known = applied
-    return _url_findings(plan, source, known, url)
+    return findings_reader(robots, **options)(url)
 
 
 def findings_reader(
