@@ -29,7 +29,7 @@ from scrapy_optout.policy.registries import Registries
 from scrapy_optout.policy.snapshot import RSL_LICENCE, Licence, OriginPolicy, PolicyFile
 from scrapy_optout.protocols import aitxt, robots, tdmrep
 from scrapy_optout.protocols.registry import Registry, unavailable
-from scrapy_optout.protocols.robots import evaluation as robots_evaluation
+from scrapy_optout.protocols.robots import planning as robots_planning
 from scrapy_optout.verdict import Purpose, Signal
 
 CORPORA = Path(__file__).resolve().parent.parent / "fixtures" / "corpora"
@@ -576,7 +576,7 @@ def test_groups_of_a_few_plain_prefixes_decide_by_their_prefixes_as_by_their_rul
         parsed = policy.robots
         if parsed is None:
             continue
-        plan = robots_evaluation._plan_for(parsed, evaluator.token, evaluator.catalogue, ())
+        plan = robots_planning.plan_for(parsed, evaluator.token, evaluator.catalogue, ())
         if plan.quick is None:
             continue
         quick += 1

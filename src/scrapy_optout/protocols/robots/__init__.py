@@ -73,8 +73,9 @@ and ``Content-Signal`` lines of the crawler's own group.
 The package follows those seams: product tokens are read by
 :mod:`scrapy_optout.protocols.product_tokens` (shared with ai.txt and the
 agent catalogue), the file is parsed and matched in
-:mod:`~scrapy_optout.protocols.robots.parsing`, and
-:mod:`~scrapy_optout.protocols.robots.evaluation` turns it into findings.
+:mod:`~scrapy_optout.protocols.robots.parsing`, the groups that bind a crawler
+are worked out once per file in :mod:`~scrapy_optout.protocols.robots.planning`,
+and :mod:`~scrapy_optout.protocols.robots.evaluation` turns them into findings.
 """
 
 from scrapy_optout.protocols.product_tokens import (
