@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from scrapy.http import Headers
 
-from scrapy_optout.scrapy.middleware import _header_lists
+from scrapy_optout.scrapy.headers import header_lists
 
 
 def test_signal_headers_are_decoded_with_the_content_type() -> None:
@@ -16,7 +16,7 @@ def test_signal_headers_are_decoded_with_the_content_type() -> None:
             "Server": "nginx",
         }
     )
-    assert _header_lists(headers) == {
+    assert header_lists(headers) == {
         "content-type": ["text/html; charset=utf-8"],
         "x-robots-tag": ["noai", "otherbot: noimageai"],
         "tdm-reservation": ["1"],
@@ -24,22 +24,22 @@ def test_signal_headers_are_decoded_with_the_content_type() -> None:
 
 
 def test_responses_without_a_signal_header_share_one_answer_per_content_type() -> None:
-    first = _header_lists(Headers({"Content-Type": "text/html", "Server": "a"}))
-    second = _header_lists(Headers({"Content-Type": "text/html", "Date": "today"}))
-    other = _header_lists(Headers({"Content-Type": "image/png"}))
+    first = header_lists(Headers({"Content-Type": "text/html", "Server": "a"}))
+    second = header_lists(Headers({"Content-Type": "text/html", "Date": "today"}))
+    other = header_lists(Headers({"Content-Type": "image/png"}))
     assert first == {"content-type": ["text/html"]}
     assert second is first
     assert other == {"content-type": ["image/png"]}
-    assert _header_lists(Headers({})) == {}
+    assert header_lists(Headers({})) == {}
 
 
 def test_a_signal_header_gets_a_fresh_answer() -> None:
-    shared = _header_lists(Headers({"Content-Type": "text/html"}))
-    own = _header_lists(Headers({"Content-Type": "text/html", "Content-Usage": "train-ai=n"}))
+    shared = header_lists(Headers({"Content-Type": "text/html"}))
+    own = header_lists(Headers({"Content-Type": "text/html", "Content-Usage": "train-ai=n"}))
     assert own == {"content-type": ["text/html"], "content-usage": ["train-ai=n"]}
     assert shared == {"content-type": ["text/html"]}
 
 
 def test_headers_other_than_scrapys_are_read_whole() -> None:
     raw = {b"X-Robots-Tag": [b"noai"], b"Content-Type": [b"text/plain"]}
-    assert _header_lists(raw) == {"x-robots-tag": ["noai"], "content-type": ["text/plain"]}  # type: ignore[arg-type]
+    assert header_lists(raw) == {"x-robots-tag": ["noai"], "content-type": ["text/plain"]}  # type: ignore[arg-type]

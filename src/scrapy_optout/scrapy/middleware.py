@@ -61,7 +61,6 @@ from weakref import WeakKeyDictionary
 
 from scrapy import Request, signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
-from scrapy.http import Headers as ScrapyHeaders
 from scrapy.http import Response, TextResponse
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
@@ -83,6 +82,7 @@ from scrapy_optout.scrapy.exceptions import (
     ReservedContent,
 )
 from scrapy_optout.scrapy.fetcher import POLICY_META_KEY
+from scrapy_optout.scrapy.headers import carries_signal, has_header, header_lists
 from scrapy_optout.scrapy.policystore import stats_counter
 from scrapy_optout.scrapy.runtime import (
     META_MODE,
@@ -159,82 +159,6 @@ def _skip(request: Request, store: CrawlPolicyStore) -> bool:
         or not request.url.startswith(("http://", "https://"))
         or store.owns(request)
     )
-
-
-#: The response headers any signal reads, under Scrapy's normalised names.
-_SIGNAL_HEADERS = tuple(
-    (name.title().encode("ascii"), name)
-    for name in (
-        "content-type",
-        "x-robots-tag",
-        "content-usage",
-        "content-signal",
-        "tdm-reservation",
-        "tdm-policy",
-        "link",
-        "www-authenticate",
-        "crawler-price",
-        "crawler-charged",
-    )
-)
-
-
-def _has_header(headers: Headers, key: bytes) -> bool:
-    """Whether *headers* has the field *key* (given in Scrapy's title case)."""
-    if type(headers) is ScrapyHeaders:
-        return dict.__contains__(headers, key)
-    return key in headers
-
-
-_SIGNAL_TITLES = frozenset(title for title, _ in _SIGNAL_HEADERS[1:])
-
-
-def _carries_signal(headers: Headers) -> bool:
-    """Whether *headers* has a field any signal reads (``Content-Type`` aside)."""
-    if type(headers) is ScrapyHeaders:
-        # Its keys are the normalised (title case) names: one pass in C.
-        return not _SIGNAL_TITLES.isdisjoint(headers)
-    return any(title in headers for title in _SIGNAL_TITLES)
-
-
-#: The header lists of responses that carry no signal header, by their
-#: ``Content-Type`` values: one shared, read-only dict per type, not one per response.
-_TYPE_ONLY: dict[tuple[bytes, ...], dict[str, list[str]]] = {}
-_TYPE_ONLY_SIZE = 256
-
-
-def _header_lists(headers: Headers) -> dict[str, list[str]]:
-    """The headers the signals read, lower-case names to decoded values.
-
-    The result is only read, never changed: responses that carry no signal
-    header share one per content type.
-    """
-    if type(headers) is ScrapyHeaders:
-        # Scrapy's Headers keeps each value list under its normalised (title
-        # case) key: look up the few names wanted instead of decoding them all.
-        ctype = dict.get(headers, b"Content-Type")
-        key = tuple(ctype) if ctype else ()
-        found = None
-        for title, name in _SIGNAL_HEADERS[1:] if _carries_signal(headers) else ():
-            values = dict.get(headers, title)
-            if values:
-                if found is None:
-                    found = {"content-type": [v.decode("latin-1") for v in key]} if key else {}
-                found[name] = [v.decode("latin-1") for v in values]
-        if found is not None:
-            return found
-        shared = _TYPE_ONLY.get(key)
-        if shared is None:
-            if len(_TYPE_ONLY) >= _TYPE_ONLY_SIZE:
-                _TYPE_ONLY.clear()
-            shared = _TYPE_ONLY[key] = (
-                {"content-type": [v.decode("latin-1") for v in key]} if key else {}
-            )
-        return shared
-    return {
-        key.decode("latin-1").lower(): [v.decode("latin-1") for v in values]
-        for key, values in headers.items()
-    }
 
 
 def _receiver(handler: Callable[[Headers, int, Request], None]) -> Callable[..., None]:
@@ -383,13 +307,11 @@ class OptOutMiddleware:
         if meta.pop(_CAP_KEY, False):
             # Set for an earlier response of this request (redirect, retry).
             meta.pop("download_maxsize", None)
-        signal = _carries_signal(headers)
+        signal = carries_signal(headers)
         if (
             signal
-            and (
-                _has_header(headers, b"Crawler-Price") or _has_header(headers, b"Www-Authenticate")
-            )
-            and _licence_answer(_header_lists(headers))
+            and (has_header(headers, b"Crawler-Price") or has_header(headers, b"Www-Authenticate"))
+            and _licence_answer(header_lists(headers))
         ):
             # Most likely a 401 License or 402 answer (of a page, a media file
             # or a policy file): a decision, never retried as an error.
@@ -397,7 +319,7 @@ class OptOutMiddleware:
         core = self.core
         cap = self.decompression_cap
         compressed = (
-            cap and "download_maxsize" not in meta and _has_header(headers, b"Content-Encoding")
+            cap and "download_maxsize" not in meta and has_header(headers, b"Content-Encoding")
         )
         prior = core.assessments.get(request)
         if prior is None:
@@ -423,7 +345,7 @@ class OptOutMiddleware:
             # Sent as another identity than the one judged before it left: judged
             # again, from its origin's files, in process_response.
             return
-        hdrs = _header_lists(headers)
+        hdrs = header_lists(headers)
         licences = None
         if "link" in hdrs:
             links = header_licence_links(hdrs, request.url)
@@ -435,7 +357,7 @@ class OptOutMiddleware:
                     return
         assessment = evaluator.lowered_headers_stage(prior, hdrs, licences=licences)
         core.assessments[request] = assessment
-        if _has_header(headers, b"Location"):
+        if has_header(headers, b"Location"):
             # Probably a redirect: decided in process_response if it is not followed.
             return
         verdict = assessment.verdict(core.purpose_for(request))
@@ -505,7 +427,7 @@ class OptOutMiddleware:
         if prior is not None and prior.stage is Stage.ORIGIN:
             # No headers_received signal (cached response, another handler).
             evaluator = self.core.evaluator_for(request)
-            prior = evaluator.lowered_headers_stage(prior, _header_lists(headers))
+            prior = evaluator.lowered_headers_stage(prior, header_lists(headers))
         return prior
 
     async def process_response(self, request: Request, response: Response) -> Request | Response:
@@ -541,7 +463,7 @@ class OptOutMiddleware:
             # The headers signal found nothing to stop the download for (the
             # usual page), or there was none (cached response, another
             # handler), or it waited for the RSL licences a Link header names.
-            hdrs = _header_lists(response.headers)
+            hdrs = header_lists(response.headers)
             if len(body) <= _THREAD_THRESHOLD and not prior.verdict(purpose).reserved:
                 # Most often neither the headers nor the body add anything.
                 # (A reserved origin stage here was judged again for another
