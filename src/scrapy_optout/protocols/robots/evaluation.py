@@ -270,11 +270,8 @@ def is_path_independent(
     ``/robots.txt`` itself is the exception either way: it is always allowed
     when the file applies.
     """
-    if status is None and error is None and robots is not None:
-        status = 200
-    if error is not None or status is None or not 200 <= status < 300:
-        return True
-    return plan_for(robots or EMPTY, token, catalogue, extra_tokens).path_independent
+    applied = _applied(robots, status, error, token, catalogue, extra_tokens, None)
+    return applied is None or applied[0].path_independent
 
 
 def _fetch_outcome(
