@@ -4,7 +4,9 @@ With no NAME every benchmark runs, in the issue's order (crawl, decision,
 survey, memory, parse, filter, then the datatrove block on Ray against one
 local worker) plus the ``hooks`` diagnostic, the ``hostile`` policy files, the
 ``captures`` survey and the ``redis`` policy store; with a NAME only that one, and
-the options after it are its own (``python -m benchmarks crawl --help``).
+the options after it are its own (``python -m benchmarks crawl --help``). The
+``breakdown`` diagnostic (where a long crawl's page goes, about a quarter of
+an hour) runs only when named.
 Each benchmark of a whole run has a process of its own: what one leaves in
 the heap (parsed corpora, cached origins) would otherwise slow the collector
 down for the next one, and a peak RSS would be the run's so far.
@@ -22,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from benchmarks import (
+    breakdown,
     captures,
     crawl,
     datatrove_ray,
@@ -51,7 +54,11 @@ RUNNERS: dict[str, Callable[[Sequence[str] | None], int]] = {
     "captures": captures.main,
     "redis": redis_store.main,
     "datatrove": datatrove_ray.main,
+    "breakdown": breakdown.main,
 }
+
+#: Diagnostics run only when named: a whole run leaves them out.
+ON_DEMAND = frozenset({"breakdown"})
 
 QUICK: dict[str, list[str]] = {
     "crawl": ["--case", "200x21", "--pairs", "2", "--no-wait"],
@@ -65,6 +72,7 @@ QUICK: dict[str, list[str]] = {
     "captures": ["--captures", "20000"],
     "redis": ["--origins", "20", "--runs", "1", "--rounds", "1000"],
     "datatrove": ["--records", "20000", "--origins", "500"],
+    "breakdown": ["--origins", "2", "--pages", "40", "--rounds", "1", "--freeze", "1"],
 }
 
 
@@ -216,6 +224,24 @@ def table(results: dict[str, Any]) -> str:
                 _met(value["same_result"]),
             )
         )
+    for key in sorted(k for k in bench if k.startswith("breakdown_")):
+        value = bench[key]
+        addon = value["variants"].get("addon", {})
+        downloader = value["variants"].get("downloader", {})
+        parts = []
+        if addon.get("extra_over_baseline_us") is not None:
+            parts.append(f"add-on +{addon['extra_over_baseline_us']:.0f} us CPU a page")
+        if downloader.get("extra_over_baseline_us") is not None:
+            parts.append(f"downloader mw alone +{downloader['extra_over_baseline_us']:.0f}")
+        parts.append(f"hooks in the crawl {value['hooks_in_crawl_total_us']:.0f} us")
+        rows.append(
+            (
+                f"breakdown {value['origins']}x{value['pages_per_origin']} (diagnostic)",
+                ", ".join(parts),
+                "-",
+                "-",
+            )
+        )
     widths = [
         max(len(row[i]) for row in [("benchmark", "figure", "goal", "met"), *rows])
         for i in range(4)
@@ -249,6 +275,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         status = 0
         for name, runner in RUNNERS.items():
+            if name in ON_DEMAND:
+                continue
             print(f"== {name}", flush=True)
             command = [sys.executable, "-m", runner.__module__, *(QUICK[name] if quick else [])]
             status |= 1 if subprocess.run(command, cwd=ROOT, check=False).returncode else 0

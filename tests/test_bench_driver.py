@@ -39,11 +39,25 @@ def test_each_benchmark_runs_in_a_process_of_its_own(
 ) -> None:
     commands = _record(monkeypatch, tmp_path)
     assert driver.main(["--quick"] if quick else []) == 0
+    whole_run = [name for name in driver.RUNNERS if name not in driver.ON_DEMAND]
     assert [command[:3] for command in commands] == [
-        [sys.executable, "-m", runner.__module__] for runner in driver.RUNNERS.values()
+        [sys.executable, "-m", driver.RUNNERS[name].__module__] for name in whole_run
     ]
-    for name, command in zip(driver.RUNNERS, commands, strict=True):
+    for name, command in zip(whole_run, commands, strict=True):
         assert command[3:] == (driver.QUICK[name] if quick else [])
+
+
+def test_a_diagnostic_runs_only_when_named(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    commands = _record(monkeypatch, tmp_path)
+    assert "breakdown" in driver.ON_DEMAND
+    assert driver.main([]) == 0
+    assert "benchmarks.breakdown" not in {command[2] for command in commands}
+    called: list[list[str]] = []
+    monkeypatch.setitem(
+        driver.RUNNERS, "breakdown", lambda args: called.append(list(args or [])) or 0
+    )
+    assert driver.main(["--quick", "breakdown"]) == 0
+    assert called == [driver.QUICK["breakdown"]]
 
 
 def test_a_failing_benchmark_fails_the_run_and_the_others_still_run(
@@ -51,7 +65,7 @@ def test_a_failing_benchmark_fails_the_run_and_the_others_still_run(
 ) -> None:
     commands = _record(monkeypatch, tmp_path, failing="benchmarks.parse")
     assert driver.main([]) == 1
-    assert len(commands) == len(driver.RUNNERS)
+    assert len(commands) == len(set(driver.RUNNERS) - driver.ON_DEMAND)
 
 
 def test_one_named_benchmark_runs_in_the_driver(
