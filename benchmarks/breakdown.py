@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import inspect
 import json
 import os
 import sys
@@ -63,6 +64,15 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
         "none",
         {"DOWNLOADER_MIDDLEWARES": {DOWNLOADER: 100}, "ITEM_PIPELINES": {PIPELINE: 0}},
     ),
+}
+
+#: The figures of the freeze rounds: pages/s of one crawl over another's, each
+#: named by its variant and whether the collector was frozen.
+FREEZE_FIGURES: dict[str, tuple[tuple[str, bool], tuple[str, bool]]] = {
+    "ratio_without": (("addon", False), ("baseline", False)),
+    "ratio_with": (("addon", True), ("baseline", True)),
+    "baseline_gain": (("baseline", True), ("baseline", False)),
+    "addon_gain": (("addon", True), ("addon", False)),
 }
 
 #: A coroutine hook's call longer than this waited for something (a policy file).
@@ -149,7 +159,7 @@ class HookTimes:
         clock = time.perf_counter_ns
         add = self.add
         wrapper: Callable[..., Any]
-        if _is_coroutine_function(method):
+        if inspect.iscoroutinefunction(method):
 
             async def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
                 start = clock()
@@ -168,12 +178,6 @@ class HookTimes:
                     add(name, clock() - start, may_wait=False)
 
         setattr(cls, attribute, functools.wraps(method)(wrapper))
-
-
-def _is_coroutine_function(function: Any) -> bool:
-    import inspect
-
-    return inspect.iscoroutinefunction(function)
 
 
 def time_hooks() -> HookTimes:
@@ -306,20 +310,19 @@ def summarise(
     variants: dict[str, Any] = {}
     for name in dict.fromkeys(run["variant"] for run in runs):
         own = [r for r in runs if r["variant"] == name]
-        extra = [
-            _per_page_us(found[name]) - _per_page_us(found["baseline"])
+        # Each run against the baseline of its own round.
+        pairs = [
+            (found[name], found["baseline"])
             for found in by_round.values()
             if name in found and "baseline" in found
         ]
-        ratios = [
-            found[name]["pages_per_s"] / found["baseline"]["pages_per_s"]
-            for found in by_round.values()
-            if name in found and "baseline" in found
-        ]
+        extra = [_per_page_us(run) - _per_page_us(base) for run, base in pairs]
+        ratios = [run["pages_per_s"] / base["pages_per_s"] for run, base in pairs]
         collected = [sum(r["gc"]["collected"]) / r["pages"] for r in own]
+        cpu = [_per_page_us(r) for r in own]
         variants[name] = {
-            "cpu_us_per_page": median([_per_page_us(r) for r in own]),
-            "cpu_us_per_page_runs": [_per_page_us(r) for r in own],
+            "cpu_us_per_page": median(cpu),
+            "cpu_us_per_page_runs": cpu,
             "extra_over_baseline_us": median(extra) if extra else None,
             "extra_over_baseline_us_runs": extra,
             "pages_per_s_ratio_to_baseline": median(ratios) if ratios else None,
@@ -348,21 +351,11 @@ def summarise(
         "hooks_run_cpu_us_per_page": _per_page_us(hooks_run),
     }
     if freeze_runs:
-        frozen: dict[str, Any] = {}
+        frozen: dict[str, list[float]] = {key: [] for key in FREEZE_FIGURES}
         for index in sorted({r["round"] for r in freeze_runs}):
             found = {(r["variant"], r["freeze"]): r for r in freeze_runs if r["round"] == index}
-            frozen.setdefault("ratio_without", []).append(
-                found["addon", False]["pages_per_s"] / found["baseline", False]["pages_per_s"]
-            )
-            frozen.setdefault("ratio_with", []).append(
-                found["addon", True]["pages_per_s"] / found["baseline", True]["pages_per_s"]
-            )
-            frozen.setdefault("baseline_gain", []).append(
-                found["baseline", True]["pages_per_s"] / found["baseline", False]["pages_per_s"]
-            )
-            frozen.setdefault("addon_gain", []).append(
-                found["addon", True]["pages_per_s"] / found["addon", False]["pages_per_s"]
-            )
+            for key, (top, bottom) in FREEZE_FIGURES.items():
+                frozen[key].append(found[top]["pages_per_s"] / found[bottom]["pages_per_s"])
         result["freeze"] = {key: {"median": median(v), "runs": v} for key, v in frozen.items()}
     return result
 

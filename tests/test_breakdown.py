@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -92,8 +93,8 @@ def test_timed_methods_keep_their_kind_and_result() -> None:
     with pytest.raises(StopIteration) as done:
         coroutine.send(None)
     assert done.value.value == 6
-    assert breakdown._is_coroutine_function(Hooks.awaited)
-    assert not breakdown._is_coroutine_function(Hooks.plain)
+    assert inspect.iscoroutinefunction(Hooks.awaited)
+    assert not inspect.iscoroutinefunction(Hooks.plain)
     assert times.calls == {"plain": 1, "awaited": 1}
 
 
